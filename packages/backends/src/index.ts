@@ -1,0 +1,1 @@
+export { BackendError } from "./errors.js";

@@ -1,0 +1,1 @@
+export { Cifar10Error } from "./errors.js";

@@ -1,0 +1,1 @@
+export { ExportError } from "./errors.js";

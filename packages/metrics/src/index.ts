@@ -1,0 +1,1 @@
+export { MetricsError } from "./errors.js";

@@ -1,0 +1,1 @@
+export { OptimError } from "./errors.js";

@@ -1,0 +1,1 @@
+export { ResNetError } from "./errors.js";

@@ -1,0 +1,1 @@
+export { ScheduleError } from "./errors.js";

@@ -1,0 +1,1 @@
+export { TensorBoardError } from "./errors.js";

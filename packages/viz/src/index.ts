@@ -1,0 +1,1 @@
+export { VizError } from "./errors.js";

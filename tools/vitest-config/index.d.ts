@@ -1,0 +1,4 @@
+import type { UserConfig } from "vitest/config";
+
+/** The shared cnnkit vitest config, with `overrides` merged over it. */
+export declare function cnnkitVitest(overrides?: UserConfig): UserConfig;
