@@ -1,0 +1,60 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PRESETS, readConfigFile, resolveConfig } from "./config.js";
+import { TrainerError } from "./errors.js";
+
+describe("resolveConfig", () => {
+  it("starts from the preset and applies patches in order", () => {
+    const c = resolveConfig("seed", { epochs: 3, augment: { cutout: 8 } }, { epochs: 5 });
+    expect(c.epochs).toBe(5);
+    expect(c.batchSize).toBe(128);
+    expect(c.maxLr).toBe(3e-4);
+    expect(c.augment).toEqual({ crop: true, padding: 4, flip: true, cutout: 8 });
+    // The preset object itself is never mutated.
+    expect(PRESETS.seed.augment.cutout).toBe(0);
+    expect(PRESETS.seed.epochs).toBe(10);
+  });
+
+  it("ignores undefined fields of a patch (flags that were not given)", () => {
+    const c = resolveConfig("smoke", { epochs: undefined, seed: 7 });
+    expect(c.epochs).toBe(PRESETS.smoke.epochs);
+    expect(c.seed).toBe(7);
+  });
+
+  it("gives a new model its own widths unless widths are given too", () => {
+    expect(resolveConfig("seed", { model: "resnet20" }).widths).toEqual([16, 32, 64]);
+    expect(resolveConfig("seed", { model: "resnet18" }).widths).toEqual([64, 128, 256, 512]);
+    expect(resolveConfig("seed", { model: "resnet20", widths: [8, 16, 32] }).widths).toEqual([
+      8, 16, 32,
+    ]);
+  });
+
+  it("names the option at fault with expected and received values", () => {
+    expect(() => resolveConfig("seed", { epochs: 0 })).toThrow(
+      "epochs: expected a positive integer, got 0",
+    );
+    expect(() => resolveConfig("seed", { maxLr: -1 })).toThrow("maxLr: expected a number > 0");
+    expect(() => resolveConfig("seed", { widths: [8, 16] })).toThrow(
+      "widths: expected 3 stage widths for small-resnet, got [8,16]",
+    );
+    expect(() => resolveConfig("seed", { labelSmoothing: 1 })).toThrow(TrainerError);
+  });
+});
+
+describe("readConfigFile", () => {
+  it("reads JSON and YAML and refuses unknown keys", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cnnkit-config-"));
+    await writeFile(join(dir, "a.json"), JSON.stringify({ epochs: 2, augment: { flip: false } }));
+    await writeFile(join(dir, "b.yaml"), "epochs: 4\nmaxLr: 0.01\n");
+    await writeFile(join(dir, "c.yml"), "epoch: 4\n");
+    expect(await readConfigFile(join(dir, "a.json"))).toEqual({
+      epochs: 2,
+      augment: { flip: false },
+    });
+    expect(await readConfigFile(join(dir, "b.yaml"))).toEqual({ epochs: 4, maxLr: 0.01 });
+    await expect(readConfigFile(join(dir, "c.yml"))).rejects.toThrow('unknown option "epoch"');
+    await expect(readConfigFile(join(dir, "missing.json"))).rejects.toThrow("cannot be read");
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { resolveConfig } from "./config.js";
+import { HELP, parseFlags } from "./flags.js";
+
+describe("parseFlags", () => {
+  it("defaults to train with the seed preset", () => {
+    const p = parseFlags([]);
+    expect(p.command).toBe("train");
+    expect(p.preset).toBe("seed");
+    expect(resolveConfig(p.preset, p.patch)).toEqual(resolveConfig("seed"));
+  });
+
+  it("maps flags onto config fields", () => {
+    const p = parseFlags([
+      "--preset",
+      "smoke",
+      "--epochs",
+      "3",
+      "--widths",
+      "4,8,16",
+      "--no-augment",
+      "--cutout",
+      "6",
+      "--grad-clip",
+      "0",
+      "--ema",
+      "0.99",
+      "--no-shortcut",
+      "--no-normalize",
+      "--seed",
+      "42",
+    ]);
+    const c = resolveConfig(p.preset, p.patch);
+    expect(c).toMatchObject({
+      preset: "smoke",
+      epochs: 3,
+      widths: [4, 8, 16],
+      gradClip: null,
+      ema: 0.99,
+      shortcut: "none",
+      normalize: "none",
+      seed: 42,
+      augment: { crop: false, flip: false, padding: 4, cutout: 6 },
+    });
+  });
+
+  it("recognises subcommands and keeps their positionals", () => {
+    const p = parseFlags(["predict", "runs/x/export", "cat.png", "dog.jpg"]);
+    expect(p.command).toBe("predict");
+    expect(p.positionals).toEqual(["runs/x/export", "cat.png", "dog.jpg"]);
+  });
+
+  it("explains bad flags in one line", () => {
+    expect(() => parseFlags(["--epochs", "ten"])).toThrow('--epochs: expected a number, got "ten"');
+    expect(() => parseFlags(["--preset", "fast"])).toThrow(
+      '--preset: expected one of seed, cpu, full, smoke, got "fast"',
+    );
+    expect(() => parseFlags(["--bogus"])).toThrow(/--bogus.*see --help/);
+    expect(() => parseFlags(["frobnicate"])).toThrow('unknown command "frobnicate"');
+  });
+
+  it("documents every preset in --help", () => {
+    for (const preset of ["seed", "cpu", "full", "smoke"]) expect(HELP).toContain(`  ${preset} `);
+  });
+});
