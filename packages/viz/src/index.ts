@@ -1,1 +1,10 @@
+export type { ColorForValueOptions, ColorScheme } from "./color.js";
+export { CATEGORICAL_COLORS, colorForValue } from "./color.js";
 export { VizError } from "./errors.js";
+export type { ImageGridOptions } from "./image-grid.js";
+export { imageGrid, RIGHT_COLOR, WRONG_COLOR } from "./image-grid.js";
+export type { Picture, PngOptions } from "./picture.js";
+export type { DecodedImage } from "./png.js";
+export { decodePNG, encodePNG } from "./png.js";
+export type { RgbaImage, RgbImage } from "./rgb-image.js";
+export { savePicture } from "./save-picture.js";

@@ -1,0 +1,81 @@
+// The Picture every drawing function returns: SVG text made in TS, PNG rendered by resvg.
+import { createRequire } from "node:module";
+import { Resvg } from "@resvg/resvg-js";
+import { VizError } from "./errors.js";
+
+/** Options for `Picture.toPNG`. */
+export interface PngOptions {
+  /** Pixel density: 2 renders a 640×400 picture as 1280×800 pixels. Defaults to 1. */
+  scale?: number;
+}
+
+/** A drawn picture, written as SVG (text stays text) or PNG (same look on every machine). */
+export interface Picture {
+  /** Width in CSS pixels (PNG pixels at scale 1). */
+  readonly width: number;
+  /** Height in CSS pixels (PNG pixels at scale 1). */
+  readonly height: number;
+  /** A standalone SVG document. */
+  toSVG(): string;
+  /** PNG bytes, rendered with the DejaVu Sans font shipped with this package. */
+  toPNG(options?: PngOptions): Uint8Array;
+}
+
+const require = createRequire(import.meta.url);
+let fontFiles: string[] | undefined;
+
+/**
+ * The fonts resvg is given. System fonts are never loaded: a CI box may have none and a laptop
+ * may have different ones, and either way the PNG would change. DejaVu comes from npm instead.
+ */
+function fonts(): string[] {
+  fontFiles ??= ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((file) =>
+    require.resolve(`dejavu-fonts-ttf/ttf/${file}`),
+  );
+  return fontFiles;
+}
+
+/** Renders an SVG document to PNG bytes with the shipped font. */
+export function renderSvgToPng(svg: string, options: PngOptions = {}): Uint8Array {
+  const scale = options.scale ?? 1;
+  if (!(Number.isFinite(scale) && scale > 0 && scale <= 16)) {
+    throw new VizError(
+      "invalid_option",
+      `toPNG options.scale: expected a number in (0, 16], got ${String(scale)}`,
+    );
+  }
+  const resvg = new Resvg(svg, {
+    fitTo: scale === 1 ? { mode: "original" } : { mode: "zoom", value: scale },
+    font: {
+      fontFiles: fonts(),
+      loadSystemFonts: false,
+      defaultFontFamily: "DejaVu Sans",
+      sansSerifFamily: "DejaVu Sans",
+    },
+    // Embedded images are pixel art (upscaled CIFAR samples): never smooth them.
+    imageRendering: 1,
+  });
+  const png = resvg.render().asPng();
+  // Hand back a plain Uint8Array, not a Node Buffer, so equality checks and structured clones
+  // behave the same as for encodePNG's output.
+  return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
+}
+
+/** Wraps a finished SVG document; the PNG is rendered once, on first use, per scale. */
+export function svgPicture(svg: string, width: number, height: number): Picture {
+  const rendered = new Map<number, Uint8Array>();
+  return {
+    width,
+    height,
+    toSVG: () => svg,
+    toPNG(options?: PngOptions) {
+      const key = options?.scale ?? 1;
+      let png = rendered.get(key);
+      if (!png) {
+        png = renderSvgToPng(svg, options);
+        rendered.set(key, png);
+      }
+      return png;
+    },
+  };
+}

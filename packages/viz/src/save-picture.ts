@@ -1,0 +1,39 @@
+// Writing a picture to disk, in the format its file name asks for.
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, extname } from "node:path";
+import { VizError } from "./errors.js";
+import type { Picture, PngOptions } from "./picture.js";
+
+/**
+ * Writes `picture` as SVG or PNG, chosen by the extension of `path` (`.svg` or `.png`), creating
+ * missing folders. The file is written beside its final name and renamed into place, so a
+ * viewer (or TensorBoard, or a report being served) never reads half a picture.
+ */
+export async function savePicture(
+  picture: Picture,
+  path: string,
+  options: PngOptions = {},
+): Promise<void> {
+  const ext = extname(path).toLowerCase();
+  let bytes: string | Uint8Array;
+  if (ext === ".svg") bytes = picture.toSVG();
+  else if (ext === ".png") bytes = picture.toPNG(options);
+  else {
+    throw new VizError(
+      "unsupported_format",
+      `savePicture ${path}: expected a file name ending in .svg or .png, got ${ext ? `"${ext}"` : "no extension"}`,
+    );
+  }
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    throw new VizError("write_failed", `savePicture ${path}: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
