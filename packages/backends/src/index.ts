@@ -1,1 +1,10 @@
 export { BackendError } from "./errors.js";
+export type { TrainingKernelsReport } from "./register-training-kernels.js";
+export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
+export type {
+  BackendAttempt,
+  BackendChoice,
+  BackendSelection,
+  UseBackendOptions,
+} from "./use-backend.js";
+export { useBackend } from "./use-backend.js";

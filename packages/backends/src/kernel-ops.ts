@@ -1,0 +1,101 @@
+// A narrow adapter over the two JS-hosted backends (cpu, wasm), so each training kernel is written
+// once: allocate outputs, read/write their float32 values, call the backend's own fast kernels.
+import {
+  getKernel,
+  type KernelBackend,
+  type NamedAttrMap,
+  type TensorInfo,
+} from "@tensorflow/tfjs-core";
+import { BackendError } from "./errors.js";
+
+/** The backends whose kernels `registerTrainingKernels()` replaces or adds. */
+export type KernelBackendName = "cpu" | "wasm";
+
+export interface KernelOps {
+  readonly backendName: KernelBackendName;
+  /** A new float32 tensor of `shape`; its values are unspecified until written (wasm does not zero). */
+  alloc(shape: readonly number[]): TensorInfo;
+  /**
+   * The float32 values of `info`, as a live view where the backend allows it. On wasm the view is
+   * only valid until the next `alloc` or `run` (either may grow the heap and detach the buffer),
+   * so fetch views after allocating and again after each kernel call.
+   */
+  values(info: TensorInfo): Float32Array;
+  dispose(info: TensorInfo): void;
+  /** Runs the backend's registered kernel `name` directly (no tape, no engine bookkeeping). */
+  run(name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo;
+}
+
+interface CpuLike extends KernelBackend {
+  data: { get(dataId: object): { values?: unknown } | undefined };
+  makeTensorInfo(shape: number[], dtype: "float32", values: Float32Array): TensorInfo;
+  disposeIntermediateTensorInfo(info: TensorInfo): void;
+}
+
+interface WasmLike extends KernelBackend {
+  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): Float32Array;
+  disposeData(dataId: object): boolean;
+}
+
+function runKernel(
+  backendName: KernelBackendName,
+  backend: KernelBackend,
+  name: string,
+  inputs: Record<string, TensorInfo>,
+  attrs: Record<string, unknown>,
+): TensorInfo {
+  const kernel = getKernel(name, backendName);
+  if (kernel == null) {
+    throw new BackendError(
+      "missing_kernel",
+      `backend '${backendName}': expected a registered '${name}' kernel to build the training kernels on, found none`,
+    );
+  }
+  const out = kernel.kernelFunc({ inputs, attrs: attrs as NamedAttrMap, backend });
+  return Array.isArray(out) ? (out[0] as TensorInfo) : (out as TensorInfo);
+}
+
+function size(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** The adapter for `backend`, which the engine says is `backendName`. */
+export function kernelOps(backendName: KernelBackendName, backend: KernelBackend): KernelOps {
+  if (backendName === "cpu") {
+    const cpu = backend as CpuLike;
+    return {
+      backendName,
+      alloc: (shape) => cpu.makeTensorInfo([...shape], "float32", new Float32Array(size(shape))),
+      values: (info) => {
+        const v = cpu.data.get(info.dataId)?.values;
+        if (v instanceof Float32Array) return v;
+        if (v != null && ArrayBuffer.isView(v))
+          return Float32Array.from(v as unknown as ArrayLike<number>);
+        throw new BackendError(
+          "unsupported_tensor",
+          `cpu: expected float32 values for a tensor of shape [${info.shape}], got ${typeof v}`,
+        );
+      },
+      dispose: (info) => cpu.disposeIntermediateTensorInfo(info),
+      run: (name, inputs, attrs) => runKernel(backendName, backend, name, inputs, attrs),
+    };
+  }
+  const wasm = backend as WasmLike;
+  return {
+    backendName,
+    alloc: (shape) => wasm.makeOutput([...shape], "float32"),
+    values: (info) => wasm.typedArrayFromHeap(info),
+    dispose: (info) => {
+      wasm.disposeData(info.dataId);
+    },
+    run: (name, inputs, attrs) => runKernel(backendName, backend, name, inputs, attrs),
+  };
+}
+
+/** The same data seen with another shape (kernels read only `dataId`, `shape` and `dtype`). */
+export function reshaped(info: TensorInfo, shape: number[]): TensorInfo {
+  return { dataId: info.dataId, shape, dtype: info.dtype };
+}

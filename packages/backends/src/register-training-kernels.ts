@@ -1,0 +1,84 @@
+// Installs the training kernels into tfjs's global kernel registry, once, reversibly.
+import {
+  getKernel,
+  type KernelConfig,
+  type KernelFunc,
+  registerKernel,
+  unregisterKernel,
+} from "@tensorflow/tfjs-core";
+import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
+import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
+import type { KernelBackendName } from "./kernel-ops.js";
+
+/** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */
+export interface TrainingKernelsReport {
+  /** Kernels added where the backend had none (e.g. `Conv2DBackpropFilter@wasm`). */
+  readonly added: readonly string[];
+  /** Kernels that replaced the backend's own (kept, and restored by `unregisterTrainingKernels`). */
+  readonly replaced: readonly string[];
+  /** Kernels already registered by an earlier call, left as they were. */
+  readonly unchanged: readonly string[];
+}
+
+type Factory = (backendName: KernelBackendName, fallback: KernelFunc | undefined) => KernelFunc;
+
+const FACTORIES: ReadonlyArray<readonly [string, Factory]> = [
+  ["Conv2DBackpropFilter", makeConv2DBackpropFilter],
+  ["Conv2DBackpropInput", makeConv2DBackpropInput],
+];
+const BACKENDS: readonly KernelBackendName[] = ["cpu", "wasm"];
+
+// The registry is global to the tfjs-core instance, so this state is module-global too. A marker
+// on our configs (not only this map) keeps the call idempotent even across duplicated copies.
+const MARK = Symbol.for("@cnnkit/backends/training-kernel");
+const originals = new Map<string, KernelConfig | undefined>();
+
+function isOurs(config: KernelConfig | undefined): boolean {
+  return config != null && (config as unknown as Record<symbol, unknown>)[MARK] === true;
+}
+
+/**
+ * Registers `Conv2DBackpropFilter` and a fast `Conv2DBackpropInput` for the `wasm` and `cpu`
+ * backends (whether or not those backends are loaded yet). Calling it again does nothing.
+ * Registering replaces cpu's own gradient kernels; their originals still serve NCHW convolutions.
+ */
+export function registerTrainingKernels(): TrainingKernelsReport {
+  const added: string[] = [];
+  const replaced: string[] = [];
+  const unchanged: string[] = [];
+  for (const backendName of BACKENDS) {
+    for (const [kernelName, factory] of FACTORIES) {
+      const key = `${kernelName}@${backendName}`;
+      const existing = getKernel(kernelName, backendName);
+      if (isOurs(existing)) {
+        unchanged.push(key);
+        continue;
+      }
+      if (existing) unregisterKernel(kernelName, backendName);
+      originals.set(key, existing);
+      const config: KernelConfig = {
+        kernelName,
+        backendName,
+        kernelFunc: factory(backendName, existing?.kernelFunc),
+      };
+      Object.defineProperty(config, MARK, { value: true });
+      registerKernel(config);
+      (existing ? replaced : added).push(key);
+    }
+  }
+  return { added, replaced, unchanged };
+}
+
+/** Restores the registry as it was before `registerTrainingKernels()` (for comparisons and tests). */
+export function unregisterTrainingKernels(): void {
+  for (const backendName of BACKENDS) {
+    for (const [kernelName] of FACTORIES) {
+      const key = `${kernelName}@${backendName}`;
+      if (!isOurs(getKernel(kernelName, backendName))) continue;
+      unregisterKernel(kernelName, backendName);
+      const original = originals.get(key);
+      if (original) registerKernel(original);
+      originals.delete(key);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// Every distinct convolution of the cnnkit ResNets (SmallResNet and its narrow variant,
+// ResNet-20/32/56, ResNet-18), for correctness checks and kernel benchmarks.
+
+export interface ConvShape {
+  readonly name: string;
+  /** NHWC input shape. */
+  readonly inputShape: [number, number, number, number];
+  /** [kh, kw, inChannels, outChannels]. */
+  readonly filterShape: [number, number, number, number];
+  readonly stride: number;
+  readonly pad: "same" | "valid";
+}
+
+/** Stage widths of each family; each stage after the first halves the 32x32 input. */
+const FAMILIES: Record<string, readonly number[]> = {
+  "narrow (16/32/64: ResNet-20/32/56, SmallResNet narrow)": [16, 32, 64],
+  "SmallResNet (64/128/256)": [64, 128, 256],
+  "ResNet-18 (64/128/256/512)": [64, 128, 256, 512],
+};
+
+export function resnetConvShapes(batch: number): ConvShape[] {
+  const byKey = new Map<string, ConvShape>();
+  const add = (
+    size: number,
+    k: number,
+    cin: number,
+    cout: number,
+    stride: number,
+    pad: "same" | "valid",
+  ) => {
+    const name = `${k}x${k} s${stride} ${pad} ${cin}->${cout} @${size}x${size}`;
+    byKey.set(name, {
+      name,
+      inputShape: [batch, size, size, cin],
+      filterShape: [k, k, cin, cout],
+      stride,
+      pad,
+    });
+  };
+  for (const widths of Object.values(FAMILIES)) {
+    add(32, 3, 3, widths[0] as number, 1, "same");
+    widths.forEach((w, s) => {
+      const size = 32 >> s;
+      add(size, 3, w, w, 1, "same");
+      if (s > 0) {
+        const prev = widths[s - 1] as number;
+        add(size * 2, 3, prev, w, 2, "same");
+        add(size * 2, 1, prev, w, 2, "same");
+        add(size * 2, 1, prev, w, 2, "valid");
+      }
+    });
+  }
+  return [...byKey.values()];
+}

@@ -1,0 +1,87 @@
+import "@tensorflow/tfjs-backend-cpu";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import * as tf from "@tensorflow/tfjs-core";
+import { afterEach, describe, expect, it } from "vitest";
+import { BackendError } from "./errors.js";
+import { unregisterTrainingKernels } from "./register-training-kernels.js";
+import { useBackend } from "./use-backend.js";
+
+afterEach(() => unregisterTrainingKernels());
+
+describe("useBackend", () => {
+  it("'auto' skips the native packages that are not installed, in one line each, and lands on wasm", async () => {
+    const chosen = await useBackend("auto");
+    expect(chosen.backend).toBe("wasm");
+    expect(tf.getBackend()).toBe("wasm");
+    expect(chosen.reason).toMatch(/^@tensorflow\/tfjs-backend-wasm: WebAssembly/);
+    expect(chosen.tried.map((t) => [t.choice, t.ok])).toEqual([
+      ["tensorflow-gpu", false],
+      ["tensorflow", false],
+      ["wasm", true],
+    ]);
+    expect(chosen.tried[0]?.reason).toBe("@tensorflow/tfjs-node-gpu: not installed");
+    expect(chosen.tried[1]?.reason).toBe("@tensorflow/tfjs-node: not installed");
+    // It registered the training kernels, so the wasm backend can now take conv gradients.
+    expect(tf.getKernel("Conv2DBackpropFilter", "wasm")).toBeDefined();
+  });
+
+  it("reports a native library that fails to load as its first line, not a stack trace", async () => {
+    const importModule = async (name: string) => {
+      if (name.startsWith("@tensorflow/tfjs-node")) {
+        throw new Error(
+          "libtensorflow.so.2: cannot open shared object file: No such file or directory\n    at Module._extensions",
+        );
+      }
+      return import(name);
+    };
+    const chosen = await useBackend("auto", { importModule, trainingKernels: false });
+    expect(chosen.tried[0]?.reason).toBe(
+      "@tensorflow/tfjs-node-gpu: libtensorflow.so.2: cannot open shared object file: No such file or directory",
+    );
+    expect(chosen.tried.every((t) => !t.reason.includes("\n"))).toBe(true);
+    expect(tf.getKernel("Conv2DBackpropFilter", "wasm")).toBeUndefined();
+  });
+
+  it("says so when tfjs-node-gpu loads but TensorFlow runs on the CPU (wrong CUDA/cuDNN)", async () => {
+    // Stands in for tfjs-node-gpu: registers a 'tensorflow' backend that reports no GPU device.
+    const importModule = async (name: string) => {
+      if (name === "@tensorflow/tfjs-node-gpu") {
+        tf.registerBackend("tensorflow", () =>
+          Object.assign(new MathBackendCPU(), { isUsingGpuDevice: false }),
+        );
+        return {};
+      }
+      throw new Error(`unexpected import of ${name}`);
+    };
+    try {
+      const chosen = await useBackend("tensorflow-gpu", { importModule, trainingKernels: false });
+      expect(chosen.backend).toBe("tensorflow");
+      expect(chosen.reason).toContain("found no usable GPU");
+      expect(chosen.reason).toContain("CUDA 11.2 + cuDNN 8.1");
+    } finally {
+      await tf.setBackend("cpu");
+      tf.removeBackend("tensorflow");
+    }
+  });
+
+  it("throws one clear line when an explicitly chosen backend cannot load", async () => {
+    const err = await useBackend("tensorflow").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as BackendError).code).toBe("backend_unavailable");
+    expect((err as BackendError).message).toBe(
+      "useBackend('tensorflow'): @tensorflow/tfjs-node: not installed",
+    );
+  });
+
+  it("rejects an unknown choice, naming the valid ones", async () => {
+    const err = await useBackend("webgpu" as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as BackendError).code).toBe("invalid_option");
+    expect((err as BackendError).message).toContain('got "webgpu"');
+  });
+
+  it("'cpu' activates the cpu backend", async () => {
+    const chosen = await useBackend("cpu");
+    expect(chosen).toMatchObject({ backend: "cpu", tried: [{ choice: "cpu", ok: true }] });
+  });
+});

@@ -1,0 +1,176 @@
+// Chooses and activates a tfjs backend: the fastest one that really works on this machine.
+import { createRequire } from "node:module";
+import path from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { BackendError } from "./errors.js";
+import { registerTrainingKernels } from "./register-training-kernels.js";
+
+/** A backend to ask for; `'auto'` tries them fastest first. */
+export type BackendChoice = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+
+/** One backend `useBackend` tried, with the one line saying why it was or was not taken. */
+export interface BackendAttempt {
+  readonly choice: Exclude<BackendChoice, "auto">;
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/** What `useBackend` chose and why. */
+export interface BackendSelection {
+  /** The tfjs backend name now active: `'tensorflow'`, `'wasm'` or `'cpu'`. */
+  readonly backend: string;
+  /** One line: why this backend (and what it runs on). */
+  readonly reason: string;
+  /** Every backend tried, in order, the chosen one last. */
+  readonly tried: readonly BackendAttempt[];
+}
+
+export interface UseBackendOptions {
+  /** Register the wasm/cpu training kernels (`registerTrainingKernels()`) after choosing. Defaults to `true`. */
+  trainingKernels?: boolean;
+  /** Directory holding the `.wasm` binaries, ending in `/`. Defaults to `@tensorflow/tfjs-backend-wasm`'s `dist/`. */
+  wasmPaths?: string;
+  /**
+   * Loads an optional package by name. Defaults to dynamic `import()`. Exposed so the fallback
+   * chain can be exercised (and so bundlers that rewrite imports can supply their own).
+   */
+  importModule?: (name: string) => Promise<unknown>;
+}
+
+interface ResolvedOptions {
+  trainingKernels: boolean;
+  wasmPaths: string | undefined;
+  importModule: (name: string) => Promise<unknown>;
+}
+
+const CHOICES: readonly BackendChoice[] = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"];
+const AUTO_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+
+function resolveUseBackendOptions(options: UseBackendOptions): ResolvedOptions {
+  return {
+    trainingKernels: options.trainingKernels ?? true,
+    wasmPaths: options.wasmPaths,
+    // A variable specifier keeps bundlers and tsc from resolving optional peers at build time.
+    importModule: options.importModule ?? ((name: string) => import(name)),
+  };
+}
+
+/** The first line of an error, without the stack: a missing native library prints pages otherwise. */
+function oneLine(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") return "not installed";
+  const message = err instanceof Error ? err.message : String(err);
+  return (message.split("\n").find((l) => l.trim() !== "") ?? "unknown error").trim().slice(0, 300);
+}
+
+type Outcome = { ok: true; reason: string } | { ok: false; reason: string };
+
+async function tryNative(gpu: boolean, opts: ResolvedOptions): Promise<Outcome> {
+  const pkg = gpu ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node";
+  try {
+    await opts.importModule(pkg);
+  } catch (err) {
+    return { ok: false, reason: `${pkg}: ${oneLine(err)}` };
+  }
+  if (!(await tf.setBackend("tensorflow"))) {
+    return {
+      ok: false,
+      reason: `${pkg}: loaded, but the 'tensorflow' backend failed to initialise`,
+    };
+  }
+  const usesGpu = (tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+  if (gpu && !usesGpu) {
+    // Both packages register 'tensorflow', so this one stays: it still trains, on the CPU.
+    return {
+      ok: true,
+      reason: `${pkg}: loaded, but TensorFlow found no usable GPU (tfjs-node-gpu 4.x needs CUDA 11.2 + cuDNN 8.1); running on CPU`,
+    };
+  }
+  return { ok: true, reason: `${pkg}: libtensorflow on ${usesGpu ? "GPU" : "CPU"}` };
+}
+
+function defaultWasmDir(): string {
+  const require = createRequire(import.meta.url);
+  return `${path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}${path.sep}`;
+}
+
+async function tryWasm(opts: ResolvedOptions): Promise<Outcome> {
+  const pkg = "@tensorflow/tfjs-backend-wasm";
+  let mod: { setWasmPaths?: (p: string) => void; default?: { setWasmPaths?: (p: string) => void } };
+  try {
+    mod = (await opts.importModule(pkg)) as typeof mod;
+  } catch (err) {
+    return { ok: false, reason: `${pkg}: ${oneLine(err)}` };
+  }
+  try {
+    const setWasmPaths = mod.setWasmPaths ?? mod.default?.setWasmPaths;
+    // In Node, tfjs looks for the .wasm files beside the calling script, not in its own package.
+    // setWasmPaths may only be called before the backend first initialises.
+    if (tf.findBackend("wasm") == null) setWasmPaths?.(opts.wasmPaths ?? defaultWasmDir());
+  } catch (err) {
+    return { ok: false, reason: `${pkg}: cannot locate its .wasm files: ${oneLine(err)}` };
+  }
+  if (!(await tf.setBackend("wasm")))
+    return { ok: false, reason: `${pkg}: the WebAssembly module failed to initialise` };
+  const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+  return { ok: true, reason: `${pkg}: WebAssembly${simd ? " + SIMD" : " (no SIMD)"}, one thread` };
+}
+
+async function tryCpu(opts: ResolvedOptions): Promise<Outcome> {
+  const pkg = "@tensorflow/tfjs-backend-cpu";
+  try {
+    await opts.importModule(pkg);
+  } catch (err) {
+    return { ok: false, reason: `${pkg}: ${oneLine(err)}` };
+  }
+  if (!(await tf.setBackend("cpu")))
+    return { ok: false, reason: `${pkg}: the backend failed to initialise` };
+  return { ok: true, reason: `${pkg}: plain JavaScript (slowest)` };
+}
+
+function attempt(choice: Exclude<BackendChoice, "auto">, opts: ResolvedOptions): Promise<Outcome> {
+  switch (choice) {
+    case "tensorflow-gpu":
+      return tryNative(true, opts);
+    case "tensorflow":
+      return tryNative(false, opts);
+    case "wasm":
+      return tryWasm(opts);
+    case "cpu":
+      return tryCpu(opts);
+  }
+}
+
+/**
+ * Activates `choice`, or with `'auto'` the first that works of tfjs-node-gpu (on a real GPU),
+ * tfjs-node, wasm and cpu. A package that is missing or fails to load costs one line in
+ * `tried`, never a crash; an explicit choice that fails throws a `BackendError` with that line.
+ */
+export async function useBackend(
+  choice: BackendChoice = "auto",
+  options: UseBackendOptions = {},
+): Promise<BackendSelection> {
+  if (!CHOICES.includes(choice)) {
+    throw new BackendError(
+      "invalid_option",
+      `useBackend: expected one of ${CHOICES.join(", ")}, got ${JSON.stringify(choice)}`,
+    );
+  }
+  const opts = resolveUseBackendOptions(options);
+  const order = choice === "auto" ? AUTO_ORDER : [choice];
+  const tried: BackendAttempt[] = [];
+  for (const candidate of order) {
+    const outcome = await attempt(candidate, opts);
+    tried.push({ choice: candidate, ok: outcome.ok, reason: outcome.reason });
+    if (!outcome.ok) continue;
+    if (opts.trainingKernels) registerTrainingKernels();
+    return { backend: tf.getBackend(), reason: outcome.reason, tried };
+  }
+  const lines = tried.map((t) => t.reason).join("; ");
+  throw new BackendError(
+    "backend_unavailable",
+    choice === "auto"
+      ? `useBackend('auto'): no backend could be loaded (${lines})`
+      : `useBackend('${choice}'): ${lines}`,
+  );
+}
