@@ -15,3 +15,5 @@ export type {
   Mistake,
   TopKAccuracy,
 } from "./metrics-result.js";
+export type { ToMarkdownOptions } from "./to-markdown.js";
+export { toMarkdown } from "./to-markdown.js";
