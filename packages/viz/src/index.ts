@@ -1,8 +1,14 @@
+export type { BarChartOptions } from "./bar-chart.js";
+export { barChart } from "./bar-chart.js";
 export type { ColorForValueOptions, ColorScheme } from "./color.js";
 export { CATEGORICAL_COLORS, colorForValue } from "./color.js";
 export { VizError } from "./errors.js";
+export type { HeatmapOptions } from "./heatmap.js";
+export { heatmap } from "./heatmap.js";
 export type { ImageGridOptions } from "./image-grid.js";
 export { imageGrid, RIGHT_COLOR, WRONG_COLOR } from "./image-grid.js";
+export type { LineChartOptions, LineSeries } from "./line-chart.js";
+export { lineChart } from "./line-chart.js";
 export type { Picture, PngOptions } from "./picture.js";
 export type { DecodedImage } from "./png.js";
 export { decodePNG, encodePNG } from "./png.js";

@@ -58,6 +58,8 @@ export interface TextOptions {
   rotate?: number;
   /** Line height in multiples of `size`, for text with "\n". */
   lineHeight?: number;
+  /** A white outline under the glyphs, so text over lines and bars stays readable. */
+  halo?: boolean;
 }
 
 /**
@@ -77,6 +79,7 @@ export function svgText(content: string, o: TextOptions): string {
     o.anchor && o.anchor !== "start" ? `text-anchor="${o.anchor}"` : "",
     o.fill ? `fill="${escapeXml(o.fill)}"` : "",
     o.bold ? `font-weight="bold"` : "",
+    o.halo ? `stroke="#ffffff" stroke-width="3" stroke-linejoin="round" paint-order="stroke"` : "",
     o.rotate ? `transform="rotate(${n(o.rotate)} ${n(o.x)} ${n(o.y)})"` : "",
   ]
     .filter(Boolean)
