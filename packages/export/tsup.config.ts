@@ -1,10 +1,11 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // cli.ts is the cnnkit-predict bin; verify-worker.ts is what verifyExport forks, one process per artifact.
+  entry: ["src/index.ts", "src/cli.ts", "src/verify-worker.ts"],
   format: ["esm"],
   target: "node20",
-  dts: true,
+  dts: { entry: "src/index.ts" },
   sourcemap: true,
   clean: true,
 });

@@ -1,0 +1,16 @@
+// Messages between verifyExport and its per-artifact child process.
+import type { ArtifactName } from "./manifest.js";
+
+export interface WorkerRequest {
+  dir: string;
+  artifact: ArtifactName;
+  /** Preprocessed NHWC float32 inputs. */
+  inputs: Float32Array;
+  count: number;
+  /** tfjs backend for tfjs artifacts: `cpu`, `tensorflow` (tfjs-node) or `wasm`. */
+  backend: string;
+}
+
+export type WorkerReply =
+  | { ok: true; logits: Float32Array }
+  | { ok: false; code: string; message: string };
