@@ -1,5 +1,6 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
+import { fixture, parseHexFixture } from "./__fixtures__/fixtures.js";
 import {
   DATA_CLASS_TENSOR,
   DT_FLOAT,
@@ -10,7 +11,6 @@ import {
   encodeHParamsPluginData,
   type TfEvent,
 } from "./event-proto.js";
-import { fixture, parseHexFixture } from "./__fixtures__/fixtures.js";
 
 describe("encodeEvent", () => {
   it("encodes a scalar event byte for byte as derived by hand from the wire format", () => {

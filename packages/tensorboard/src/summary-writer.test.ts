@@ -1,11 +1,11 @@
 import { decode as decodePng, encode as encodePng } from "fast-png";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { fixture } from "./__fixtures__/fixtures.js";
 import { HPARAMS_STATUS } from "./event-proto.js";
 import type { EventSink } from "./event-sink.js";
 import { MemorySink } from "./memory-sink.js";
 import { decodeEvents } from "./read-events.js";
 import { SummaryWriter } from "./summary-writer.js";
-import { fixture } from "./__fixtures__/fixtures.js";
 
 interface ReferenceSpec {
   wallTimeMs: number;
