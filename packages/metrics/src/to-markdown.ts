@@ -1,4 +1,5 @@
 // A MetricsResult as Markdown tables a person reads in a report or a pull request.
+import { checkResult } from "./check-result.js";
 import { MetricsError } from "./errors.js";
 import type { MetricsResult } from "./metrics-result.js";
 
@@ -31,12 +32,7 @@ function table(header: string[], align: ("l" | "r")[], rows: string[][]): string
  * the most confident mistakes (dataset indices) as GitHub-flavoured Markdown.
  */
 export function toMarkdown(result: MetricsResult, options: ToMarkdownOptions = {}): string {
-  if (result?.version !== 1) {
-    throw new MetricsError(
-      "invalid_result",
-      `toMarkdown: expected a MetricsResult with version 1, got ${String(result?.version ?? result)}`,
-    );
-  }
+  checkResult(result, "toMarkdown");
   const level = options.headingLevel ?? 2;
   if (!Number.isInteger(level) || level < 1 || level > 5) {
     throw new MetricsError(
