@@ -105,15 +105,15 @@ function resolveSummaryWriterOptions(options: SummaryWriterOptions): ResolvedSum
 
 // One process-wide `exit` listener saves every open writer's queue, instead of one listener
 // per writer (which would trip Node's MaxListenersExceededWarning with many runs).
-const openWriters = new Set<SummaryWriter>();
+const openWriters = new Set<() => void>();
 let exitHookInstalled = false;
-function trackOpenWriter(writer: SummaryWriter): void {
-  openWriters.add(writer);
+function trackOpenWriter(saveQueue: () => void): void {
+  openWriters.add(saveQueue);
   const proc = (globalThis as { process?: { once?: (e: string, f: () => void) => void } }).process;
   if (!exitHookInstalled && typeof proc?.once === "function") {
     exitHookInstalled = true;
     proc.once("exit", () => {
-      for (const w of openWriters) w.flushSyncOnExit();
+      for (const saveQueue of openWriters) saveQueue();
     });
   }
 }
@@ -165,7 +165,7 @@ export class SummaryWriter {
       // The timer must not keep a finished training script alive.
       (this.#timer as { unref?: () => void }).unref?.();
     }
-    trackOpenWriter(this);
+    trackOpenWriter(this.#saveQueueOnExit);
   }
 
   /** The sink's name: for the default sink, the path of the event file. */
@@ -369,7 +369,7 @@ export class SummaryWriter {
 
   async #close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    openWriters.delete(this);
+    openWriters.delete(this.#saveQueueOnExit);
     try {
       await this.flush();
     } finally {
@@ -377,14 +377,14 @@ export class SummaryWriter {
     }
   }
 
-  /** @internal Called from the process `exit` hook: saves the queue if the sink is synchronous. */
-  flushSyncOnExit(): void {
+  // Called from the process `exit` hook: saves the queue if the sink writes synchronously.
+  readonly #saveQueueOnExit = (): void => {
     try {
       void this.#writePending();
     } catch {
       // The process is exiting; there is nobody left to report to.
     }
-  }
+  };
 
   #flushInBackground(): void {
     // The failure is kept and rethrown by the next log call, flush() or close().
