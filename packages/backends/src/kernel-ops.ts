@@ -1,6 +1,8 @@
 // A narrow adapter over the two JS-hosted backends (cpu, wasm), so each training kernel is written
 // once: allocate outputs, read/write their float32 values, call the backend's own fast kernels.
 import {
+  type backend_util,
+  type DataType,
   getKernel,
   type KernelBackend,
   type NamedAttrMap,
@@ -10,6 +12,8 @@ import { BackendError } from "./errors.js";
 
 /** The backends whose kernels `registerTrainingKernels()` replaces or adds. */
 export type KernelBackendName = "cpu" | "wasm";
+
+export type NumericDType = Exclude<DataType, "string" | "complex64">;
 
 export interface KernelOps {
   readonly backendName: KernelBackendName;
@@ -22,19 +26,23 @@ export interface KernelOps {
    */
   values(info: TensorInfo): Float32Array;
   dispose(info: TensorInfo): void;
+  /** `alloc` for any numeric dtype. */
+  allocTyped(shape: readonly number[], dtype: NumericDType): TensorInfo;
+  /** `values` for any numeric dtype (same lifetime rules). */
+  typedValues(info: TensorInfo): backend_util.TypedArray;
   /** Runs the backend's registered kernel `name` directly (no tape, no engine bookkeeping). */
   run(name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo;
 }
 
 interface CpuLike extends KernelBackend {
   data: { get(dataId: object): { values?: unknown } | undefined };
-  makeTensorInfo(shape: number[], dtype: "float32", values: Float32Array): TensorInfo;
+  makeTensorInfo(shape: number[], dtype: DataType, values: backend_util.TypedArray): TensorInfo;
   disposeIntermediateTensorInfo(info: TensorInfo): void;
 }
 
 interface WasmLike extends KernelBackend {
-  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
   disposeData(dataId: object): boolean;
 }
 
@@ -80,6 +88,24 @@ export function kernelOps(backendName: KernelBackendName, backend: KernelBackend
         );
       },
       dispose: (info) => cpu.disposeIntermediateTensorInfo(info),
+      allocTyped: (shape, dtype) => {
+        const n = size(shape);
+        const values =
+          dtype === "int32"
+            ? new Int32Array(n)
+            : dtype === "bool"
+              ? new Uint8Array(n)
+              : new Float32Array(n);
+        return cpu.makeTensorInfo([...shape], dtype, values);
+      },
+      typedValues: (info) => {
+        const v = cpu.data.get(info.dataId)?.values;
+        if (v != null && ArrayBuffer.isView(v)) return v as backend_util.TypedArray;
+        throw new BackendError(
+          "unsupported_tensor",
+          `cpu: expected typed values for a ${info.dtype} tensor, got ${typeof v}`,
+        );
+      },
       run: (name, inputs, attrs) => runKernel(backendName, backend, name, inputs, attrs),
     };
   }
@@ -87,7 +113,9 @@ export function kernelOps(backendName: KernelBackendName, backend: KernelBackend
   return {
     backendName,
     alloc: (shape) => wasm.makeOutput([...shape], "float32"),
-    values: (info) => wasm.typedArrayFromHeap(info),
+    values: (info) => wasm.typedArrayFromHeap(info) as Float32Array,
+    allocTyped: (shape, dtype) => wasm.makeOutput([...shape], dtype),
+    typedValues: (info) => wasm.typedArrayFromHeap(info),
     dispose: (info) => {
       wasm.disposeData(info.dataId);
     },

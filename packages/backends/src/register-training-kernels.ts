@@ -9,6 +9,7 @@ import {
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
+import { makeTile } from "./tile.js";
 
 /** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */
 export interface TrainingKernelsReport {
@@ -25,6 +26,7 @@ type Factory = (backendName: KernelBackendName, fallback: KernelFunc | undefined
 const FACTORIES: ReadonlyArray<readonly [string, Factory]> = [
   ["Conv2DBackpropFilter", makeConv2DBackpropFilter],
   ["Conv2DBackpropInput", makeConv2DBackpropInput],
+  ["Tile", makeTile],
 ];
 const BACKENDS: readonly KernelBackendName[] = ["cpu", "wasm"];
 
@@ -38,9 +40,11 @@ function isOurs(config: KernelConfig | undefined): boolean {
 }
 
 /**
- * Registers `Conv2DBackpropFilter` and a fast `Conv2DBackpropInput` for the `wasm` and `cpu`
- * backends (whether or not those backends are loaded yet). Calling it again does nothing.
- * Registering replaces cpu's own gradient kernels; their originals still serve NCHW convolutions.
+ * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput` and a fast `Tile` (BatchNorm's
+ * gradient) for the `wasm` and `cpu` backends, whether or not those are loaded yet. Calling it
+ * again does nothing. It replaces the backends' own kernels of those names, kept as fallbacks
+ * (NCHW convolutions, string tensors) and restored by `unregisterTrainingKernels()`. Call it after
+ * importing the backend packages: a backend imported later re-registers its own kernels over these.
  */
 export function registerTrainingKernels(): TrainingKernelsReport {
   const added: string[] = [];

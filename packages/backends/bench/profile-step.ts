@@ -1,0 +1,60 @@
+// Where a SmallResNet training step spends its time, per tfjs kernel (tf.profile), on one backend.
+//   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64] [--batch 64]
+import { parseArgs } from "node:util";
+import { smallResNet } from "@cnnkit/resnet";
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendChoice, useBackend } from "../src/index.js";
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: "string", default: "wasm" },
+    widths: { type: "string", default: "16,32,64" },
+    batch: { type: "string", default: "64" },
+    infer: { type: "boolean", default: false },
+  },
+});
+await useBackend(args.backend as BackendChoice);
+const batch = Number(args.batch);
+const model = smallResNet({ widths: args.widths.split(",").map(Number), seed: 0 });
+const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
+const labels = tf.oneHot(
+  tf.tensor1d(
+    Array.from({ length: batch }, (_, i) => i % 10),
+    "int32",
+  ),
+  10,
+);
+const optimizer = tf.train.momentum(0.01, 0.9);
+const step = () => {
+  if (args.infer) {
+    tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
+    return;
+  }
+  const loss = optimizer.minimize(
+    () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor),
+    true,
+  );
+  loss?.dataSync();
+  loss?.dispose();
+};
+step();
+const t0 = performance.now();
+const info = await tf.profile(step);
+const wall = performance.now() - t0;
+const byKernel = new Map<string, { ms: number; calls: number }>();
+for (const k of info.kernels) {
+  const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+  const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+  e.ms += ms;
+  e.calls += 1;
+  byKernel.set(k.name, e);
+}
+const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
+console.log(
+  `${args.backend} widths ${args.widths} batch ${batch}: step wall ${wall.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms`,
+);
+for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) {
+  console.log(
+    `${name.padEnd(24)}${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls ${((100 * e.ms) / total).toFixed(1).padStart(6)}%`,
+  );
+}

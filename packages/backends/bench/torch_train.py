@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+# The PyTorch side of `pnpm bench` (bench/train.ts runs it): the same SmallResNet as
+# @cnnkit/resnet (conv3x3 stem + BN + ReLU, 2 basic blocks per stage, projection shortcuts,
+# global average pool, linear), trained with the same loss and optimizer, on this CPU.
+# Run alone: /usr/bin/python3 bench/torch_train.py --widths 64,128,256 --batch 64 --steps 3
+# Prints one JSON line: {"train_img_s", "infer_img_s", "threads", "params", "torch"}.
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class SmallResNet(nn.Module):
+    def __init__(self, widths, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        blocks, cin = [], widths[0]
+        for s, w in enumerate(widths):
+            for b in range(2):
+                blocks.append(Block(cin, w, 2 if s > 0 and b == 0 else 1))
+                cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        return self.fc(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1).flatten(1))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--widths", default="64,128,256")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="0 = PyTorch's default (all cores)")
+    a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = SmallResNet([int(w) for w in a.widths.split(",")])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(a.batch, 3, 32, 32)
+    y = torch.randint(0, 10, (a.batch,))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    step()  # warm-up
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    train = a.batch * a.steps / (time.perf_counter() - t)
+    model.eval()
+    with torch.no_grad():
+        model(x)
+        t = time.perf_counter()
+        for _ in range(a.steps):
+            model(x)
+        infer = a.batch * a.steps / (time.perf_counter() - t)
+    print(json.dumps({
+        "train_img_s": train,
+        "infer_img_s": infer,
+        "threads": torch.get_num_threads(),
+        "params": sum(q.numel() for q in model.parameters() if q.requires_grad),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+// `pnpm bench` in packages/backends: images/s for training and inference of SmallResNet (64/128/256)
+// and its narrow variant (16/32/64) on every backend that loads, and the same model in PyTorch
+// (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
+//
+//   node --conditions=@cnnkit/source --import tsx bench/train.ts [--batch 64] [--steps 3]
+//        [--backends wasm,cpu] [--models small,narrow] [--no-torch]
+import { spawnSync } from "node:child_process";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { smallResNet } from "@cnnkit/resnet";
+import * as tf from "@tensorflow/tfjs-core";
+import type { LayersModel } from "@tensorflow/tfjs-layers";
+import { type BackendChoice, useBackend } from "../src/index.js";
+
+const { values: args } = parseArgs({
+  options: {
+    batch: { type: "string", default: "64" },
+    steps: { type: "string", default: "3" },
+    backends: { type: "string", default: "wasm,cpu" },
+    models: { type: "string", default: "small,narrow" },
+    "cpu-batch": { type: "string", default: "8" },
+    "no-torch": { type: "boolean", default: false },
+  },
+});
+const BATCH = Number(args.batch);
+const STEPS = Number(args.steps);
+const MODELS: Record<string, number[]> = { small: [64, 128, 256], narrow: [16, 32, 64] };
+
+interface Row {
+  runtime: string;
+  model: string;
+  batch: number;
+  train: number;
+  infer: number;
+}
+
+function timeIt(steps: number, f: () => void): number {
+  f(); // warm-up: kernel setup, weight packing, first allocations
+  const t = performance.now();
+  for (let i = 0; i < steps; i++) f();
+  return (performance.now() - t) / 1000;
+}
+
+function measure(
+  model: LayersModel,
+  batch: number,
+  steps: number,
+): { train: number; infer: number } {
+  const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
+  const labels = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => i % 10),
+      "int32",
+    ),
+    10,
+  );
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  const step = () => {
+    const loss = optimizer.minimize(
+      () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor),
+      true,
+    );
+    loss?.dataSync();
+    loss?.dispose();
+  };
+  const trainS = timeIt(steps, step);
+  const infer = () => tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
+  const inferS = timeIt(steps, infer);
+  optimizer.dispose();
+  tf.dispose([x, labels]);
+  return { train: (batch * steps) / trainS, infer: (batch * steps) / inferS };
+}
+
+function torchRow(model: string, widths: number[], threads: number): Row | string {
+  const script = fileURLToPath(new URL("./torch_train.py", import.meta.url));
+  const res = spawnSync(
+    "/usr/bin/python3",
+    [
+      script,
+      "--widths",
+      widths.join(","),
+      "--batch",
+      String(BATCH),
+      "--steps",
+      String(STEPS),
+      "--threads",
+      String(threads),
+    ],
+    { encoding: "utf8" },
+  );
+  if (res.status !== 0)
+    return `PyTorch skipped: ${(res.stderr || String(res.error)).trim().split("\n").pop()}`;
+  const r = JSON.parse(res.stdout.trim().split("\n").pop() as string) as {
+    train_img_s: number;
+    infer_img_s: number;
+    torch: string;
+  };
+  return {
+    runtime: `pytorch ${r.torch} (${threads} thr)`,
+    model,
+    batch: BATCH,
+    train: r.train_img_s,
+    infer: r.infer_img_s,
+  };
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+for (const backend of args.backends.split(",") as BackendChoice[]) {
+  let chosen: Awaited<ReturnType<typeof useBackend>>;
+  try {
+    chosen = await useBackend(backend);
+  } catch (err) {
+    notes.push(`${backend}: ${(err as Error).message}`);
+    continue;
+  }
+  // tfjs's cpu convolutions are plain JS loops: a smaller batch keeps the run in minutes.
+  const batch = chosen.backend === "cpu" ? Number(args["cpu-batch"]) : BATCH;
+  for (const name of args.models.split(",")) {
+    const widths = MODELS[name];
+    if (!widths) throw new Error(`--models: expected small or narrow, got ${name}`);
+    const model = smallResNet({ widths, seed: 0 });
+    const r = measure(model, batch, chosen.backend === "cpu" ? 1 : STEPS);
+    model.dispose();
+    rows.push({ runtime: `tfjs ${chosen.backend}`, model: name, batch, ...r });
+    console.error(`done: tfjs ${chosen.backend} ${name}`);
+  }
+}
+if (!args["no-torch"]) {
+  for (const name of args.models.split(",")) {
+    for (const threads of [...new Set([1, os.availableParallelism()])]) {
+      const r = torchRow(name, MODELS[name] as number[], threads);
+      if (typeof r === "string") notes.push(r);
+      else rows.push(r);
+    }
+  }
+}
+
+const fmt = (v: number) => v.toFixed(v < 10 ? 2 : 1).padStart(8);
+console.log(
+  `SmallResNet training/inference, images/s (batch ${BATCH}, ${STEPS} timed steps after 1 warm-up)`,
+);
+console.log(
+  `host: ${os.cpus()[0]?.model} x${os.availableParallelism()}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
+console.log(
+  `${"runtime".padEnd(28)}${"model".padEnd(8)}${"batch".padStart(6)}${"train".padStart(8)}${"infer".padStart(8)}  train vs PyTorch (all threads)`,
+);
+for (const r of rows) {
+  const torch = rows.filter((t) => t.runtime.startsWith("pytorch") && t.model === r.model).at(-1);
+  const ratio =
+    torch && !r.runtime.startsWith("pytorch") ? `${(r.train / torch.train).toFixed(3)}x` : "";
+  console.log(
+    `${r.runtime.padEnd(28)}${r.model.padEnd(8)}${String(r.batch).padStart(6)}${fmt(r.train)}${fmt(r.infer)}  ${ratio}`,
+  );
+}
+for (const n of notes) console.log(`note: ${n}`);
+console.log(
+  "command: cd packages/backends && pnpm bench (node --conditions=@cnnkit/source --import tsx bench/train.ts)",
+);
