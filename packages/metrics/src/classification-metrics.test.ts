@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { beforeAll, describe, expect, it } from "vitest";
+import reference from "./__fixtures__/metrics.json" with { type: "json" };
 import { ClassificationMetrics, MetricsError, type MetricsResult } from "./index.js";
 
 beforeAll(async () => {
@@ -110,6 +111,48 @@ describe("ClassificationMetrics", () => {
       0.25 * Math.abs(0 - conf[2]!) + 0.75 * Math.abs(1 / 3 - highConf),
       12,
     );
+  });
+
+  it("matches an independent PyTorch computation of every metric", () => {
+    const m = new ClassificationMetrics({
+      numClasses: reference.numClasses,
+      calibrationBins: reference.calibrationBins,
+    });
+    const r = m.update(new Float32Array(reference.logits), reference.labels).result();
+    expect(r.confusionMatrix).toEqual(reference.confusionMatrix);
+    expect(r.accuracy).toBe(reference.top1);
+    expect(r.topK).toEqual([
+      { k: 1, accuracy: reference.top1 },
+      { k: 5, accuracy: reference.top5 },
+    ]);
+    expect(r.loss).toBeCloseTo(reference.loss, 12);
+    r.perClass.forEach((c, i) => {
+      expect(c.precision).toBeCloseTo(reference.precision[i]!, 12);
+      expect(c.recall).toBeCloseTo(reference.recall[i]!, 12);
+      expect(c.f1).toBeCloseTo(reference.f1[i]!, 12);
+    });
+    expect(r.macro.f1).toBeCloseTo(reference.macroF1, 12);
+    expect(r.calibration.bins.map((b) => b.count)).toEqual(reference.binCounts);
+    expect(r.calibration.ece).toBeCloseTo(reference.ece, 12);
+  });
+
+  it("agrees with tf.math.confusionMatrix(argMax) and tf.inTopKAsync", async () => {
+    const n = reference.labels.length;
+    const k = reference.numClasses;
+    const r = new ClassificationMetrics({ numClasses: k, topK: [1, 3, 5] })
+      .update(new Float32Array(reference.logits), reference.labels)
+      .result();
+    const logits = tf.tensor2d(reference.logits, [n, k]);
+    const labels = tf.tensor1d(reference.labels, "int32");
+    const cm = tf.tidy(() => tf.math.confusionMatrix(labels, tf.argMax<tf.Tensor1D>(logits, 1), k));
+    expect(r.confusionMatrix).toEqual(cm.arraySync());
+    for (const { k: topK, accuracy } of r.topK) {
+      const hits = await tf.inTopKAsync(logits, labels, topK);
+      const expected = Array.from(hits.dataSync()).reduce((a, v) => a + v, 0) / n;
+      expect(accuracy).toBe(expected);
+      hits.dispose();
+    }
+    tf.dispose([logits, labels, cm]);
   });
 
   it("gives the same result for a tensor and a Float32Array, and leaks no tensor", () => {
