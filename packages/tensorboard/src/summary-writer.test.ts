@@ -179,6 +179,17 @@ describe("SummaryWriter round trips", () => {
 });
 
 describe("SummaryWriter validation", () => {
+  it("refuses a second hparams() call, which TensorBoard would ignore", () => {
+    const { writer } = memoryWriter();
+    writer.hparams({ lr: 0.1 }, {}, { status: "running" });
+    expect(() => writer.hparams({ lr: 0.1 })).toThrow(
+      expect.objectContaining({
+        code: "hparams_already_written",
+        message: expect.stringMatching(/^mem: expected one hparams\(\) call per run, got a second/),
+      }),
+    );
+  });
+
   const { writer } = memoryWriter();
 
   it.each([

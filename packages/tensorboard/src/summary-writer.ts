@@ -21,8 +21,8 @@ import { encodeRecord } from "./tfrecord.js";
 /** Options of `SummaryWriter`. */
 export interface SummaryWriterOptions {
   /**
-   * Where the records go. Defaults to a `FileSink`: a new `events.out.tfevents.*` file in
-   * `logdir` (Node.js only; in a browser pass a `MemorySink`).
+   * Where the records go; in a browser pass a `MemorySink`. Defaults to a `FileSink`: a new
+   * `events.out.tfevents.*` file in `logdir` (Node.js).
    */
   sink?: EventSink;
   /**
@@ -140,6 +140,7 @@ export class SummaryWriter {
   #failure: TensorBoardError | undefined;
   #closing: Promise<void> | undefined;
   #lastStep = 0;
+  #hparamsWritten = false;
 
   constructor(logdir: string, options: SummaryWriterOptions = {}) {
     this.#options = resolveSummaryWriterOptions(options);
@@ -272,13 +273,20 @@ export class SummaryWriter {
    * Records this run's hyperparameters and final metrics for TensorBoard's HPARAMS tab: a
    * session start (with `hparams`), each metric as a scalar, and a session end (with
    * `options.status`). TensorBoard lists every scalar tag of the run as a metric column, so
-   * `metrics` may be empty when the values are already logged.
+   * `metrics` may be empty when the values are already logged. Call it once per writer:
+   * TensorBoard keeps the first session start and end of a run and ignores later ones.
    */
   hparams(
     hparams: Record<string, HParamValue>,
     metrics: Record<string, number> = {},
     options: HParamsOptions = {},
   ): void {
+    if (this.#hparamsWritten) {
+      throw new TensorBoardError(
+        "hparams_already_written",
+        `${this.#sink.name}: expected one hparams() call per run, got a second (TensorBoard would keep only the first session start and end; use a new logdir per run)`,
+      );
+    }
     if (hparams === null || typeof hparams !== "object" || Array.isArray(hparams)) {
       throw new TensorBoardError(
         "invalid_value",
@@ -326,6 +334,7 @@ export class SummaryWriter {
     checkStep(step, "hparams options.step");
     const startTimeSecs = (options.startTimeMs ?? this.#startMs) / 1000;
 
+    this.#hparamsWritten = true;
     this.#log(0, "hparams", [
       hparamsValue(SESSION_START_TAG, {
         kind: "session_start_info",
