@@ -5,7 +5,7 @@ import { VizError } from "./errors.js";
 import { show, stringArray } from "./options.js";
 import { type Picture, svgPicture } from "./picture.js";
 import { n, svgDocument, svgText, textWidth } from "./svg.js";
-import { formatNumber, formatTick, linearTicks } from "./ticks.js";
+import { extent, formatNumber, formatTick, linearTicks } from "./ticks.js";
 
 export interface HeatmapOptions {
   /** values[row][column]; NaN cells are drawn grey (e.g. a class with no samples). */
@@ -78,9 +78,9 @@ function resolveHeatmapOptions(options: HeatmapOptions): ResolvedHeatmapOptions 
       );
     }
   });
-  const finite = values.flat().filter(Number.isFinite);
-  const min = options.min ?? (finite.length ? Math.min(...finite) : 0);
-  const max = options.max ?? (finite.length ? Math.max(...finite) : 1);
+  const range = extent(values.flat()) ?? [0, 1];
+  const min = options.min ?? range[0];
+  const max = options.max ?? range[1];
   if (!(Number.isFinite(min) && Number.isFinite(max) && max >= min)) {
     throw new VizError(
       "invalid_option",

@@ -85,19 +85,21 @@ describe("imageGrid", () => {
     expect(dark).toBeGreaterThan(20);
   });
 
-  it("accepts grayscale and mixed-size images", () => {
+  it("accepts grayscale images and enlarges smaller images to fill the cell", () => {
     const gray: RgbImage = {
       data: new Uint8Array([0, 255, 255, 0]),
       width: 2,
       height: 2,
       channels: 1,
     };
-    const picture = imageGrid({ images: [gray, tile(1, 6)], scale: 3 });
+    const picture = imageGrid({ images: [gray, tile(1, 6), tile(2, 4)], columns: 3, scale: 3 });
     const png = rendered(picture);
     const placed = elements(picture.toSVG(), "image");
-    expect(placed[0]!.width).toBe("6");
-    expect(png.at(Number(placed[0]!.x) + 3, Number(placed[0]!.y))).toEqual([255, 255, 255]);
-    expect(png.at(Number(placed[0]!.x), Number(placed[0]!.y))).toEqual([0, 0, 0]);
+    // Cells are 6×3 = 18 px: the 2×2 image is enlarged 9×, the 4×4 one 4× (16 px, centred).
+    expect(placed.map((p) => p.width)).toEqual(["18", "18", "16"]);
+    expect(png.at(Number(placed[0]!.x) + 9, Number(placed[0]!.y))).toEqual([255, 255, 255]);
+    expect(png.at(Number(placed[0]!.x) + 8, Number(placed[0]!.y))).toEqual([0, 0, 0]);
+    expect(Number(placed[2]!.y)).toBe(Number(placed[1]!.y) + 1);
   });
 
   it("rejects inconsistent options, naming the option and the counts", () => {

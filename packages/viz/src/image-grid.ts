@@ -12,8 +12,10 @@ export interface ImageGridOptions {
   /** Images per row. Defaults to ceil(sqrt(images.length)), a square-ish grid. */
   columns?: number;
   /**
-   * Integer nearest-neighbour upscale factor. Defaults to the smallest factor that makes the
-   * largest side at least 96 px (3 for 32×32 CIFAR-10, 1 for anything 96 px or larger).
+   * Integer nearest-neighbour upscale factor of the largest image; every cell is that image's
+   * size times `scale`, and smaller images (an 8×8 heat map beside 32×32 samples) are enlarged
+   * by the largest whole factor that fits the cell. Defaults to the smallest factor that makes
+   * the largest side at least 96 px (3 for 32×32 CIFAR-10, 1 for anything 96 px or larger).
    */
   scale?: number;
   /** One caption per image, drawn under it ("\n" starts a new line). Defaults to none. */
@@ -132,8 +134,12 @@ export function imageGrid(options: ImageGridOptions): Picture {
   o.images.forEach((image, i) => {
     const cellX = left + (i % o.columns) * (cellW + GAP);
     const cellY = PAD + titleH + Math.floor(i / o.columns) * (cellH + GAP);
-    const w = image.width * o.scale;
-    const h = image.height * o.scale;
+    const factor = Math.max(
+      1,
+      Math.min(Math.floor(imageW / image.width), Math.floor(imageH / image.height)),
+    );
+    const w = image.width * factor;
+    const h = image.height * factor;
     // Integer positions keep each source pixel on whole output pixels (no resampling seams).
     const x = cellX + Math.floor((cellW - w) / 2);
     const y = cellY + border + Math.floor((imageH - h) / 2);
@@ -145,7 +151,7 @@ export function imageGrid(options: ImageGridOptions): Picture {
     }
     // Upscaled here rather than by the viewer: browsers and renderers disagree on
     // image-rendering, and a smoothed 32×32 image is a blur.
-    const png = encodePNG(upscaleNearest(image, o.scale));
+    const png = encodePNG(upscaleNearest(image, factor));
     body.push(
       `<image x="${x}" y="${y}" width="${w}" height="${h}" image-rendering="optimizeSpeed" href="data:image/png;base64,${Buffer.from(png).toString("base64")}"/>`,
     );

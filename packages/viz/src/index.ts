@@ -9,6 +9,8 @@ export type { ImageGridOptions } from "./image-grid.js";
 export { imageGrid, RIGHT_COLOR, WRONG_COLOR } from "./image-grid.js";
 export type { LineChartOptions, LineSeries } from "./line-chart.js";
 export { lineChart } from "./line-chart.js";
+export type { Heat, HeatToImageOptions, OverlayHeatmapOptions } from "./overlay-heatmap.js";
+export { heatToImage, overlayHeatmap } from "./overlay-heatmap.js";
 export type { Picture, PngOptions } from "./picture.js";
 export type { DecodedImage } from "./png.js";
 export { decodePNG, encodePNG } from "./png.js";

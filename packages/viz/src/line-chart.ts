@@ -16,7 +16,7 @@ import { VizError } from "./errors.js";
 import { positiveInteger, show } from "./options.js";
 import { type Picture, svgPicture } from "./picture.js";
 import { escapeXml, n, svgDocument, svgText, textWidth } from "./svg.js";
-import { formatTick, linearTicks, logTicks } from "./ticks.js";
+import { extent, formatTick, linearTicks, logTicks } from "./ticks.js";
 
 /** One curve. */
 export interface LineSeries {
@@ -153,21 +153,20 @@ function isNumberArray(value: unknown): value is number[] {
 export function lineChart(options: LineChartOptions): Picture {
   const o = resolveLineChartOptions(options);
   const usable = (v: number) => Number.isFinite(v) && (!o.logY || v > 0);
-  const xs = o.series.flatMap((s) => s.x);
-  const ys = o.series.flatMap((s) => s.y.filter(usable));
+  const xExtent = extent(o.series.flatMap((s) => extent(s.x) ?? []))!;
+  const yExtent = extent(o.series.flatMap((s) => extent(s.y, usable) ?? []));
   const xTicks = linearTicks(
-    Math.min(...xs),
-    Math.max(...xs),
+    xExtent[0],
+    xExtent[1],
     Math.max(2, Math.round(o.width / 110)),
     false,
-    xs.every(Number.isInteger),
+    o.series.every((s) => s.x.every(Number.isInteger)),
   );
-  let yTicks =
-    ys.length === 0
-      ? linearTicks(0, 1)
-      : o.logY
-        ? logTicks(Math.min(...ys), Math.max(...ys))
-        : linearTicks(Math.min(...ys), Math.max(...ys), Math.max(2, Math.round(o.height / 70)));
+  let yTicks = !yExtent
+    ? linearTicks(0, 1)
+    : o.logY
+      ? logTicks(yExtent[0], yExtent[1])
+      : linearTicks(yExtent[0], yExtent[1], Math.max(2, Math.round(o.height / 70)));
   if (o.yRange) {
     const [lo, hi] = o.yRange;
     const t = o.logY

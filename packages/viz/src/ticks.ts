@@ -115,3 +115,21 @@ export function formatNumber(value: number): string {
   if (abs >= 1000) return String(Math.round(value));
   return String(Number(value.toPrecision(3)));
 }
+
+/**
+ * [min, max] of the values that pass `keep` (all finite ones by default), or undefined if none.
+ * A loop, not Math.min(...values): spreading a 200 000-step curve overflows the call stack.
+ */
+export function extent(
+  values: Iterable<number>,
+  keep: (v: number) => boolean = Number.isFinite,
+): [number, number] | undefined {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const v of values) {
+    if (!keep(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return lo <= hi ? [lo, hi] : undefined;
+}
