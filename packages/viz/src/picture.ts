@@ -1,6 +1,6 @@
 // The Picture every drawing function returns: SVG text made in TS, PNG rendered by resvg.
 import { createRequire } from "node:module";
-import { Resvg } from "@resvg/resvg-js";
+import type { Resvg as ResvgClass } from "@resvg/resvg-js";
 import { VizError } from "./errors.js";
 
 /** Options for `Picture.toPNG`. */
@@ -23,6 +23,26 @@ export interface Picture {
 
 const require = createRequire(import.meta.url);
 let fontFiles: string[] | undefined;
+let Resvg: typeof ResvgClass | undefined;
+
+/**
+ * Loads resvg on first PNG, not at import: SVG output then works even on a platform with no
+ * prebuilt resvg binary, and the PNG failure is one clear error instead of an import crash.
+ */
+function resvg(): typeof ResvgClass {
+  if (!Resvg) {
+    try {
+      Resvg = (require("@resvg/resvg-js") as { Resvg: typeof ResvgClass }).Resvg;
+    } catch (cause) {
+      throw new VizError(
+        "renderer_unavailable",
+        `toPNG: expected @resvg/resvg-js to load a prebuilt binary for ${process.platform}-${process.arch}, got: ${(cause as Error).message.split("\n")[0]} (toSVG still works)`,
+        { cause },
+      );
+    }
+  }
+  return Resvg;
+}
 
 /**
  * The fonts resvg is given. System fonts are never loaded: a CI box may have none and a laptop
@@ -44,7 +64,8 @@ export function renderSvgToPng(svg: string, options: PngOptions = {}): Uint8Arra
       `toPNG options.scale: expected a number in (0, 16], got ${String(scale)}`,
     );
   }
-  const resvg = new Resvg(svg, {
+  const Renderer = resvg();
+  const renderer = new Renderer(svg, {
     fitTo: scale === 1 ? { mode: "original" } : { mode: "zoom", value: scale },
     font: {
       fontFiles: fonts(),
@@ -55,13 +76,16 @@ export function renderSvgToPng(svg: string, options: PngOptions = {}): Uint8Arra
     // Embedded images are pixel art (upscaled CIFAR samples): never smooth them.
     imageRendering: 1,
   });
-  const png = resvg.render().asPng();
+  const png = renderer.render().asPng();
   // Hand back a plain Uint8Array, not a Node Buffer, so equality checks and structured clones
   // behave the same as for encodePNG's output.
   return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
 }
 
-/** Wraps a finished SVG document; the PNG is rendered once, on first use, per scale. */
+/**
+ * Wraps a finished SVG document; the PNG is rendered once, on first use, per scale, and each
+ * call returns a copy so a caller writing into the bytes cannot change the next caller's.
+ */
 export function svgPicture(svg: string, width: number, height: number): Picture {
   const rendered = new Map<number, Uint8Array>();
   return {
@@ -75,7 +99,7 @@ export function svgPicture(svg: string, width: number, height: number): Picture 
         png = renderSvgToPng(svg, options);
         rendered.set(key, png);
       }
-      return png;
+      return png.slice();
     },
   };
 }
