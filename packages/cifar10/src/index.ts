@@ -1,1 +1,28 @@
+export { type Augmentation, augmentImages, compose } from "./augmentation.js";
+export {
+  type Cifar10Batch,
+  Cifar10Batches,
+  type Cifar10BatchesOptions,
+  Cifar10Epoch,
+  type EpochOptions,
+  type HostBatch,
+  type NormalizeStats,
+  type ResolvedCifar10BatchesOptions,
+} from "./batches.js";
+export { type ChannelStats, channelStats } from "./channel-stats.js";
+export {
+  CIFAR10_ARCHIVE_MD5,
+  CIFAR10_CLASS_NAMES,
+  CIFAR10_IMAGE_BYTES,
+  CIFAR10_IMAGE_SIZE,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  CIFAR10_URL,
+} from "./constants.js";
+export { type CutoutOptions, cutout } from "./cutout.js";
 export { Cifar10Error } from "./errors.js";
+export { type HorizontalFlipOptions, horizontalFlip } from "./horizontal-flip.js";
+export { type LoadCifar10Options, loadCifar10 } from "./load-cifar10.js";
+export { type RandomCropOptions, randomCrop } from "./random-crop.js";
+export type { Cifar10, Cifar10Split } from "./read-folder.js";
+export { Rng, type RngState } from "./rng.js";

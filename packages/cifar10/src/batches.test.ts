@@ -1,0 +1,209 @@
+import "@tensorflow/tfjs-backend-cpu";
+import * as tf from "@tensorflow/tfjs-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  type Cifar10Batch,
+  Cifar10Batches,
+  type Cifar10Split,
+  horizontalFlip,
+  randomCrop,
+} from "./index.js";
+
+beforeAll(async () => {
+  await tf.setBackend("cpu");
+});
+
+/** A split of n images where every byte of image i equals i (so pixels identify images). */
+function split(n: number): Cifar10Split {
+  const images = new Uint8Array(n * 3072);
+  for (let i = 0; i < n; i++) images.fill(i, i * 3072, (i + 1) * 3072);
+  return { images, labels: Uint8Array.from({ length: n }, (_, i) => i % 10), length: n };
+}
+
+async function collect(it: AsyncIterable<Cifar10Batch>) {
+  const out: {
+    indices: number[];
+    labels: number[];
+    x: Float32Array;
+    y: number[];
+    shape: number[];
+    step: number;
+  }[] = [];
+  for await (const b of it) {
+    out.push({
+      indices: [...b.indices],
+      labels: [...b.labels],
+      x: (await b.x.data()) as Float32Array,
+      y: [...(await b.y.data())],
+      shape: b.x.shape,
+      step: b.step,
+    });
+    tf.dispose([b.x, b.y]);
+  }
+  return out;
+}
+
+describe("Cifar10Batches", () => {
+  it("gives the exact steps per epoch, with and without dropLast", () => {
+    expect(new Cifar10Batches(split(10), { batchSize: 4 }).stepsPerEpoch).toBe(3);
+    expect(new Cifar10Batches(split(10), { batchSize: 4, dropLast: true }).stepsPerEpoch).toBe(2);
+    expect(new Cifar10Batches(split(12), { batchSize: 4, dropLast: true }).stepsPerEpoch).toBe(3);
+    expect(new Cifar10Batches(split(1000), { batchSize: 64 }).stepsPerEpoch).toBe(16);
+    expect(
+      new Cifar10Batches(split(50_000), { batchSize: 512, dropLast: true }).stepsPerEpoch,
+    ).toBe(97);
+  });
+
+  it("yields exactly stepsPerEpoch batches covering every image once, shaped NHWC", async () => {
+    const b = new Cifar10Batches(split(10), { batchSize: 4, seed: 3 });
+    const batches = await collect(b.epoch(0));
+    expect(batches).toHaveLength(b.stepsPerEpoch);
+    expect(batches.map((x) => x.shape)).toEqual([
+      [4, 32, 32, 3],
+      [4, 32, 32, 3],
+      [2, 32, 32, 3],
+    ]);
+    expect(batches.map((x) => x.step)).toEqual([0, 1, 2]);
+    const seen = batches.flatMap((x) => x.indices);
+    expect([...seen].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Labels and pixels belong to the indices they are reported with.
+    for (const batch of batches) {
+      expect(batch.labels).toEqual(batch.indices.map((i) => i % 10));
+      expect(batch.y).toEqual(batch.labels);
+    }
+  });
+
+  it("drops the last partial batch with dropLast", async () => {
+    const b = new Cifar10Batches(split(10), { batchSize: 4, dropLast: true });
+    const batches = await collect(b.epoch(0));
+    expect(batches.map((x) => x.indices.length)).toEqual([4, 4]);
+  });
+
+  it("shuffles per epoch, reproducibly for a seed, and not at all with shuffle: false", async () => {
+    const order = (seed: number, epoch: number) => [
+      ...new Cifar10Batches(split(30), { seed }).order(epoch),
+    ];
+    expect(order(1, 0)).toEqual(order(1, 0));
+    expect(order(1, 0)).not.toEqual(order(1, 1));
+    expect(order(1, 0)).not.toEqual(order(2, 0));
+    const plain = new Cifar10Batches(split(5), { shuffle: false, batchSize: 2 });
+    expect((await collect(plain.epoch(0))).flatMap((x) => x.indices)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("normalises with the chosen stats: (v/255 − mean)/std per channel", async () => {
+    const s = split(3);
+    const [first] = await collect(new Cifar10Batches(s, { shuffle: false, batchSize: 3 }).epoch(0));
+    // Image 2 is all 2s: channel c of any pixel is (2/255 − mean[c])/std[c].
+    for (let c = 0; c < 3; c++) {
+      const want = (2 / 255 - CIFAR10_MEAN[c]!) / CIFAR10_STD[c]!;
+      expect(first!.x[2 * 3072 + 100 * 3 + c]).toBeCloseTo(want, 6);
+    }
+    const [plain] = await collect(
+      new Cifar10Batches(s, { shuffle: false, batchSize: 3, normalize: false }).epoch(0),
+    );
+    expect(plain!.x[2 * 3072]).toBeCloseTo(2 / 255, 7);
+    const custom = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.5, 1] } as const;
+    const [c2] = await collect(
+      new Cifar10Batches(s, { shuffle: false, batchSize: 3, normalize: custom }).epoch(0),
+    );
+    expect([c2!.x[3072], c2!.x[3073], c2!.x[3074]].map((v) => Number(v!.toFixed(6)))).toEqual(
+      [(1 / 255 - 0.5) / 0.25, (1 / 255 - 0.5) / 0.5, 1 / 255 - 0.5].map((v) =>
+        Number(v.toFixed(6)),
+      ),
+    );
+  });
+
+  it("gives one-hot float32 labels when asked", async () => {
+    const b = new Cifar10Batches(split(4), { shuffle: false, batchSize: 2, oneHot: true });
+    const it = b.epoch(0);
+    const first = (await it.next()).value as Cifar10Batch;
+    expect(first.y.shape).toEqual([2, 10]);
+    expect(first.y.dtype).toBe("float32");
+    expect(await first.y.array()).toEqual([
+      [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      [0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    ]);
+    tf.dispose([first.x, first.y]);
+    await it.return();
+    const ints = (await new Cifar10Batches(split(2), { batchSize: 2 }).epoch(0).next())
+      .value as Cifar10Batch;
+    expect(ints.y.dtype).toBe("int32");
+    tf.dispose([ints.x, ints.y]);
+  });
+
+  it("augments reproducibly: same seed and (epoch, step) give the same pixels, resumed or not", async () => {
+    const s = split(12);
+    for (let i = 0; i < s.images.length; i++) s.images[i] = (i * 37) % 256;
+    const options = { batchSize: 4, seed: 9, augment: [randomCrop(), horizontalFlip()] };
+    const full = await collect(new Cifar10Batches(s, options).epoch(2));
+    const again = await collect(new Cifar10Batches(s, options).epoch(2));
+    expect(again.map((b) => [...b.x])).toEqual(full.map((b) => [...b.x]));
+    // Resume at step 1 in a fresh object (a restarted run): identical batches 1 and 2.
+    const resumed = await collect(new Cifar10Batches(s, options).epoch(2, { startStep: 1 }));
+    expect(resumed.map((b) => b.step)).toEqual([1, 2]);
+    expect(resumed.map((b) => [...b.x])).toEqual(full.slice(1).map((b) => [...b.x]));
+    expect(resumed.map((b) => b.indices)).toEqual(full.slice(1).map((b) => b.indices));
+    // And augmentation really changed the pixels.
+    const plain = await collect(new Cifar10Batches(s, { ...options, augment: null }).epoch(2));
+    expect(plain.map((b) => [...b.x])).not.toEqual(full.map((b) => [...b.x]));
+  });
+
+  it("prepares batch k+1 while the caller works on batch k", async () => {
+    const b = new Cifar10Batches(split(12), { batchSize: 4 });
+    const epoch = b.epoch(0);
+    const first = (await epoch.next()).value as Cifar10Batch;
+    expect(epoch.prepared).toBe(1);
+    // The caller "trains" (yields to the event loop, as an async backend step does)…
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    // …and batch 1 was built in the meantime, before anyone asked for it.
+    expect(epoch.prepared).toBe(2);
+    tf.dispose([first.x, first.y]);
+    for await (const rest of epoch) tf.dispose([rest.x, rest.y]);
+    expect(epoch.prepared).toBe(3);
+  });
+
+  it("leaks no tensor over an epoch, nor when the loop breaks early", async () => {
+    const b = new Cifar10Batches(split(10), { batchSize: 3, augment: randomCrop(), oneHot: true });
+    const before = tf.memory().numTensors;
+    for await (const { x, y } of b.epoch(0)) {
+      tf.tidy(() => {
+        tf.add(tf.mean(x), tf.sum(y));
+      });
+      tf.dispose([x, y]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    for await (const { x, y } of b.epoch(1)) {
+      tf.dispose([x, y]);
+      break;
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("rejects bad options and splits with messages naming them", () => {
+    expect(() => new Cifar10Batches(split(4), { batchSize: 0 })).toThrow(
+      "batchSize: expected a positive integer, got 0",
+    );
+    expect(() => new Cifar10Batches(split(4), { batchSize: 8, dropLast: true })).toThrow(
+      /batchSize: expected at most 4 .* got 8: an epoch would have no batch/,
+    );
+    expect(
+      () =>
+        new Cifar10Batches(split(4), { normalize: { mean: [125, 123, 114], std: [63, 62, 66] } }),
+    ).toThrow(
+      /normalize.mean: expected values on the \[0, 1\] pixel scale, got \[125,123,114\] \(0–255 scale\?\)/,
+    );
+    expect(() => new Cifar10Batches({ ...split(4), length: 5 })).toThrow(
+      /invalid|expected a split of N images/,
+    );
+    const b = new Cifar10Batches(split(4), { batchSize: 2 });
+    expect(() => b.epoch(-1)).toThrow("epoch: expected a non-negative integer, got -1");
+    expect(() => b.epoch(0, { startStep: 3 })).toThrow(
+      "startStep: expected an integer in [0, 2], got 3",
+    );
+  });
+});

@@ -1,0 +1,45 @@
+// A one-line download progress bar for terminals; silent elsewhere so logs stay clean.
+
+export interface ProgressBar {
+  update(received: number, total: number | null): void;
+  done(): void;
+}
+
+const MB = 1024 * 1024;
+
+/** A bar on `stream` (a TTY), redrawn at most every 100 ms. */
+export function progressBar(label: string, stream: NodeJS.WriteStream): ProgressBar {
+  const start = Date.now();
+  let last = 0;
+  let drawn = false;
+  const draw = (received: number, total: number | null) => {
+    const secs = Math.max((Date.now() - start) / 1000, 1e-3);
+    const rate = `${(received / MB / secs).toFixed(1)} MB/s`;
+    let bar = "";
+    if (total) {
+      const f = Math.min(received / total, 1);
+      const width = 24;
+      const full = Math.round(f * width);
+      bar = `[${"#".repeat(full)}${"-".repeat(width - full)}] ${(f * 100).toFixed(0).padStart(3)}% `;
+    }
+    const size = total
+      ? `${(received / MB).toFixed(1)}/${(total / MB).toFixed(1)} MB`
+      : `${(received / MB).toFixed(1)} MB`;
+    stream.write(`\r${label} ${bar}${size} ${rate}\x1b[K`);
+    drawn = true;
+  };
+  return {
+    update(received, total) {
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      draw(received, total);
+    },
+    done() {
+      if (drawn) stream.write("\n");
+    },
+  };
+}
+
+/** A bar that draws nothing. */
+export const silentProgress: ProgressBar = { update() {}, done() {} };
