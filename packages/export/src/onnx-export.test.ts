@@ -90,8 +90,15 @@ describe("exportOnnx", () => {
   it("handles a Sequential model with pooling, Flatten, Dropout and activations", async () => {
     const model = tfl.sequential({
       layers: [
-        tfl.layers.conv2d({
+        tfl.layers.zeroPadding2d({
           inputShape: [9, 9, 2],
+          padding: [
+            [0, 1],
+            [1, 2],
+          ],
+          name: "zp_then_conv",
+        }),
+        tfl.layers.conv2d({
           filters: 3,
           kernelSize: 3,
           strides: 2,
@@ -101,6 +108,14 @@ describe("exportOnnx", () => {
         }),
         tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: "same", name: "mp" }),
         tfl.layers.averagePooling2d({ poolSize: 2, strides: 1, padding: "same", name: "ap" }),
+        // Not before a pool: onnxruntime's Pad→MaxPool fusion rejects pads as large as the kernel.
+        tfl.layers.zeroPadding2d({
+          padding: [
+            [1, 0],
+            [2, 1],
+          ],
+          name: "zp_then_bn",
+        }),
         tfl.layers.batchNormalization({ name: "bn_after_pool" }),
         tfl.layers.flatten({ name: "flat" }),
         tfl.layers.dropout({ rate: 0.5, name: "drop" }),
@@ -116,6 +131,25 @@ describe("exportOnnx", () => {
       tfjsLogits(model, inputs, [3, 9, 9, 2]),
     );
     expect(diff).toBeLessThan(1e-5);
+    model.dispose();
+  });
+
+  it("gives an image-shaped output back in NHWC, like the input", async () => {
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({
+          inputShape: [5, 4, 2],
+          filters: 3,
+          kernelSize: 2,
+          padding: "valid",
+          name: "features",
+        }),
+      ],
+    });
+    randomizeWeights(model, 8);
+    const inputs = Float32Array.from({ length: 5 * 4 * 2 }, (_, i) => Math.cos(i));
+    const got = await runOnnx(exportOnnx(model).bytes, inputs, [1, 5, 4, 2]);
+    expect(maxAbsDiff(got, tfjsLogits(model, inputs, [1, 5, 4, 2]))).toBeLessThan(1e-5);
     model.dispose();
   });
 

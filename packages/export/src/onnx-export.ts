@@ -24,6 +24,7 @@ export const SUPPORTED_LAYERS = [
   "GlobalAveragePooling2D",
   "MaxPooling2D",
   "AveragePooling2D",
+  "ZeroPadding2D",
   "Flatten",
   "Dropout",
   "Dense",
@@ -69,6 +70,11 @@ interface Sym {
   name: string;
   /** Shape in tfjs order (NHWC for rank 4), batch as null. */
   shape: (number | null)[];
+  /**
+   * Zero padding (ONNX order: top, left, bottom, right) not yet applied to `name`: a Conv2D
+   * absorbs it into its own pads, any other consumer gets an explicit Pad node first.
+   */
+  pendingPads?: number[];
 }
 
 function floatTensor(name: string, dims: number[], values: Float32Array): ITensorProto {
@@ -193,7 +199,26 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
   const folded = new Set<string>();
   let foldedBatchNorms = 0;
 
-  const inputsOf = (layer: WalkLayer): Sym[] =>
+  const padded = new Map<string, Sym>();
+  /** An explicit ONNX Pad node for a ZeroPadding2D that no convolution absorbed. */
+  const materialize = (src: string, s: Sym): Sym => {
+    if (!s.pendingPads) return s;
+    const done = padded.get(src);
+    if (done) return done;
+    const [t, l, b, r] = s.pendingPads as [number, number, number, number];
+    const out = `${src}/pad`;
+    initializers.push({
+      name: `${src}/pads`,
+      dims: [8],
+      dataType: onnx.TensorProto.DataType.INT64,
+      int64Data: [0, 0, t, l, 0, 0, b, r],
+    });
+    nodes.push({ name: out, opType: "Pad", input: [s.name, `${src}/pads`], output: [out] });
+    const sym = { name: out, shape: s.shape };
+    padded.set(src, sym);
+    return sym;
+  };
+  const inputsOf = (layer: WalkLayer, keepPads = false): Sym[] =>
     (layer.inboundNodes[0]?.inboundLayers ?? []).map((src) => {
       const s = symbols.get(src.name);
       if (!s)
@@ -201,10 +226,10 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
           "onnx_unsupported",
           `layer "${layer.name}": input "${src.name}" was not converted before it`,
         );
-      return s;
+      return keepPads ? s : materialize(src.name, s);
     });
-  const one = (layer: WalkLayer): Sym => {
-    const ins = inputsOf(layer);
+  const one = (layer: WalkLayer, keepPads = false): Sym => {
+    const ins = inputsOf(layer, keepPads);
     if (ins.length !== 1)
       throw new ExportError(
         "onnx_unsupported",
@@ -281,7 +306,8 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
         break;
       }
       case "Conv2D": {
-        const x = one(layer);
+        // A ZeroPadding2D before the conv becomes part of the conv's own pads.
+        const x = one(layer, true);
         requireNHWC(layer, x);
         const kernel = requireWeight(layer, "kernel"); // [kh, kw, in, out]
         const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
@@ -306,6 +332,8 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
             `layer "${name}": padding "${String(cfg.padding)}" is not supported (expected same or valid)`,
           );
         }
+        const extra = x.pendingPads;
+        if (extra) pads = pads.map((p, i) => p + (extra[i] as number));
         // [kh, kw, in, out] → [out, in, kh, kw]
         const w = new Float32Array(kernel.values.length);
         for (let i = 0; i < kh; i++)
@@ -486,6 +514,13 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
         symbols.set(name, { name, shape });
         break;
       }
+      case "ZeroPadding2D": {
+        const x = one(layer);
+        requireNHWC(layer, x);
+        const [[top, bottom], [left, right]] = cfg.padding as [[number, number], [number, number]];
+        symbols.set(name, { name: x.name, shape, pendingPads: [top, left, bottom, right] });
+        break;
+      }
       case "Flatten": {
         const x = one(layer);
         let src = x.name;
@@ -546,14 +581,24 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
     }
   }
 
-  const out = symbols.get(outputLayer.name);
+  const last = symbols.get(outputLayer.name);
+  const out = last && materialize(outputLayer.name, last);
   if (!out)
     throw new ExportError(
       "onnx_unsupported",
       `output layer "${outputLayer.name}" was not converted`,
     );
   // Give the final tensor the graph output's name (renaming every use, so none dangles).
-  if (out.name === inputName) {
+  if (out.shape.length === 4) {
+    // An image-shaped output goes back to NHWC, the layout the graph declares.
+    nodes.push({
+      name: "output",
+      opType: "Transpose",
+      input: [out.name],
+      output: [outputName],
+      attribute: [ints("perm", [0, 2, 3, 1])],
+    });
+  } else if (out.name === inputName) {
     nodes.push({ name: "output", opType: "Identity", input: [out.name], output: [outputName] });
   } else {
     const rename = (n: string) =>
