@@ -140,10 +140,16 @@ describe("decodeEvent", () => {
 
 describe("hparams plugin data", () => {
   it("round-trips a session end", () => {
-    const bytes = encodeHParamsPluginData({ kind: "session_end_info", status: 2, endTimeSecs: 9 });
+    const bytes = encodeHParamsPluginData({
+      kind: "session_end_info",
+      status: "failure",
+      endTimeSecs: 9,
+    });
+    // session_end_info(4) len 11 { status(1) = 2 (STATUS_FAILURE), end_time_secs(2) = 9.0 }
+    expect(Buffer.from(bytes).toString("hex")).toBe("220b0802110000000000002240");
     expect(decodeHParamsPluginData(bytes)).toEqual({
       kind: "session_end_info",
-      status: 2,
+      status: "failure",
       endTimeSecs: 9,
     });
   });

@@ -89,12 +89,25 @@ export type HParamsPluginData =
       groupName: string;
       startTimeSecs: number;
     }
-  | { kind: "session_end_info"; status: number; endTimeSecs: number }
+  | { kind: "session_end_info"; status: SessionStatus; endTimeSecs: number }
   | { kind: "experiment" }
   | { kind: "unknown" };
 
-/** `tensorboard.hparams.Status` (api.proto). */
-export const HPARAMS_STATUS = { unknown: 0, success: 1, failure: 2, running: 3 } as const;
+/** How a run ended, as the HPARAMS tab shows it. */
+export type SessionStatus = "success" | "failure" | "running" | "unknown";
+
+/** `tensorboard.hparams.Status` values (api.proto). */
+export const HPARAMS_STATUS: Readonly<Record<SessionStatus, number>> = {
+  unknown: 0,
+  success: 1,
+  failure: 2,
+  running: 3,
+};
+
+function statusName(value: number): SessionStatus {
+  const entry = Object.entries(HPARAMS_STATUS).find(([, v]) => v === value);
+  return (entry?.[0] as SessionStatus | undefined) ?? "unknown";
+}
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
@@ -221,7 +234,8 @@ export function encodeHParamsPluginData(data: HParamsPluginData): Uint8Array {
     w.join();
   } else if (data.kind === "session_end_info") {
     w.tag(4, WireType.LengthDelimited).fork();
-    if (data.status !== 0) w.tag(1, WireType.Varint).int32(data.status);
+    const status = HPARAMS_STATUS[data.status];
+    if (status !== 0) w.tag(1, WireType.Varint).int32(status);
     if (data.endTimeSecs !== 0) w.tag(2, WireType.Bit64).double(data.endTimeSecs);
     w.join();
   } else {
@@ -420,10 +434,14 @@ export function decodeHParamsPluginData(bytes: Uint8Array): HParamsPluginData {
       result = readSessionStart(sub(r));
     } else if (field === 4 && wire === WireType.LengthDelimited) {
       const e = sub(r);
-      const end = { kind: "session_end_info" as const, status: 0, endTimeSecs: 0 };
+      const end = {
+        kind: "session_end_info" as const,
+        status: "unknown" as SessionStatus,
+        endTimeSecs: 0,
+      };
       while (e.pos < e.len) {
         const [f, w] = e.tag();
-        if (f === 1 && w === WireType.Varint) end.status = e.int32();
+        if (f === 1 && w === WireType.Varint) end.status = statusName(e.int32());
         else if (f === 2 && w === WireType.Bit64) end.endTimeSecs = e.double();
         else e.skip(w, f);
       }

@@ -1,6 +1,7 @@
 // Turns what a caller hands to `image()` (PNG bytes, raw HWC pixels, or a picture that renders
 // itself to PNG) into a checked `Summary.Image`.
 import { encode } from "fast-png";
+import { describeValue as describe } from "./describe-value.js";
 import { TensorBoardError } from "./errors.js";
 import type { TfImage } from "./event-proto.js";
 
@@ -124,11 +125,4 @@ function hexPrefix(bytes: Uint8Array): string {
   return (
     Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join(" ") || "(empty)"
   );
-}
-
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (ArrayBuffer.isView(x)) return x.constructor.name;
-  if (Array.isArray(x)) return "an array";
-  return typeof x === "object" ? "an object" : typeof x;
 }

@@ -3,6 +3,7 @@ export { TensorBoardError } from "./errors.js";
 export type {
   HParamsPluginData,
   HParamValue,
+  SessionStatus,
   TfEvent,
   TfHistogram,
   TfImage,
@@ -18,6 +19,6 @@ export type { ImageInput, PngSource, RawImage } from "./image-input.js";
 export { MemorySink } from "./memory-sink.js";
 export type { EventFileContents } from "./read-events.js";
 export { decodeEvents, listEventFiles, readEvents } from "./read-events.js";
-export type { HParamsOptions, SessionStatus, SummaryWriterOptions } from "./summary-writer.js";
+export type { HParamsOptions, SummaryWriterOptions } from "./summary-writer.js";
 export { SummaryWriter } from "./summary-writer.js";
 export type { TruncatedRecord } from "./tfrecord.js";

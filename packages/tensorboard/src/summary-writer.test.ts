@@ -1,7 +1,6 @@
 import { decode as decodePng, encode as encodePng } from "fast-png";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { fixture } from "./__fixtures__/fixtures.js";
-import { HPARAMS_STATUS } from "./event-proto.js";
 import type { EventSink } from "./event-sink.js";
 import { MemorySink } from "./memory-sink.js";
 import { decodeEvents } from "./read-events.js";
@@ -172,7 +171,7 @@ describe("SummaryWriter round trips", () => {
     });
     expect(events[2]?.summary?.[0]?.hparams).toEqual({
       kind: "session_end_info",
-      status: HPARAMS_STATUS.failure,
+      status: "failure",
       endTimeSecs: 2,
     });
   });
@@ -254,6 +253,12 @@ describe("SummaryWriter validation", () => {
     [
       "an unknown status",
       () => writer.hparams({}, {}, { status: "done" as "success" }),
+      "invalid_option",
+      /status/,
+    ],
+    [
+      "an inherited property as status",
+      () => writer.hparams({}, {}, { status: "toString" as "success" }),
       "invalid_option",
       /status/,
     ],

@@ -1,5 +1,6 @@
 // The writer: validates what a training loop logs, encodes it as Event protobufs framed as
 // TFRecords, queues the records and hands them to a sink on an interval and on close.
+import { describeValue as describe } from "./describe-value.js";
 import { TensorBoardError } from "./errors.js";
 import {
   DATA_CLASS_TENSOR,
@@ -9,6 +10,7 @@ import {
   encodeHParamsPluginData,
   HPARAMS_STATUS,
   type HParamValue,
+  type SessionStatus,
   type TfEvent,
   type TfSummaryValue,
 } from "./event-proto.js";
@@ -45,9 +47,6 @@ interface ResolvedSummaryWriterOptions {
   filenameSuffix: string;
   now: () => number;
 }
-
-/** The status a run ended with, shown in the HPARAMS tab. */
-export type SessionStatus = "success" | "failure" | "running" | "unknown";
 
 /** Options of `SummaryWriter.hparams()`. */
 export interface HParamsOptions {
@@ -324,7 +323,7 @@ export class SummaryWriter {
       }
     }
     const status = options.status ?? "success";
-    if (!(status in HPARAMS_STATUS)) {
+    if (!Object.hasOwn(HPARAMS_STATUS, status)) {
       throw new TensorBoardError(
         "invalid_option",
         `hparams options.status: expected "success", "failure", "running" or "unknown", got ${JSON.stringify(status)}`,
@@ -349,7 +348,7 @@ export class SummaryWriter {
     this.#log(0, "hparams", [
       hparamsValue(SESSION_END_TAG, {
         kind: "session_end_info",
-        status: HPARAMS_STATUS[status],
+        status,
         endTimeSecs: this.#options.now() / 1000,
       }),
     ]);
@@ -480,17 +479,4 @@ function checkStep(step: unknown, what: string): asserts step is number {
       `${what}: expected a non-negative integer step, got ${typeof step === "number" ? step : describe(step)}`,
     );
   }
-}
-
-function describe(x: unknown): string {
-  if (x === null) return "null";
-  if (x === undefined) return "undefined";
-  if (typeof x === "number" || typeof x === "boolean" || typeof x === "bigint") {
-    return `${typeof x} ${String(x)}`;
-  }
-  if (typeof x === "string")
-    return `string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x)}`;
-  if (Array.isArray(x)) return "an array";
-  if (ArrayBuffer.isView(x)) return x.constructor.name;
-  return typeof x === "object" ? "an object" : typeof x;
 }
