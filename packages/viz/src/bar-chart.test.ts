@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { elements, rendered, rgbOf, texts } from "../test/pixels.js";
 import { barChart, CATEGORICAL_COLORS, VizError } from "./index.js";
+import { textWidth } from "./svg.js";
 
 const labels = ["airplane", "automobile", "bird", "cat"];
 const values = [0.9, 0.95, 0.6, 0.3];
@@ -67,6 +68,14 @@ describe("barChart", () => {
     ).toHaveLength(4);
     const wide = barChart({ labels: ["a", "b"], values: [1, 2] }).toSVG();
     expect(elements(wide, "text").some((t) => t.transform)).toBe(false);
+  });
+
+  it("widens the left margin so long turned labels stay inside the picture", () => {
+    const long = ["a very long class name indeed", "b", "c"];
+    const svg = barChart({ labels: long, values: [1, 2, 3], width: 200 }).toSVG();
+    const first = elements(svg, "text").find((t) => t.transform?.startsWith("rotate(-40"))!;
+    const reach = Number(first.x) - textWidth(long[0]!, 11) * Math.cos((40 * Math.PI) / 180);
+    expect(reach).toBeGreaterThanOrEqual(0);
   });
 
   it("rejects values that do not match the labels, naming the bad one", () => {

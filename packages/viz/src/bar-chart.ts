@@ -121,12 +121,22 @@ export function barChart(options: BarChartOptions): Picture {
       max: o.yRange[1],
     };
 
-  const left = 12 + (o.yLabel ? LABEL_SIZE + 10 : 0) + yTickLabelWidth(yTicks) + 8;
+  const labelWidths = o.labels.map((l) => textWidth(l, TICK_SIZE));
+  const labelW = Math.max(...labelWidths);
   const right = o.width - 16;
-  const band = (right - left) / o.labels.length;
-  const labelW = Math.max(...o.labels.map((l) => textWidth(l, TICK_SIZE)));
+  let left = 12 + (o.yLabel ? LABEL_SIZE + 10 : 0) + yTickLabelWidth(yTicks) + 8;
+  let band = (right - left) / o.labels.length;
   // Labels that would collide side by side are turned 40°; the margin below grows to fit them.
   const rotate = labelW > band - 6;
+  if (rotate) {
+    // A turned label reaches down-left of its bar; widen the left margin so the first ones fit.
+    const cos = Math.cos((40 * Math.PI) / 180);
+    for (let pass = 0; pass < 2; pass++) {
+      const reach = Math.max(...labelWidths.map((w, i) => 6 + w * cos - band * (i + 0.5) - 4));
+      left = Math.max(left, reach);
+      band = (right - left) / o.labels.length;
+    }
+  }
   const labelH = rotate ? labelW * Math.sin((40 * Math.PI) / 180) + TICK_SIZE : TICK_SIZE + 4;
   const box: Box = {
     left,

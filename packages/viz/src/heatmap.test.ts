@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { colorDistance, elements, rendered, rgbOf, texts } from "../test/pixels.js";
 import { colorForValue, heatmap, VizError } from "./index.js";
+import { textWidth } from "./svg.js";
 
 const labels = ["cat", "dog", "ship"];
 const counts = [
@@ -91,6 +92,20 @@ describe("heatmap", () => {
     );
     expect(cells[0]!.fill).toBe(colorForValue(0.5));
     expect(cells[1]!.fill).toBe("#e0e0e0");
+  });
+
+  it("keeps long turned column labels inside the picture", () => {
+    const long = ["a very long class name indeed", "b"];
+    const svg = heatmap({
+      values: [
+        [1, 2],
+        [3, 4],
+      ],
+      rowLabels: ["x", "y"],
+      columnLabels: long,
+    }).toSVG();
+    const first = elements(svg, "text").find((t) => t.transform?.startsWith("rotate(-45"))!;
+    expect(Number(first.x) - textWidth(long[0]!, 11) * Math.SQRT1_2).toBeGreaterThanOrEqual(0);
   });
 
   it("rejects ragged values and label counts that do not match, naming them", () => {

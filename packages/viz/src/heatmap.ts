@@ -135,7 +135,16 @@ export function heatmap(options: HeatmapOptions): Picture {
   const colLabelH = rotate ? colLabelW * Math.SQRT1_2 + TICK_SIZE : TICK_SIZE + 4;
   const gridW = cols * cellW;
   const gridH = rows * cellH;
-  const left = 12 + (o.yLabel ? LABEL_SIZE + 10 : 0) + rowLabelW + 8;
+  // Turned column labels reach down-left of their column; long ones on the first columns
+  // need the left margin to grow, or they would run off the picture.
+  const turnedReach = rotate
+    ? Math.max(
+        ...o.columnLabels.map(
+          (l, c) => 6 + textWidth(l, TICK_SIZE) * Math.SQRT1_2 - (c + 0.5) * cellW - 3,
+        ),
+      )
+    : 0;
+  const left = Math.max(12 + (o.yLabel ? LABEL_SIZE + 10 : 0) + rowLabelW + 8, turnedReach);
   const top = titleHeight(o.title) + 6;
   const barTicks = linearTicks(
     o.min,

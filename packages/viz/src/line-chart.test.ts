@@ -85,6 +85,11 @@ describe("lineChart", () => {
 
   it("rejects mismatched x and empty series, naming the series", () => {
     expect(() => lineChart({ series: [] })).toThrow(VizError);
+    expect(() => lineChart({ series: [{ name: "loss", y: [] }] })).toThrow(
+      /expected at least one point, got 1 empty series \("loss"\)/,
+    );
+    // All-NaN data still draws an empty, labelled frame rather than failing mid-run.
+    expect(lineChart({ series: [{ name: "loss", y: [Number.NaN] }] }).toSVG()).toContain("<svg");
     expect(() => lineChart({ series: [{ name: "acc", x: [0, 1], y: [1, 2, 3] }] })).toThrow(
       /series\[0\] \("acc"\)\.x: expected 3 numbers \(one per y\), got an array of 2/,
     );

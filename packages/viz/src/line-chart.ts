@@ -153,7 +153,13 @@ function isNumberArray(value: unknown): value is number[] {
 export function lineChart(options: LineChartOptions): Picture {
   const o = resolveLineChartOptions(options);
   const usable = (v: number) => Number.isFinite(v) && (!o.logY || v > 0);
-  const xExtent = extent(o.series.flatMap((s) => extent(s.x) ?? []))!;
+  const xExtent = extent(o.series.flatMap((s) => extent(s.x) ?? []));
+  if (!xExtent) {
+    throw new VizError(
+      "invalid_option",
+      `lineChart options.series: expected at least one point, got ${o.series.length} empty series (${o.series.map((s) => `"${s.name}"`).join(", ")})`,
+    );
+  }
   const yExtent = extent(o.series.flatMap((s) => extent(s.y, usable) ?? []));
   const xTicks = linearTicks(
     xExtent[0],
