@@ -12,6 +12,8 @@ export interface TensorLike {
   readonly dtype: string;
   readonly isDisposed?: boolean;
   dataSync(): ArrayLike<unknown>;
+  /** Asynchronous read (tfjs tensors have it); used by `updateAsync`. */
+  data?(): Promise<ArrayLike<unknown>>;
 }
 
 /** Logits, `[batch, numClasses]` row-major: a `tf.Tensor2D` or a flat typed array. */
@@ -38,7 +40,8 @@ export function isTensorLike(value: unknown): value is TensorLike {
   return Array.isArray(v.shape) && typeof v.dtype === "string" && typeof v.dataSync === "function";
 }
 
-function tensorValues(tensor: TensorLike, what: string): ArrayLike<number> {
+/** Checks a tensor can be read: live, numeric, of the expected rank (and row length). */
+function checkTensor(tensor: TensorLike, what: string, numClasses?: number): void {
   if (tensor.isDisposed === true) {
     throw new MetricsError(
       "disposed_tensor",
@@ -51,7 +54,21 @@ function tensorValues(tensor: TensorLike, what: string): ArrayLike<number> {
       `${what}: expected a float32, int32 or bool tensor, got dtype ${tensor.dtype}`,
     );
   }
-  return tensor.dataSync() as ArrayLike<number>;
+  const shape = tensor.shape;
+  if (numClasses !== undefined) {
+    if (shape.length !== 2 || shape[1] !== numClasses) {
+      throw new MetricsError(
+        "shape_mismatch",
+        `${what}: expected a [batch, ${numClasses}] tensor, got shape [${shape.join(", ")}]`,
+      );
+    }
+  } else if (shape.length !== 1) {
+    throw new MetricsError(
+      "shape_mismatch",
+      `${what}: expected a 1-D tensor of ${what === "labels" ? "class ids" : "dataset indices"}, got shape [${shape.join(", ")}]` +
+        (what === "labels" && shape.length === 2 ? " (one-hot labels? argMax them first)" : ""),
+    );
+  }
 }
 
 function describe(value: unknown): string {
@@ -70,22 +87,18 @@ export function readBatch(
   labels: LabelsInput,
   indices: IndicesInput | undefined,
   numClasses: number,
+  /** Rows of a logits tensor already read to an array (by `readBatchAsync`). */
+  tensorRows?: number,
 ): Batch {
   let logitValues: ArrayLike<number>;
   let rows: number;
   if (isTensorLike(logits)) {
-    const shape = logits.shape;
-    if (shape.length !== 2 || shape[1] !== numClasses) {
-      throw new MetricsError(
-        "shape_mismatch",
-        `logits: expected a [batch, ${numClasses}] tensor, got shape [${shape.join(", ")}]`,
-      );
-    }
-    logitValues = tensorValues(logits, "logits");
-    rows = shape[0]!;
+    checkTensor(logits, "logits", numClasses);
+    logitValues = logits.dataSync() as ArrayLike<number>;
+    rows = logits.shape[0]!;
   } else if (logits instanceof Float32Array || logits instanceof Float64Array) {
     logitValues = logits;
-    rows = -1;
+    rows = tensorRows ?? -1;
   } else {
     throw new MetricsError(
       "invalid_input",
@@ -159,16 +172,8 @@ function at(indices: ArrayLike<number> | undefined, row: number): string {
 
 function readIntegers(value: LabelsInput | IndicesInput, what: string): ArrayLike<number> {
   if (isTensorLike(value)) {
-    if (value.shape.length !== 1) {
-      throw new MetricsError(
-        "shape_mismatch",
-        `${what}: expected a 1-D tensor of class ids, got shape [${value.shape.join(", ")}]` +
-          (what === "labels" && value.shape.length === 2
-            ? " (one-hot labels? argMax them first)"
-            : ""),
-      );
-    }
-    return tensorValues(value, what);
+    checkTensor(value, what);
+    return value.dataSync() as ArrayLike<number>;
   }
   if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     return value as ArrayLike<number>;
@@ -177,4 +182,37 @@ function readIntegers(value: LabelsInput | IndicesInput, what: string): ArrayLik
     "invalid_input",
     `${what}: expected an Int32Array, Uint8Array, number[] or tf.Tensor1D, got ${describe(value)}`,
   );
+}
+
+/**
+ * Reads tensors without blocking the thread (`await tensor.data()`, for GPU backends), after
+ * the same checks `readBatch` makes; arrays pass through. The values then go through
+ * `readBatch` like any array.
+ */
+export async function readBatchAsync(
+  logits: LogitsInput,
+  labels: LabelsInput,
+  indices: IndicesInput | undefined,
+  numClasses: number,
+): Promise<Batch> {
+  const read = async <T>(value: T | TensorLike, what: string, k?: number) => {
+    if (!isTensorLike(value) || typeof value.data !== "function") return value as T;
+    checkTensor(value, what, k);
+    const values = await value.data();
+    return (ArrayBuffer.isView(values) ? values : Float32Array.from(values as ArrayLike<number>)) as
+      | Float32Array
+      | Int32Array;
+  };
+  const [l, y, i] = await Promise.all([
+    read(logits, "logits", numClasses),
+    read(labels, "labels"),
+    indices === undefined ? undefined : read(indices, "indices"),
+  ]);
+  // int32/bool logits read back as Int32Array/Uint8Array: widen them for readBatch's check.
+  const logitValues =
+    l instanceof Float32Array || l instanceof Float64Array
+      ? l
+      : Float32Array.from(l as ArrayLike<number>);
+  const rows = isTensorLike(logits) ? logits.shape[0] : undefined;
+  return readBatch(logitValues, y as LabelsInput, i as IndicesInput | undefined, numClasses, rows);
 }

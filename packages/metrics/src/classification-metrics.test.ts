@@ -168,6 +168,31 @@ describe("ClassificationMetrics", () => {
     expect(b.result()).toEqual(a.result());
   });
 
+  it("updateAsync reads tensors with data() and equals update", async () => {
+    const { logits, labels, indices } = randomData(32, 10, 4);
+    const t = tf.tensor2d(logits, [32, 10]);
+    const l = tf.tensor1d(labels, "int32");
+    const i = tf.tensor1d(indices, "int32");
+    const before = tf.memory().numTensors;
+    const a = await new ClassificationMetrics({ numClasses: 10 }).updateAsync(t, l, i);
+    expect(tf.memory().numTensors).toBe(before);
+    const b = new ClassificationMetrics({ numClasses: 10 }).update(logits, labels, indices);
+    expect(a.result()).toEqual(b.result());
+    // Same checks as update, before anything is read or counted.
+    const onehot = tf.oneHot(l, 10);
+    await expect(a.updateAsync(t, onehot)).rejects.toThrow(/one-hot labels\? argMax them first/);
+    const narrow = tf.zeros([32, 9]);
+    await expect(a.updateAsync(narrow, l)).rejects.toThrow(
+      "logits: expected a [batch, 10] tensor, got shape [32, 9]",
+    );
+    const short = tf.slice(l, 0, 31);
+    await expect(a.updateAsync(t, short)).rejects.toThrow(
+      "labels: expected 32 labels (one per logits row), got 31",
+    );
+    expect(a.examples).toBe(32);
+    tf.dispose([t, l, i, onehot, narrow, short]);
+  });
+
   it("does not depend on batch order or batch size", () => {
     const n = 300;
     const k = 10;

@@ -1,6 +1,13 @@
 // The one accumulator a training loop feeds per batch: every metric in a single pass over
 // the logits, mergeable across workers, serialisable between processes.
-import { type IndicesInput, type LabelsInput, type LogitsInput, readBatch } from "./batch-input.js";
+import {
+  type Batch,
+  type IndicesInput,
+  type LabelsInput,
+  type LogitsInput,
+  readBatch,
+  readBatchAsync,
+} from "./batch-input.js";
 import { CalibrationBins } from "./calibration.js";
 import { ConfusionMatrix } from "./confusion-matrix.js";
 import {
@@ -145,8 +152,26 @@ export class ClassificationMetrics {
    * is validated first: on an error nothing is accumulated. Tensors are not disposed.
    */
   update(logits: LogitsInput, labels: LabelsInput, indices?: IndicesInput): this {
+    this.#accumulate(readBatch(logits, labels, indices, this.options.numClasses));
+    return this;
+  }
+
+  /**
+   * Like `update`, but reads tensors with `await tensor.data()`, which does not block the
+   * thread while a GPU backend (webgl, webgpu) finishes. Do not dispose the tensors before
+   * the promise settles.
+   */
+  async updateAsync(
+    logits: LogitsInput,
+    labels: LabelsInput,
+    indices?: IndicesInput,
+  ): Promise<this> {
+    this.#accumulate(await readBatchAsync(logits, labels, indices, this.options.numClasses));
+    return this;
+  }
+
+  #accumulate(batch: Batch): void {
     const k = this.options.numClasses;
-    const batch = readBatch(logits, labels, indices, k);
     const { topK, labelSmoothing } = this.options;
     const values = batch.logits;
     for (let i = 0; i < batch.size; i++) {
@@ -178,7 +203,6 @@ export class ClassificationMetrics {
       }
     }
     this.#examples += batch.size;
-    return this;
   }
 
   /**
