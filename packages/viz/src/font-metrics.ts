@@ -22,3 +22,41 @@ export const DEJAVU_SANS_BOLD_ADVANCES: readonly number[] = [
   0.716, 0.712, 0.343, 0.343, 0.665, 0.343, 1.042, 0.712, 0.687, 0.716, 0.716, 0.493, 0.595, 0.478,
   0.712, 0.652, 0.924, 0.645, 0.652, 0.582, 0.712, 0.365, 0.712, 0.838,
 ];
+
+/** DejaVu Sans advances of common non-ASCII characters. */
+export const DEJAVU_SANS_EXTRA_ADVANCES: ReadonlyMap<string, number> = new Map([
+  ["→", 0.838],
+  ["←", 0.838],
+  ["×", 0.838],
+  ["·", 0.318],
+  ["…", 1],
+  ["–", 0.5],
+  ["—", 1],
+  ["°", 0.5],
+  ["±", 0.838],
+  ["µ", 0.636],
+  ["≤", 0.838],
+  ["≥", 0.838],
+  ["✓", 0.838],
+  ["✗", 0.838],
+  ["é", 0.615],
+]);
+
+/** DejaVu Sans Bold advances of common non-ASCII characters. */
+export const DEJAVU_SANS_BOLD_EXTRA_ADVANCES: ReadonlyMap<string, number> = new Map([
+  ["→", 0.838],
+  ["←", 0.838],
+  ["×", 0.838],
+  ["·", 0.38],
+  ["…", 1],
+  ["–", 0.5],
+  ["—", 1],
+  ["°", 0.5],
+  ["±", 0.838],
+  ["µ", 0.736],
+  ["≤", 0.838],
+  ["≥", 0.838],
+  ["✓", 0.838],
+  ["✗", 0.838],
+  ["é", 0.678],
+]);

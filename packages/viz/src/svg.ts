@@ -1,5 +1,10 @@
 // Small helpers every picture uses to write SVG by hand: escaping, text, text widths, numbers.
-import { DEJAVU_SANS_ADVANCES, DEJAVU_SANS_BOLD_ADVANCES } from "./font-metrics.js";
+import {
+  DEJAVU_SANS_ADVANCES,
+  DEJAVU_SANS_BOLD_ADVANCES,
+  DEJAVU_SANS_BOLD_EXTRA_ADVANCES,
+  DEJAVU_SANS_EXTRA_ADVANCES,
+} from "./font-metrics.js";
 
 /**
  * The font every picture asks for. The PNG renderer is handed exactly this font (shipped in
@@ -27,15 +32,16 @@ export function escapeXml(text: string): string {
 }
 
 /**
- * Width in px of `text` set in DejaVu Sans at `fontSize`. Characters outside printable ASCII
- * (arrows, accents) count as a digit, DejaVu's typical width, which is close enough for layout.
+ * Width in px of `text` set in DejaVu Sans at `fontSize`. Characters outside printable ASCII and
+ * the common extras (→, ×, ·, …) count as a digit, DejaVu's typical width: close enough for layout.
  */
 export function textWidth(text: string, fontSize: number, bold = false): number {
   const table = bold ? DEJAVU_SANS_BOLD_ADVANCES : DEJAVU_SANS_ADVANCES;
+  const extras = bold ? DEJAVU_SANS_BOLD_EXTRA_ADVANCES : DEJAVU_SANS_EXTRA_ADVANCES;
   let em = 0;
   for (const ch of text) {
     const code = ch.codePointAt(0) ?? 48;
-    em += table[code - 32] ?? table[48 - 32] ?? 0.636;
+    em += table[code - 32] ?? extras.get(ch) ?? table[48 - 32] ?? 0.636;
   }
   return em * fontSize;
 }
