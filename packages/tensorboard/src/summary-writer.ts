@@ -197,6 +197,7 @@ export class SummaryWriter {
   ): void {
     checkTag(tag, "histogram");
     const what = `histogram "${tag}"`;
+    checkStep(step, what); // before the O(n) work below
     if (
       values === null ||
       typeof values !== "object" ||
