@@ -1,0 +1,138 @@
+// AdamW with PyTorch's semantics (torch.optim.AdamW, 1.13), with lr and beta1 a schedule can set.
+import {
+  add,
+  div,
+  mul,
+  serialization,
+  sqrt,
+  square,
+  sub,
+  type Tensor,
+  type Variable,
+  zerosLike,
+} from "@tensorflow/tfjs-core";
+import type { DecayFilter } from "./decay-filter.js";
+import { SlotOptimizer } from "./slot-optimizer.js";
+import { checkNumber } from "./validate.js";
+
+/** Options of {@link AdamW}; the defaults are PyTorch's. */
+export interface AdamWOptions {
+  /** Step size; set `learningRate` every step to follow a schedule. Defaults to 1e-3. */
+  learningRate?: number;
+  /** Decay of the first-moment average (the "momentum" OneCycleLR cycles). Defaults to 0.9. */
+  beta1?: number;
+  /** Decay of the second-moment average. Defaults to 0.999. */
+  beta2?: number;
+  /** Added to the bias-corrected sqrt of the second moment (outside the sqrt). Defaults to 1e-8. */
+  epsilon?: number;
+  /** Decoupled weight decay: each step multiplies a weight by (1 − lr × weightDecay). Defaults to 1e-2. */
+  weightDecay?: number;
+  /** Which variables get weight decay (e.g. {@link decayKernelsOnly}). Defaults to all of them. */
+  decayFilter?: DecayFilter;
+}
+
+/** {@link AdamWOptions} with defaults applied and checked. */
+export interface ResolvedAdamWOptions {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+  decayFilter: DecayFilter | undefined;
+}
+
+export function resolveAdamWOptions(options: AdamWOptions = {}): ResolvedAdamWOptions {
+  const o = options ?? {};
+  return {
+    learningRate: checkNumber("AdamW", "learningRate", o.learningRate ?? 1e-3, { min: 0 }),
+    beta1: checkNumber("AdamW", "beta1", o.beta1 ?? 0.9, { min: 0, max: 1, maxExclusive: true }),
+    beta2: checkNumber("AdamW", "beta2", o.beta2 ?? 0.999, { min: 0, max: 1, maxExclusive: true }),
+    epsilon: checkNumber("AdamW", "epsilon", o.epsilon ?? 1e-8, { min: 0 }),
+    weightDecay: checkNumber("AdamW", "weightDecay", o.weightDecay ?? 1e-2, { min: 0 }),
+    decayFilter: o.decayFilter,
+  };
+}
+
+/**
+ * Adam with decoupled weight decay, step for step as PyTorch computes it:
+ *
+ * ```
+ * p ← p · (1 − lr·wd)                       (only for variables the decayFilter accepts)
+ * m ← β1·m + (1 − β1)·g;   v ← β2·v + (1 − β2)·g²
+ * p ← p − lr / (1 − β1^t) · m / (√v / √(1 − β2^t) + ε)
+ * ```
+ *
+ * `t` counts this variable's updates. Bias correction uses the *current* β1 (`1 − β1^t`), as
+ * PyTorch does, even when a schedule changes β1 every step. That is not the exact correction of
+ * an average with varying decay (that would be `1 − Π β1_i`, what tfjs's Adam accumulates), but
+ * the two differ only while `β1^t` is not yet negligible (the first few dozen steps), OneCycleLR
+ * recipes were tuned with PyTorch's choice, and matching it is what makes ported runs agree.
+ */
+export class AdamW extends SlotOptimizer {
+  static get className(): string {
+    return "cnnkit.AdamW";
+  }
+
+  #beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+  protected readonly slotNames = ["m", "v"] as const;
+
+  constructor(options: AdamWOptions = {}) {
+    const o = resolveAdamWOptions(options);
+    super("AdamW", o.learningRate, o.decayFilter);
+    this.#beta1 = o.beta1;
+    this.beta2 = o.beta2;
+    this.epsilon = o.epsilon;
+    this.weightDecay = o.weightDecay;
+  }
+
+  /** β1 of the next step; OneCycleLR's `momentum` goes here. */
+  get beta1(): number {
+    return this.#beta1;
+  }
+
+  set beta1(value: number) {
+    this.#beta1 = checkNumber("AdamW", "beta1", value, { min: 0, max: 1, maxExclusive: true });
+  }
+
+  protected updateVariable(name: string, value: Variable, gradient: Tensor, step: number): void {
+    const lr = this.learningRate;
+    const beta1 = this.#beta1;
+    const beta2 = this.beta2;
+    const m = this.getSlot(name, "m") ?? this.setSlot(name, "m", zerosLike(value));
+    const v = this.getSlot(name, "v") ?? this.setSlot(name, "v", zerosLike(value));
+
+    const wd = this.decays(name) ? this.weightDecay : 0;
+    const decayed: Tensor = wd === 0 ? value : mul(value, 1 - lr * wd);
+    const mNew = add(mul(m, beta1), mul(gradient, 1 - beta1));
+    const vNew = add(mul(v, beta2), mul(square(gradient), 1 - beta2));
+    const biasCorrection1 = 1 - beta1 ** step;
+    const biasCorrection2 = 1 - beta2 ** step;
+    const stepSize = lr / biasCorrection1;
+    const denom = add(div(sqrt(vNew), Math.sqrt(biasCorrection2)), this.epsilon);
+    m.assign(mNew);
+    v.assign(vNew);
+    value.assign(sub(decayed, mul(div(mNew, denom), stepSize)));
+  }
+
+  getConfig() {
+    return {
+      learningRate: this.learningRate,
+      beta1: this.#beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      weightDecay: this.weightDecay,
+    };
+  }
+
+  static override fromConfig<T extends serialization.Serializable>(
+    cls: serialization.SerializableConstructor<T>,
+    config: serialization.ConfigDict,
+  ): T {
+    return new cls(config);
+  }
+}
+
+serialization.registerClass(AdamW);
