@@ -338,6 +338,14 @@ describe("ClassificationMetrics", () => {
       /counting 3 examples, got 10×10 counting 0/,
     );
     expect(() => a.loadStateDict({ ...state, version: 2 } as never)).toThrow(/version 2/);
+    const wrongClass = state.worstMistakes.map((_, c) =>
+      c === 4
+        ? [{ index: 1, trueClass: 3, predictedClass: 2, confidence: 0.9, trueClassProbability: 0 }]
+        : [],
+    );
+    expect(() => a.loadStateDict({ ...state, worstMistakes: wrongClass })).toThrow(
+      /worstMistakes\[4\]: expected mistakes of true class 4/,
+    );
     expect(() => a.result()).toThrow(/expected at least one example, got 0/);
   });
 

@@ -38,7 +38,8 @@ export interface ClassificationMetricsOptions {
   labelSmoothing?: number;
 }
 
-interface ResolvedOptions {
+/** The options after defaults are applied (`ClassificationMetrics.options`). */
+export interface ResolvedClassificationMetricsOptions {
   numClasses: number;
   classNames: string[];
   topK: number[];
@@ -77,7 +78,7 @@ function nonNegativeInteger(value: unknown, name: string, fallback: number): num
 
 function resolveClassificationMetricsOptions(
   options: ClassificationMetricsOptions,
-): ResolvedOptions {
+): ResolvedClassificationMetricsOptions {
   const names = options.classNames;
   const numClasses = checkNumClasses(options.numClasses ?? names?.length, "ClassificationMetrics");
   if (names !== undefined && names.length !== numClasses) {
@@ -117,7 +118,7 @@ function resolveClassificationMetricsOptions(
  * const result = m.result(); // JSON, see MetricsResult
  */
 export class ClassificationMetrics {
-  readonly options: Readonly<ResolvedOptions>;
+  readonly options: Readonly<ResolvedClassificationMetricsOptions>;
   readonly confusion: ConfusionMatrix;
   #examples = 0;
   #lossSum = 0;
@@ -322,6 +323,22 @@ export class ClassificationMetrics {
         "loadStateDict: expected arrays sized for these options (topK, calibrationBins, numClasses), a whole example count and a finite lossSum; the state is truncated or from other options",
       );
     }
+    const k = this.options.numClasses;
+    state.worstMistakes.forEach((list, c) => {
+      const bad = list.find(
+        (m) =>
+          m?.trueClass !== c ||
+          !(Number.isInteger(m.predictedClass) && m.predictedClass >= 0 && m.predictedClass < k) ||
+          !(Number.isInteger(m.index) && m.index >= 0) ||
+          !(m.confidence >= 0 && m.confidence <= 1),
+      );
+      if (bad !== undefined) {
+        throw new MetricsError(
+          "invalid_state",
+          `loadStateDict: worstMistakes[${c}]: expected mistakes of true class ${c} with a predicted class in [0, ${k - 1}], a dataset index and a confidence in [0, 1], got ${JSON.stringify(bad)}`,
+        );
+      }
+    });
     const confusion = ConfusionMatrix.fromArray(state.confusionMatrix);
     if (confusion.numClasses !== this.options.numClasses || confusion.total !== state.examples) {
       throw new MetricsError(
@@ -337,7 +354,11 @@ export class ClassificationMetrics {
     this.#calibration.counts.set(state.calibration.counts);
     this.#calibration.correct.set(state.calibration.correct);
     this.#calibration.confidenceSums.set(state.calibration.confidenceSums);
-    for (const list of state.worstMistakes) for (const m of list) this.#worst.add({ ...m });
+    for (const list of state.worstMistakes) {
+      for (const { index, trueClass, predictedClass, confidence, trueClassProbability } of list) {
+        this.#worst.add({ index, trueClass, predictedClass, confidence, trueClassProbability });
+      }
+    }
   }
 
   /** The options part of the state: what must agree for two accumulators to merge. */

@@ -1,7 +1,11 @@
 export type { IndicesInput, LabelsInput, LogitsInput, TensorLike } from "./batch-input.js";
 export { isTensorLike } from "./batch-input.js";
 export type { CalibrationResult, ReliabilityBin } from "./calibration.js";
-export type { ClassificationMetricsOptions, MetricsState } from "./classification-metrics.js";
+export type {
+  ClassificationMetricsOptions,
+  MetricsState,
+  ResolvedClassificationMetricsOptions,
+} from "./classification-metrics.js";
 export { ClassificationMetrics } from "./classification-metrics.js";
 export type { ClassScores, ConfusedPair, ConfusionMatrixOptions } from "./confusion-matrix.js";
 export { ConfusionMatrix } from "./confusion-matrix.js";
