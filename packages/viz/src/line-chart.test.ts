@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { elements, rendered, rgbOf, texts } from "../test/pixels.js";
 import { CATEGORICAL_COLORS, lineChart, VizError } from "./index.js";
+import { smoothSeries } from "./line-chart.js";
 
 /** The points of an SVG path "M x y L x y … M …" as runs of [x, y]. */
 function runs(d: string): [number, number][][] {
@@ -96,5 +97,45 @@ describe("lineChart", () => {
     expect(() =>
       lineChart({ series: [{ name: "lr", y: [1] }], logY: true, yRange: [0, 1] }),
     ).toThrow(/positive min with logY/);
+  });
+});
+
+describe("lineChart smoothing", () => {
+  it("averages like TensorBoard: debiased, gaps kept", () => {
+    const out = smoothSeries([1, 1, Number.NaN, 1], 0.9);
+    expect(out[0]).toBeCloseTo(1, 12); // debiased: not 0.1
+    expect(out[1]).toBeCloseTo(1, 12);
+    expect(out[2]).toBeNaN();
+    expect(out[3]).toBeCloseTo(1, 12);
+    const step = smoothSeries([0, 0, 10], 0.5);
+    expect(step[2]).toBeCloseTo((10 * 0.5) / (1 - 0.125), 12);
+  });
+
+  it("draws long series faint as recorded and bold smoothed; short ones as recorded", () => {
+    const y = Array.from({ length: 200 }, (_, i) => (i % 2 ? 1 : 3));
+    const svg = lineChart({
+      series: [
+        { name: "loss", y },
+        { name: "val", y: [2, 2] },
+      ],
+      smoothing: 0.9,
+    }).toSVG();
+    const raw = elements(svg, "path").filter((p) => p["data-raw"]);
+    const bold = elements(svg, "path").filter((p) => p["data-series"]);
+    expect(raw.map((p) => p["data-raw"])).toEqual(["loss"]);
+    expect(raw[0]!["stroke-opacity"]).toBe("0.25");
+    expect(bold.map((p) => p["data-series"])).toEqual(["loss", "val"]);
+    // The smoothed zig-zag spans far less height than the raw one.
+    const spread = (d: string) => {
+      const ys = runs(d)
+        .flat()
+        .slice(50)
+        .map((p) => p[1]);
+      return Math.max(...ys) - Math.min(...ys);
+    };
+    expect(spread(bold[0]!.d!)).toBeLessThan(spread(raw[0]!.d!) / 3);
+    expect(() => lineChart({ series: [{ name: "a", y }], smoothing: 1 })).toThrow(
+      /smoothing: expected a number in \[0, 1\), got 1/,
+    );
   });
 });

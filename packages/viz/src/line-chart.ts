@@ -45,6 +45,12 @@ export interface LineChartOptions {
   logY?: boolean;
   /** Fixed y range, e.g. [0, 1] for accuracy. Defaults to the data range rounded out to ticks. */
   yRange?: [number, number];
+  /**
+   * TensorBoard-style smoothing weight in [0, 1): each series is drawn faint as recorded and
+   * bold as a debiased exponential moving average with this weight (0.9 for per-step loss).
+   * Defaults to 0 (no smoothing).
+   */
+  smoothing?: number;
   /** Picture width in px. Defaults to 640. */
   width?: number;
   /** Picture height in px. Defaults to 400. */
@@ -66,6 +72,7 @@ interface ResolvedLineChartOptions {
   yLabel: string | undefined;
   logY: boolean;
   yRange: [number, number] | undefined;
+  smoothing: number;
   width: number;
   height: number;
 }
@@ -132,9 +139,36 @@ function resolveLineChartOptions(options: LineChartOptions): ResolvedLineChartOp
     yLabel: options.yLabel ?? (series.length === 1 ? series[0]!.name : undefined),
     logY,
     yRange,
+    smoothing: resolveSmoothing(options.smoothing),
     width: positiveInteger(options.width ?? 640, "lineChart options.width"),
     height: positiveInteger(options.height ?? 400, "lineChart options.height"),
   };
+}
+
+function resolveSmoothing(value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number" || !(value >= 0 && value < 1)) {
+    throw new VizError(
+      "invalid_option",
+      `lineChart options.smoothing: expected a number in [0, 1), got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The exponential moving average TensorBoard draws, debiased so the first points are not
+ * pulled towards zero; gaps (NaN) stay gaps and do not reset the average.
+ */
+export function smoothSeries(values: readonly number[], weight: number): number[] {
+  let last = 0;
+  let count = 0;
+  return values.map((v) => {
+    if (!Number.isFinite(v)) return v;
+    last = last * weight + (1 - weight) * v;
+    count++;
+    return last / (1 - weight ** count);
+  });
 }
 
 function isNumberArray(value: unknown): value is number[] {
@@ -237,10 +271,10 @@ export function lineChart(options: LineChartOptions): Picture {
   body.push(
     `<clipPath id="${clipId}"><rect x="${n(box.left)}" y="${n(box.top)}" width="${n(box.right - box.left)}" height="${n(box.bottom - box.top)}"/></clipPath>`,
   );
-  for (const s of o.series) {
+  const drawSeries = (s: ResolvedSeries, ys: number[], faint: boolean) => {
     const points: [number, number][][] = [[]];
-    for (let k = 0; k < s.y.length; k++) {
-      const v = s.y[k]!;
+    for (let k = 0; k < ys.length; k++) {
+      const v = ys[k]!;
       if (usable(v)) points[points.length - 1]!.push([x(s.x[k]!), y(v)]);
       else if (points[points.length - 1]!.length > 0) points.push([]);
     }
@@ -248,20 +282,31 @@ export function lineChart(options: LineChartOptions): Picture {
     const d = runs
       .map((run) => `M${run.map(([px, py]) => `${n(px)} ${n(py)}`).join("L")}`)
       .join("");
-    const stroke = `stroke="${escapeXml(s.color)}"`;
+    const stroke = `stroke="${escapeXml(s.color)}"${faint ? ` stroke-opacity="0.25"` : ""}`;
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
+    const role = faint ? "data-raw" : "data-series";
     body.push(
-      `<path d="${d}" fill="none" ${stroke} stroke-width="1.8" stroke-linejoin="round"${dash} clip-path="url(#${clipId})" data-series="${escapeXml(s.name)}"/>`,
+      `<path d="${d}" fill="none" ${stroke} stroke-width="${faint ? 1.2 : 1.8}" stroke-linejoin="round"${dash} clip-path="url(#${clipId})" ${role}="${escapeXml(s.name)}"/>`,
     );
+    if (faint) return;
     // Few points (per-epoch metrics) or isolated points get markers, or they would be invisible.
     const total = runs.reduce((sum, run) => sum + run.length, 0);
     for (const run of runs) {
-      if (total <= 40 || run.length === 1) {
-        for (const [px, py] of run)
-          body.push(
-            `<circle cx="${n(px)}" cy="${n(py)}" r="2.5" fill="${escapeXml(s.color)}" clip-path="url(#${clipId})"/>`,
-          );
+      if (total > 40 && run.length > 1) continue;
+      for (const [px, py] of run) {
+        body.push(
+          `<circle cx="${n(px)}" cy="${n(py)}" r="2.5" fill="${escapeXml(s.color)}" clip-path="url(#${clipId})"/>`,
+        );
       }
+    }
+  };
+  for (const s of o.series) {
+    // Smoothing only helps curves with many points; a 10-epoch curve is drawn as recorded.
+    if (o.smoothing > 0 && s.y.length > 40) {
+      drawSeries(s, s.y, true);
+      drawSeries(s, smoothSeries(s.y, o.smoothing), false);
+    } else {
+      drawSeries(s, s.y, false);
     }
   }
   if (legend) {
