@@ -1,0 +1,1 @@
+export { ExplainError } from "./errors.js";
