@@ -4,6 +4,7 @@ export {
   type ResolvedAdamWOptions,
   resolveAdamWOptions,
 } from "./adamw.js";
+export { applySchedule, type ScheduledValues } from "./apply-schedule.js";
 export { type ClipResult, clipByGlobalNorm } from "./clip-by-global-norm.js";
 export { type DecayFilter, decayKernelsOnly } from "./decay-filter.js";
 export { OptimError } from "./errors.js";
