@@ -167,21 +167,22 @@ export abstract class SlotOptimizer extends Optimizer {
         continue;
       }
       const cut = full.lastIndexOf("/");
-      const name = full.slice(0, cut);
+      const saved = full.slice(0, cut);
       const slot = full.slice(cut + 1);
-      const target = registered[name];
       if (cut <= 0 || (slot !== "step" && !this.slotNames.includes(slot))) {
         throw new OptimError(
           "state_mismatch",
           `${this.owner}.setWeights: unexpected state tensor "${full}"; expected "<variable>/step" or "<variable>/${this.slotNames.join("|")}"`,
         );
       }
-      if (target === undefined) {
+      const name = resolveVariableName(saved, registered);
+      if (name === undefined) {
         throw new OptimError(
           "state_mismatch",
-          `${this.owner}.setWeights: the state holds "${full}" but no variable named "${name}" exists; build the model (with the same layer names) before loading its optimizer state`,
+          `${this.owner}.setWeights: the state holds "${full}" but no variable named "${saved}" exists; build the model (with the same layer names) before loading its optimizer state`,
         );
       }
+      const target = registered[name]!;
       if (slot === "step") {
         steps.set(name, (await tensor.data())[0] as number);
       } else {
@@ -212,6 +213,23 @@ export abstract class SlotOptimizer extends Optimizer {
     this.#steps.clear();
     super.dispose();
   }
+}
+
+/**
+ * The variable a saved name refers to: the same name, or else the one variable tfjs-layers renamed
+ * from it (`fc/kernel` → `fc/kernel_1`) because a model with that name was built before in this
+ * process (tfjs-layers never reuses a name, even after disposal).
+ */
+function resolveVariableName(
+  saved: string,
+  registered: Record<string, Variable>,
+): string | undefined {
+  if (registered[saved] !== undefined) return saved;
+  const prefix = `${saved}_`;
+  const renamed = Object.keys(registered).filter(
+    (n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)),
+  );
+  return renamed.length === 1 ? renamed[0] : undefined;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
