@@ -1,6 +1,6 @@
 // Decoding of the pickled batches of `cifar-10-batches-py/` into NHWC bytes.
 import { CIFAR10_IMAGE_BYTES } from "./constants.js";
-import { checkLabel, planarToHwc } from "./decode-bin.js";
+import { aligned32, checkLabel, planarToHwc, viewOf } from "./decode-bin.js";
 import { Cifar10Error } from "./errors.js";
 import { type PickledArray, type PickleValue, readPickle } from "./read-pickle.js";
 
@@ -62,11 +62,20 @@ export function decodePyBatch(
       `${file}: expected ${expectedRecords} labels, got ${list.length}`,
     );
   }
+  const images32 = aligned32(images);
+  const view = viewOf(data.data);
   for (let r = 0; r < expectedRecords; r++) {
     const label = list[r];
     checkLabel(typeof label === "number" ? label : Number.NaN, file, r);
     labels[first + r] = label as number;
-    planarToHwc(data.data, r * CIFAR10_IMAGE_BYTES, images, (first + r) * CIFAR10_IMAGE_BYTES);
+    planarToHwc(
+      data.data,
+      r * CIFAR10_IMAGE_BYTES,
+      images,
+      (first + r) * CIFAR10_IMAGE_BYTES,
+      images32,
+      view,
+    );
   }
 }
 

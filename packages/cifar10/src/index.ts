@@ -1,5 +1,12 @@
 export { type Augmentation, augmentImages, compose } from "./augmentation.js";
 export {
+  type BatchGridOptions,
+  type BatchLike,
+  batchGrid,
+  denormalize,
+  saveBatchGrid,
+} from "./batch-grid.js";
+export {
   type Cifar10Batch,
   Cifar10Batches,
   type Cifar10BatchesOptions,

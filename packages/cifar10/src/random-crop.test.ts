@@ -78,6 +78,35 @@ describe("randomCrop", () => {
     expect(offsets.size).toBeGreaterThan(20);
   });
 
+  it.each(["zero", "reflect"] as const)(
+    "matches a naive pad-then-crop for every offset (%s)",
+    (mode) => {
+      const src = gradient();
+      const dst = new Uint8Array(3072);
+      const p = 4;
+      const padded = (y: number, x: number, c: number) => {
+        let sy = y - p;
+        let sx = x - p;
+        if (mode === "zero")
+          return sy < 0 || sy > 31 || sx < 0 || sx > 31 ? 0 : at(src, sy, sx, c)!;
+        sy = sy < 0 ? -sy : sy > 31 ? 62 - sy : sy;
+        sx = sx < 0 ? -sx : sx > 31 ? 62 - sx : sx;
+        return at(src, sy, sx, c)!;
+      };
+      let mismatches = 0;
+      for (let top = 0; top <= 2 * p; top++) {
+        for (let left = 0; left <= 2 * p; left++) {
+          randomCrop({ padding: p, paddingMode: mode }).apply(src, dst, scripted(top, left));
+          for (let y = 0; y < 32; y++)
+            for (let x = 0; x < 32; x++)
+              for (let c = 0; c < 3; c++)
+                if (at(dst, y, x, c) !== padded(top + y, left + x, c)) mismatches++;
+        }
+      }
+      expect(mismatches).toBe(0);
+    },
+  );
+
   it("rejects bad options", () => {
     expect(() => randomCrop({ padding: -1 })).toThrow(
       /padding: expected an integer in \[0, 31\], got -1/,

@@ -46,18 +46,31 @@ export function randomCrop(options: RandomCropOptions = {}): Augmentation {
     apply(src, dst, rng) {
       const top = rng.int(2 * padding + 1);
       const left = rng.int(2 * padding + 1);
+      // Output columns [x0, x1) read source columns [x0 + shift, x1 + shift): one native copy
+      // per row; only the padded margins are done pixel by pixel.
+      const shift = left - padding;
+      const x0 = Math.max(0, -shift);
+      const x1 = Math.min(S, S - shift);
       for (let y = 0; y < S; y++) {
         const sy = map[top + y]!;
         const row = y * S * 3;
+        if (sy < 0) {
+          dst.fill(0, row, row + S * 3);
+          continue;
+        }
+        const srow = sy * S * 3;
+        dst.set(src.subarray(srow + (x0 + shift) * 3, srow + (x1 + shift) * 3), row + x0 * 3);
         for (let x = 0; x < S; x++) {
+          if (x === x0) x = x1;
+          if (x >= S) break;
           const sx = map[left + x]!;
           const d = row + x * 3;
-          if (sy < 0 || sx < 0) {
+          if (sx < 0) {
             dst[d] = 0;
             dst[d + 1] = 0;
             dst[d + 2] = 0;
           } else {
-            const s = (sy * S + sx) * 3;
+            const s = srow + sx * 3;
             dst[d] = src[s]!;
             dst[d + 1] = src[s + 1]!;
             dst[d + 2] = src[s + 2]!;
