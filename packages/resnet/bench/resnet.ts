@@ -71,21 +71,55 @@ function trainStepMs(m: LayersModel, batch: number, runs: number): number {
   return median(times);
 }
 
+/** Max |tfjs - PyTorch| of eval logits, and after one train step of BN statistics and weights. */
 function parity(name: string, build: () => LayersModel): string {
   const fixtures = new URL("../src/__fixtures__/", import.meta.url);
+  const read = (file: string) => readFileSync(new URL(file, fixtures));
   const m = build();
-  importTorchStateDict(m, readFileSync(new URL(`${name}.safetensors`, fixtures)));
-  const io = parseSafetensors(readFileSync(new URL(`${name}.io.safetensors`, fixtures)));
+  const after = build();
+  importTorchStateDict(m, read(`${name}.safetensors`));
+  importTorchStateDict(after, read(`${name}.after-step.safetensors`));
+  const io = parseSafetensors(read(`${name}.io.safetensors`));
   const get = (n: string) => {
     const t = io.tensors.get(n)!;
+    if (t.dtype === "I32")
+      return tf.tensor(new Int32Array(t.data.slice().buffer), [...t.shape], "int32");
     return tf.tensor(safetensorsToFloat32(t, n), [...t.shape]);
   };
-  const diff = tf.tidy(() => {
-    const logits = m.predict(get("input")) as tf.Tensor;
-    return tf.max(tf.abs(tf.sub(logits, get("eval_logits")))).dataSync()[0]!;
+  const maxDiff = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+  const x = get("input");
+  const evalDiff = tf.tidy(() => maxDiff(m.predict(x) as tf.Tensor, get("eval_logits")));
+  const optimizer = tf.train.sgd(0.1);
+  const labels = get("labels");
+  let trainDiff = 0;
+  tf.dispose(
+    optimizer.minimize(
+      () => {
+        const logits = m.apply(x, { training: true }) as tf.Tensor;
+        trainDiff = maxDiff(logits, get("train_logits"));
+        return tf.losses.softmaxCrossEntropy(
+          tf.oneHot(labels as tf.Tensor1D, 10),
+          logits,
+        ) as tf.Scalar;
+      },
+      true,
+      m.trainableWeights.map((w) => w.read() as tf.Variable),
+    ) ?? [],
+  );
+  let statsDiff = 0;
+  let weightsDiff = 0;
+  m.weights.forEach((w, i) => {
+    const d = maxDiff(w.read(), after.weights[i]!.read());
+    if (w.trainable) weightsDiff = Math.max(weightsDiff, d);
+    else statsDiff = Math.max(statsDiff, d);
   });
+  tf.dispose([x, labels]);
+  optimizer.dispose();
   m.dispose();
-  return `${name}: eval-mode logits max |tfjs - PyTorch| = ${diff.toExponential(2)}`;
+  after.dispose();
+  const e = (v: number) => v.toExponential(1);
+  return `${name}: max |tfjs - PyTorch|: eval logits ${e(evalDiff)}, train logits ${e(trainDiff)}, BN stats after step ${e(statsDiff)}, weights after SGD step ${e(weightsDiff)}`;
 }
 
 async function main() {

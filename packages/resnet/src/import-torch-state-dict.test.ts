@@ -131,6 +131,14 @@ describe("importTorchStateDict", () => {
     m.dispose();
   });
 
+  it("refuses a path in place of the file's bytes", () => {
+    const m = build();
+    expect(() => importTorchStateDict(m, "model.safetensors" as never)).toThrow(
+      'tensors: expected safetensors bytes (Uint8Array, e.g. from readFile) or a parsed SafetensorsFile, got the string "model.safetensors" (read the file first)',
+    );
+    m.dispose();
+  });
+
   it("refuses a model with layers it does not know", async () => {
     const { sequential, layers } = await import("@tensorflow/tfjs-layers");
     const m = sequential({ layers: [layers.dense({ name: "head", units: 2, inputShape: [3] })] });

@@ -125,10 +125,21 @@ export function importTorchStateDict(
   options: ImportTorchStateDictOptions = {},
 ): ImportTorchStateDictReport {
   const { strict = true, source = "state dict" } = options;
-  const file =
-    tensors instanceof Uint8Array || tensors instanceof ArrayBuffer
-      ? parseSafetensors(tensors, { source })
-      : tensors;
+  let file: SafetensorsFile;
+  if (tensors instanceof Uint8Array || tensors instanceof ArrayBuffer) {
+    file = parseSafetensors(tensors, { source });
+  } else if (tensors !== null && typeof tensors === "object" && tensors.tensors instanceof Map) {
+    file = tensors;
+  } else {
+    throw new ResNetError(
+      "invalid_option",
+      `tensors: expected safetensors bytes (Uint8Array, e.g. from readFile) or a parsed SafetensorsFile, got ${
+        typeof tensors === "string"
+          ? `the string ${JSON.stringify(tensors)} (read the file first)`
+          : typeof tensors
+      }`,
+    );
+  }
   const byName = new Map<string, { original: string; tensor: SafetensorsTensor }>();
   for (const [original, tensor] of file.tensors) {
     byName.set(stripWrappers(original), { original, tensor });

@@ -15,6 +15,8 @@ export {
   type HasLayers,
   LAYER_NAMES,
   parseBlockLayerName,
+  type ResNetBlock,
+  resNetBlocks,
   stageOutputNames,
 } from "./layer-names.js";
 export type { LayerDefaultsOptions, ResNetOptions, ShortcutMode } from "./options.js";

@@ -4,6 +4,7 @@ import {
   blockOutputNames,
   parseBlockLayerName,
   ResNetError,
+  resNetBlocks,
   stageOutputNames,
 } from "./index.js";
 
@@ -36,6 +37,51 @@ describe("layer names", () => {
       "stage2_block10_out",
     ]);
     expect(stageOutputNames(m)).toEqual(["stage1_block2_out", "stage2_block10_out"]);
+  });
+
+  it("describes each block: its layers and whether it projects", () => {
+    const m = named(
+      "stem_conv",
+      "stage1_block1_conv1",
+      "stage1_block1_out",
+      "stage2_block1_pad1",
+      "stage2_block1_conv1",
+      "stage2_block1_shortcut_conv",
+      "stage2_block1_out",
+      "stage12_block1_conv1",
+      "stage12_block1_out",
+    );
+    expect(resNetBlocks(m)).toEqual([
+      {
+        stage: 1,
+        block: 1,
+        prefix: "stage1_block1",
+        output: "stage1_block1_out",
+        projection: false,
+        layerNames: ["stage1_block1_conv1", "stage1_block1_out"],
+      },
+      {
+        stage: 2,
+        block: 1,
+        prefix: "stage2_block1",
+        output: "stage2_block1_out",
+        projection: true,
+        layerNames: [
+          "stage2_block1_pad1",
+          "stage2_block1_conv1",
+          "stage2_block1_shortcut_conv",
+          "stage2_block1_out",
+        ],
+      },
+      {
+        stage: 12,
+        block: 1,
+        prefix: "stage12_block1",
+        output: "stage12_block1_out",
+        projection: false,
+        layerNames: ["stage12_block1_conv1", "stage12_block1_out"],
+      },
+    ]);
   });
 
   it("refuses a model without blocks", () => {

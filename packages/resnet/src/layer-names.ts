@@ -83,3 +83,38 @@ export function stageOutputNames(model: HasLayers): string[] {
   for (const p of outputs(model)) last.set(p.stage, p);
   return [...last.values()].map((p) => blockLayerName(p.stage, p.block, "out"));
 }
+
+/** One residual block of a model, as {@link resNetBlocks} lists it. */
+export interface ResNetBlock {
+  readonly stage: number;
+  readonly block: number;
+  /** `stage{s}_block{b}`: every layer of the block starts with it. */
+  readonly prefix: string;
+  /** The block's output layer (`…_out`). */
+  readonly output: string;
+  /** Whether the shortcut is a projection (conv1x1 + BN) rather than the identity or none. */
+  readonly projection: boolean;
+  /** The names of the block's layers, in model order (e.g. to group weights per block). */
+  readonly layerNames: readonly string[];
+}
+
+/** The residual blocks of a model in forward order, e.g. for per-block gradient norms. */
+export function resNetBlocks(model: HasLayers): ResNetBlock[] {
+  return outputs(model).map(({ stage, block }) => {
+    const prefix = blockPrefix(stage, block);
+    const layerNames = model.layers
+      .map((l) => l.name)
+      .filter((n) => {
+        const p = parseBlockLayerName(n);
+        return p !== undefined && p.stage === stage && p.block === block;
+      });
+    return {
+      stage,
+      block,
+      prefix,
+      output: blockLayerName(stage, block, "out"),
+      projection: layerNames.includes(blockLayerName(stage, block, "shortcut_conv")),
+      layerNames,
+    };
+  });
+}
