@@ -39,9 +39,10 @@ describe("with tfjs-layers", () => {
         }),
         { includeOptimizer: true },
       );
-      expect((saved?.trainingConfig?.optimizer_config as { class_name?: string }).class_name).toBe(
-        className,
-      );
+      const optimizerConfig = saved?.trainingConfig?.optimizer_config as
+        | { class_name?: string }
+        | undefined;
+      expect(optimizerConfig?.class_name).toBe(className);
       const names = saved!.weightSpecs!.map((s) => s.name);
       expect(
         names.some((n) =>
