@@ -30,7 +30,7 @@ export interface EvaluationSamples {
 /** What the export must carry besides the weights; `exportModel`'s options. */
 export interface ExportInfo {
   /** Class names, index = logit index; their count must equal the model's outputs. Required. */
-  classNames: string[];
+  classNames: readonly string[];
   /** Per-channel mean and std on [0,1] pixels used in training (e.g. `CIFAR10_MEAN`/`CIFAR10_STD`). Required. */
   normalization: { mean: readonly number[]; std: readonly number[] };
   /** Final training metrics to record (accuracy, loss, epochs, …). Defaults to `{}`. */
