@@ -2,7 +2,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { OptimError, WeightEMA } from "./index.js";
+import { getWeightEMAState, OptimError, setWeightEMAState, WeightEMA } from "./index.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -25,7 +25,7 @@ function values(model: tfl.LayersModel): number[][] {
 describe("WeightEMA", () => {
   it("averages every weight of a model, BatchNorm moving statistics included", () => {
     const model = tinyModel();
-    const names = model.weights.map((w) => w.name);
+    const names = model.weights.map((w) => w.originalName);
     expect(names).toEqual(
       expect.arrayContaining(["bn/moving_mean", "bn/moving_variance", "fc/kernel"]),
     );
@@ -76,6 +76,25 @@ describe("WeightEMA", () => {
     expect(() => ema.swapOut()).toThrow(OptimError);
     tf.dispose(x);
     ema.dispose();
+  });
+
+  it("loads its averages into a rebuilt model whose variables tfjs-layers renamed", async () => {
+    const first = tinyModel();
+    const ema = new WeightEMA(first, { decay: 0.5 });
+    tf.tidy(() => {
+      for (const w of first.weights) w.write(tf.add(w.read(), 1));
+    });
+    ema.update();
+    const state = await getWeightEMAState(ema);
+    const expected = ema.getWeights().map((w) => Array.from(w.tensor.dataSync()));
+    ema.dispose();
+    first.dispose();
+    const second = tinyModel();
+    expect((second.weights[0]!.read() as tf.Variable).name).toMatch(/_\d+$/);
+    const again = new WeightEMA(second, { decay: 0.5 });
+    await setWeightEMAState(again, state);
+    expect(again.getWeights().map((w) => Array.from(w.tensor.dataSync()))).toEqual(expected);
+    again.dispose();
   });
 
   it("works on plain tf.Variables, warms its decay up, and leaks nothing", () => {

@@ -7,6 +7,8 @@ import { checkBoolean, checkNumber, describe } from "./validate.js";
 /** A weight the EMA can read and write: a tfjs-layers `LayerVariable` fits (`model.weights`). */
 export interface WeightLike {
   readonly name: string;
+  /** The name before tfjs-layers made it unique (`fc/kernel` for `fc/kernel_1`); saved under it when present. */
+  readonly originalName?: string;
   read(): Tensor;
   write(value: Tensor): unknown;
 }
@@ -174,7 +176,9 @@ function toEntry(w: WeightLike | Variable): Omit<Entry, "shadow"> {
   const candidate = w as Partial<WeightLike> & Partial<Variable>;
   if (typeof candidate.read === "function" && typeof candidate.write === "function") {
     const lw = w as WeightLike;
-    return { name: lw.name, read: () => lw.read(), write: (t) => void lw.write(t) };
+    // A rebuilt model's variables are renamed `…_1` by tfjs-layers; the original name is stable.
+    const name = typeof lw.originalName === "string" ? lw.originalName : lw.name;
+    return { name, read: () => lw.read(), write: (t) => void lw.write(t) };
   }
   if (typeof candidate.assign === "function") {
     const v = w as Variable;
