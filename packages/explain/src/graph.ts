@@ -85,6 +85,17 @@ function plan(model: LayersModel, where: string): Step[] {
   return steps;
 }
 
+/** Applies one step to the values computed so far, in inference mode, and records its output. */
+function run(step: Step, env: Map<number, tf.Tensor>): tf.Tensor {
+  const inputs = step.inputs.map((t) => env.get(t.id)!);
+  // training: false makes BatchNorm use its moving statistics and Dropout pass through.
+  const out = step.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, {
+    training: false,
+  }) as tf.Tensor;
+  env.set(step.output.id, out);
+  return out;
+}
+
 /**
  * A forward pass split at one layer: `prefix` runs the model once and keeps every value,
  * `head(a)` recomputes only what depends on that layer, with its output replaced by `a`. Both
@@ -121,13 +132,6 @@ export function splitModel(model: LayersModel, layerName: string, where: string)
   }
   const outputId = model.outputs[0]!.id;
   let values = new Map<number, tf.Tensor>();
-  const run = (step: Step, env: Map<number, tf.Tensor>) => {
-    const inputs = step.inputs.map((t) => env.get(t.id)!);
-    const out = step.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, {
-      training: false,
-    }) as tf.Tensor;
-    env.set(step.output.id, out);
-  };
   return {
     prefix(x) {
       values = new Map([[model.inputs[0]!.id, x]]);
@@ -154,4 +158,36 @@ export function stageOutputs(model: LayersModel, where: string, option: string):
       { cause },
     );
   }
+}
+
+/**
+ * Runs the model once on `x` in inference mode and returns the output of each layer in
+ * `names`, in that order (call in a tidy; the values are intermediate tensors of the pass).
+ */
+export function layerOutputs(
+  model: LayersModel,
+  x: tf.Tensor,
+  names: readonly string[],
+  where: string,
+): tf.Tensor[] {
+  checkSingleIO(model, where);
+  const layers = names.map((name) => findLayer(model, name, where));
+  const values = new Map<number, tf.Tensor>([[model.inputs[0]!.id, x]]);
+  const byLayer = new Map<ModelLayer, tf.Tensor>();
+  const wanted = new Set(layers);
+  for (const step of plan(model, where)) {
+    const out = run(step, values);
+    if (wanted.has(step.layer)) byLayer.set(step.layer, out);
+    if (byLayer.size === wanted.size) break;
+  }
+  return layers.map((layer) => {
+    const out = byLayer.get(layer);
+    if (out === undefined) {
+      throw new ExplainError(
+        "invalid_option",
+        `${where}: layer ${JSON.stringify(layer.name)} is the model's input; expected a layer after it`,
+      );
+    }
+    return out;
+  });
 }

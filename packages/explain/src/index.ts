@@ -1,4 +1,10 @@
 export { ExplainError } from "./errors.js";
+export { type FeatureMap, type FeatureMapsOptions, featureMaps } from "./feature-maps.js";
+export {
+  type FirstLayerFiltersOptions,
+  filterImages,
+  firstLayerFilters,
+} from "./first-layer-filters.js";
 export {
   type GradCamOptions,
   type GradCamResult,
