@@ -3,6 +3,7 @@
 import { fork } from "node:child_process";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { ExportError } from "./errors.js";
 import { normalizePixels } from "./image.js";
@@ -37,11 +38,19 @@ export interface VerifyOptions {
   artifacts?: ArtifactName[];
   /** Per-artifact overrides of the default tolerances. Defaults to `{}` (see `DEFAULT_TOLERANCES`). */
   tolerances?: Partial<Record<ArtifactName, Partial<Tolerance>>>;
-  /** tfjs backend the child processes use for tfjs artifacts (`cpu`, `tensorflow`, `wasm`). Defaults to `"cpu"`. */
+  /**
+   * tfjs backend the child processes use for tfjs artifacts: `cpu`, `tensorflow` (tfjs-node) or
+   * `wasm`. Defaults to the caller's current tfjs backend when it is one of those (a trainer on
+   * tfjs-node verifies on tfjs-node, much faster than cpu), else `"cpu"`.
+   */
   backend?: string;
   /** Throw an `ExportError` (code `parity_failed`) holding the readable report when a check fails. Defaults to `true`. */
   throwOnFailure?: boolean;
-  /** Milliseconds one child process may take. Defaults to `300000`. */
+  /**
+   * Milliseconds one child process may take, a guard against a hung process rather than a
+   * speed target (tfjs's cpu backend runs a ResNet at a few images per second). Defaults to
+   * `1800000` (30 minutes).
+   */
   timeoutMs?: number;
 }
 
@@ -109,6 +118,9 @@ export function formatVerifyReport(report: VerifyReport): string {
   );
   return lines.join("\n");
 }
+
+/** Backends a child process knows how to load (see verify-worker.ts). */
+const CHILD_BACKENDS = ["cpu", "tensorflow", "wasm"];
 
 function workerCommand(): { path: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url);
@@ -224,8 +236,10 @@ export async function verifyExport(
   }
 
   const names = options.artifacts ?? manifest.artifacts.map((a) => a.name);
-  const backend = options.backend ?? "cpu";
-  const timeoutMs = options.timeoutMs ?? 300_000;
+  const current = tf.getBackend();
+  const backend =
+    options.backend ?? (current && CHILD_BACKENDS.includes(current) ? current : "cpu");
+  const timeoutMs = options.timeoutMs ?? 1_800_000;
   const top1 = (logits: Float32Array, i: number) => {
     let best = 0;
     for (let k = 1; k < classes; k++)
