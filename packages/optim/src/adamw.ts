@@ -65,8 +65,9 @@ export function resolveAdamWOptions(options: AdamWOptions = {}): ResolvedAdamWOp
  * `t` counts this variable's updates. Bias correction uses the *current* β1 (`1 − β1^t`), as
  * PyTorch does, even when a schedule changes β1 every step. That is not the exact correction of
  * an average with varying decay (that would be `1 − Π β1_i`, what tfjs's Adam accumulates), but
- * the two differ only while `β1^t` is not yet negligible (the first few dozen steps), OneCycleLR
- * recipes were tuned with PyTorch's choice, and matching it is what makes ported runs agree.
+ * the two differ only while `β1^t` is not yet negligible (roughly the first hundred steps at
+ * β1 ≈ 0.9), OneCycleLR recipes were tuned with PyTorch's choice, and matching it is what makes
+ * ported runs agree.
  */
 export class AdamW extends SlotOptimizer {
   static get className(): string {
