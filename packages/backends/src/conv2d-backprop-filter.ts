@@ -3,17 +3,18 @@
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { type ConvGeometry, type ConvGradAttrs, convGeometry } from "./conv-geometry.js";
 import { BackendError } from "./errors.js";
-import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
+import { type KernelBackendName, type KernelOps, kernelOps, reshaped } from "./kernel-ops.js";
+
+/** Largest im2col block (floats) materialised at once: 16 MiB. */
+const MAX_COLUMN_FLOATS = 4 * 1024 * 1024;
 
 /**
- * dW[i,j,c,o] = sum over (n,y,x) of xPadded[n, y*sh+i, x*sw+j, c] * dy[n,y,x,o].
- *
- * Read with the batch as channels, that sum is itself a forward convolution: input
- * xT[c, row, col, n] (channels as batch), filter dyT[y, x, n, o] (the output gradient as a
- * Ho x Wo kernel), dilated by the stride, 'valid', giving [c, kh, kw, o]. The backend's forward
- * convolution (XNNPACK on wasm) then does all the arithmetic; only two relayouts are done here.
+ * dW[i,j,c,o] = sum over (n,y,x) of xPadded[n, y*sh+i, x*sw+j, c] * dy[n,y,x,o], i.e.
+ * dW [kh*kw*C, O] = cols^T [kh*kw*C, M] x dy [M, O], M = N*Ho*Wo, in batch blocks. cols^T rows are
+ * built from a channel-major padded copy of x, so every row is written as contiguous runs; the
+ * matmul is the backend's BatchMatMul (XNNPACK's GEMM on wasm, which packs only the small dy block).
  */
-export function conv2DBackpropFilterImpl(
+export function conv2DBackpropFilterByGemm(
   ops: KernelOps,
   x: TensorInfo,
   dy: TensorInfo,
@@ -30,74 +31,87 @@ export function conv2DBackpropFilterImpl(
   } = g;
   const kh = g.filterHeight;
   const kw = g.filterWidth;
-  // Only the rows/cols some output reads: trailing input rows a 'valid' strided conv skips are cut,
-  // and the zero padding is written in, so the inner convolution is exactly 'valid'.
-  const Hn = (Ho - 1) * g.strideHeight + kh;
-  const Wn = (Wo - 1) * g.strideWidth + kw;
+  const sh = g.strideHeight;
+  const sw = g.strideWidth;
+  const Hn = (Ho - 1) * sh + kh;
+  const Wn = (Wo - 1) * sw + kw;
+  const K = kh * kw * C;
+  const perImage = Ho * Wo;
+  const block = Math.max(1, Math.min(N, Math.floor(MAX_COLUMN_FLOATS / (perImage * K))));
 
-  const xT = ops.alloc([C, Hn, Wn, N]);
-  const dyT = ops.alloc([Ho, Wo, N, O]);
+  // xc[c][n][r][q]: x zero-padded (and cut to the rows/cols some output reads), channels outermost.
+  const plane = Hn * Wn;
+  const xc = new Float32Array(C * N * plane);
   {
     const xv = ops.values(x);
-    const xtv = ops.values(xT);
-    // Written one padded row at a time: for each (row, col) an [N, C] block becomes [C, N].
-    const planeT = Hn * Wn * N;
-    for (let r = 0; r < Hn; r++) {
-      const sr = r - g.padTop;
-      const rowOk = sr >= 0 && sr < H;
-      for (let q = 0; q < Wn; q++) {
-        const sq = q - g.padLeft;
-        const dst0 = (r * Wn + q) * N;
-        if (!rowOk || sq < 0 || sq >= W) {
-          for (let c = 0; c < C; c++) xtv.fill(0, c * planeT + dst0, c * planeT + dst0 + N);
-          continue;
-        }
-        for (let n = 0; n < N; n++) {
-          const src = ((n * H + sr) * W + sq) * C;
-          let dst = dst0 + n;
+    const cStride = N * plane;
+    for (let n = 0; n < N; n++) {
+      for (let r = Math.max(0, g.padTop); r < Math.min(Hn, H + g.padTop); r++) {
+        for (let q = Math.max(0, g.padLeft); q < Math.min(Wn, W + g.padLeft); q++) {
+          const src = ((n * H + r - g.padTop) * W + q - g.padLeft) * C;
+          let dst = n * plane + r * Wn + q;
           for (let c = 0; c < C; c++) {
-            xtv[dst] = xv[src + c] as number;
-            dst += planeT;
+            xc[dst] = xv[src + c] as number;
+            dst += cStride;
           }
         }
       }
     }
-    const dyv = ops.values(dy);
-    const dytv = ops.values(dyT);
-    for (let n = 0; n < N; n++) {
-      for (let p = 0; p < Ho * Wo; p++) {
-        const src = (n * Ho * Wo + p) * O;
-        dytv.set(dyv.subarray(src, src + O), (p * N + n) * O);
+  }
+
+  const acc = new Float32Array(K * O);
+  for (let n0 = 0; n0 < N; n0 += block) {
+    const nb = Math.min(block, N - n0);
+    const Mb = nb * perImage;
+    const colsT = ops.alloc([1, K, Mb]);
+    let dyBlock: TensorInfo;
+    if (nb === N) {
+      dyBlock = reshaped(dy, [1, Mb, O]);
+    } else {
+      dyBlock = ops.alloc([1, Mb, O]);
+      ops.values(dyBlock).set(ops.values(dy).subarray(n0 * perImage * O, (n0 + nb) * perImage * O));
+    }
+    const cv = ops.values(colsT);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        for (let c = 0; c < C; c++) {
+          let dst = ((i * kw + j) * C + c) * Mb;
+          for (let n = n0; n < n0 + nb; n++) {
+            const img = (c * N + n) * plane;
+            for (let y = 0; y < Ho; y++) {
+              let src = img + (y * sh + i) * Wn + j;
+              for (let xo = 0; xo < Wo; xo++) {
+                cv[dst++] = xc[src] as number;
+                src += sw;
+              }
+            }
+          }
+        }
       }
     }
+    const part = ops.run(
+      "BatchMatMul",
+      { a: colsT, b: dyBlock },
+      { transposeA: false, transposeB: false },
+    );
+    ops.dispose(colsT);
+    if (nb !== N) ops.dispose(dyBlock);
+    const pv = ops.values(part);
+    for (let k = 0; k < K * O; k++) acc[k] = (acc[k] as number) + (pv[k] as number);
+    ops.dispose(part);
   }
-
-  const out = ops.run(
-    "Conv2D",
-    { x: xT, filter: dyT },
-    {
-      strides: [1, 1],
-      pad: "valid",
-      dataFormat: "NHWC",
-      dilations: [g.strideHeight, g.strideWidth],
-      dimRoundingMode: undefined,
-    },
-  );
-  ops.dispose(xT);
-  ops.dispose(dyT);
-
-  // [c, i, j, o] -> [i, j, c, o]
   const dW = ops.alloc([kh, kw, C, O]);
-  const ov = ops.values(out);
-  const wv = ops.values(dW);
-  for (let c = 0; c < C; c++) {
-    for (let ij = 0; ij < kh * kw; ij++) {
-      const src = (c * kh * kw + ij) * O;
-      wv.set(ov.subarray(src, src + O), (ij * C + c) * O);
-    }
-  }
-  ops.dispose(out);
+  ops.values(dW).set(acc);
   return dW;
+}
+
+export function conv2DBackpropFilterImpl(
+  ops: KernelOps,
+  x: TensorInfo,
+  dy: TensorInfo,
+  g: ConvGeometry,
+): TensorInfo {
+  return conv2DBackpropFilterByGemm(ops, x, dy, g);
 }
 
 interface BackpropFilterAttrs extends ConvGradAttrs {

@@ -9,6 +9,7 @@ import {
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
+import { makeMean, makeSum } from "./leading-axes-reduction.js";
 import { makeTile } from "./tile.js";
 
 /** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */
@@ -27,6 +28,8 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory]> = [
   ["Conv2DBackpropFilter", makeConv2DBackpropFilter],
   ["Conv2DBackpropInput", makeConv2DBackpropInput],
   ["Tile", makeTile],
+  ["Sum", makeSum],
+  ["Mean", makeMean],
 ];
 const BACKENDS: readonly KernelBackendName[] = ["cpu", "wasm"];
 

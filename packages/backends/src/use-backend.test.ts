@@ -10,10 +10,11 @@ afterEach(() => unregisterTrainingKernels());
 
 describe("useBackend", () => {
   it("'auto' skips the native packages that are not installed, in one line each, and lands on wasm", async () => {
-    const chosen = await useBackend("auto");
+    const chosen = await useBackend("auto", { threads: 2 });
     expect(chosen.backend).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
-    expect(chosen.reason).toMatch(/^@tensorflow\/tfjs-backend-wasm: WebAssembly/);
+    // Two threads even in Node, where tfjs itself would start one (see wasm-threads.ts).
+    expect(chosen.reason).toBe("@tensorflow/tfjs-backend-wasm: WebAssembly + SIMD, 2 threads");
     expect(chosen.tried.map((t) => [t.choice, t.ok])).toEqual([
       ["tensorflow-gpu", false],
       ["tensorflow", false],
@@ -70,6 +71,14 @@ describe("useBackend", () => {
     expect((err as BackendError).code).toBe("backend_unavailable");
     expect((err as BackendError).message).toBe(
       "useBackend('tensorflow'): @tensorflow/tfjs-node: not installed",
+    );
+  });
+
+  it("rejects a thread count that is not a positive integer", async () => {
+    const err = await useBackend("wasm", { threads: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as BackendError).message).toBe(
+      "useBackend: expected options.threads to be a positive integer, got 0",
     );
   });
 

@@ -1,9 +1,11 @@
 // Chooses and activates a tfjs backend: the fastest one that really works on this machine.
 import { createRequire } from "node:module";
+import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { registerTrainingKernels } from "./register-training-kernels.js";
+import { initWasmWithThreads } from "./wasm-threads.js";
 
 /** A backend to ask for; `'auto'` tries them fastest first. */
 export type BackendChoice = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
@@ -28,6 +30,13 @@ export interface BackendSelection {
 export interface UseBackendOptions {
   /** Register the wasm/cpu training kernels (`registerTrainingKernels()`) after choosing. Defaults to `true`. */
   trainingKernels?: boolean;
+  /**
+   * Threads for the `wasm` backend's convolutions and matmuls (XNNPACK), through its
+   * multi-threaded build, which tfjs leaves off in Node and this package bridges. `1` keeps the
+   * single-threaded build. Takes effect only when wasm is first initialised in the process.
+   * Defaults to `os.availableParallelism()`.
+   */
+  threads?: number;
   /** Directory holding the `.wasm` binaries, ending in `/`. Defaults to `@tensorflow/tfjs-backend-wasm`'s `dist/`. */
   wasmPaths?: string;
   /**
@@ -39,6 +48,7 @@ export interface UseBackendOptions {
 
 interface ResolvedOptions {
   trainingKernels: boolean;
+  threads: number;
   wasmPaths: string | undefined;
   importModule: (name: string) => Promise<unknown>;
 }
@@ -47,8 +57,16 @@ const CHOICES: readonly BackendChoice[] = ["auto", "tensorflow-gpu", "tensorflow
 const AUTO_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
 
 function resolveUseBackendOptions(options: UseBackendOptions): ResolvedOptions {
+  const threads = options.threads ?? os.availableParallelism();
+  if (!Number.isSafeInteger(threads) || threads < 1) {
+    throw new BackendError(
+      "invalid_option",
+      `useBackend: expected options.threads to be a positive integer, got ${threads}`,
+    );
+  }
   return {
     trainingKernels: options.trainingKernels ?? true,
+    threads,
     wasmPaths: options.wasmPaths,
     // A variable specifier keeps bundlers and tsc from resolving optional peers at build time.
     importModule: options.importModule ?? ((name: string) => import(name)),
@@ -89,6 +107,11 @@ async function tryNative(gpu: boolean, opts: ResolvedOptions): Promise<Outcome> 
   return { ok: true, reason: `${pkg}: libtensorflow on ${usesGpu ? "GPU" : "CPU"}` };
 }
 
+/** Whether wasm is already initialised; not `tf.findBackend`, which would start initialising it. */
+function wasmInitialised(): boolean {
+  return (tf.engine() as unknown as { registry: Record<string, unknown> }).registry.wasm != null;
+}
+
 function defaultWasmDir(): string {
   const require = createRequire(import.meta.url);
   return `${path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}${path.sep}`;
@@ -96,7 +119,8 @@ function defaultWasmDir(): string {
 
 async function tryWasm(opts: ResolvedOptions): Promise<Outcome> {
   const pkg = "@tensorflow/tfjs-backend-wasm";
-  let mod: { setWasmPaths?: (p: string) => void; default?: { setWasmPaths?: (p: string) => void } };
+  type WasmApi = { setWasmPaths?: (p: string) => void; getThreadsCount?: () => number };
+  let mod: WasmApi & { default?: WasmApi };
   try {
     mod = (await opts.importModule(pkg)) as typeof mod;
   } catch (err) {
@@ -106,14 +130,32 @@ async function tryWasm(opts: ResolvedOptions): Promise<Outcome> {
     const setWasmPaths = mod.setWasmPaths ?? mod.default?.setWasmPaths;
     // In Node, tfjs looks for the .wasm files beside the calling script, not in its own package.
     // setWasmPaths may only be called before the backend first initialises.
-    if (tf.findBackend("wasm") == null) setWasmPaths?.(opts.wasmPaths ?? defaultWasmDir());
+    if (!wasmInitialised()) setWasmPaths?.(opts.wasmPaths ?? defaultWasmDir());
   } catch (err) {
     return { ok: false, reason: `${pkg}: cannot locate its .wasm files: ${oneLine(err)}` };
   }
-  if (!(await tf.setBackend("wasm")))
+  let note = "";
+  if (
+    !wasmInitialised() &&
+    opts.threads > 1 &&
+    (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"))
+  ) {
+    if (!(await initWasmWithThreads(mod, opts.threads))) {
+      // The single-threaded build still works: fall back to it, and say why it is slower.
+      tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+      note = ` (the ${opts.threads}-thread build failed to start)`;
+    }
+  }
+  if (!(await tf.setBackend("wasm"))) {
     return { ok: false, reason: `${pkg}: the WebAssembly module failed to initialise` };
+  }
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
-  return { ok: true, reason: `${pkg}: WebAssembly${simd ? " + SIMD" : " (no SIMD)"}, one thread` };
+  const threads = (mod.getThreadsCount ?? mod.default?.getThreadsCount)?.() ?? 1;
+  const using = threads === 1 ? "one thread" : `${threads} threads`;
+  return {
+    ok: true,
+    reason: `${pkg}: WebAssembly${simd ? " + SIMD" : " (no SIMD)"}, ${using}${note}`,
+  };
 }
 
 async function tryCpu(opts: ResolvedOptions): Promise<Outcome> {

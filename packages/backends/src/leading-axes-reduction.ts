@@ -1,0 +1,68 @@
+// Sum and Mean over the leading axes (NHWC -> C), as BatchNorm and its gradient reduce every
+// activation. wasm's and cpu's own kernels first transpose the reduced axes innermost, a full
+// copy per call; here each row is added straight into a float64 accumulator.
+import { type KernelBackend, type KernelFunc, type TensorInfo, util } from "@tensorflow/tfjs-core";
+import { BackendError } from "./errors.js";
+import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
+
+interface ReduceAttrs {
+  axis: number | number[];
+  keepDims: boolean;
+}
+
+/** The number of leading axes `axis` names, or -1 when it is not exactly [0, 1, ..., k-1]. */
+export function leadingAxisCount(axis: number | number[], rank: number): number {
+  const axes = [...new Set(util.parseAxisParam(axis, new Array<number>(rank).fill(1)))].sort(
+    (a, b) => a - b,
+  );
+  return axes.every((a, i) => a === i) ? axes.length : -1;
+}
+
+function makeReduction(
+  backendName: KernelBackendName,
+  fallback: KernelFunc | undefined,
+  mean: boolean,
+): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as ReduceAttrs;
+    const rank = x.shape.length;
+    const k = leadingAxisCount(axis, rank);
+    if (x.dtype !== "float32" || k <= 0 || util.sizeFromShape(x.shape) === 0) {
+      if (fallback) return fallback(args);
+      throw new BackendError(
+        "unsupported_reduction",
+        `${mean ? "Mean" : "Sum"} on '${backendName}': expected float32 reduced over leading axes, got ${x.dtype} [${x.shape}] over axis ${JSON.stringify(axis)}`,
+      );
+    }
+    const ops = kernelOps(backendName, args.backend as KernelBackend);
+    const rows = util.sizeFromShape(x.shape.slice(0, k));
+    const inner = util.sizeFromShape(x.shape.slice(k));
+    const outShape = keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+    const out = ops.alloc(outShape);
+    const xv = ops.values(x);
+    const acc = new Float64Array(inner);
+    for (let r = 0; r < rows; r++) {
+      const base = r * inner;
+      for (let j = 0; j < inner; j++) acc[j] = (acc[j] as number) + (xv[base + j] as number);
+    }
+    const ov = ops.values(out);
+    const scale = mean ? 1 / rows : 1;
+    for (let j = 0; j < inner; j++) ov[j] = (acc[j] as number) * scale;
+    return out;
+  };
+}
+
+export function makeSum(
+  backendName: KernelBackendName,
+  fallback: KernelFunc | undefined,
+): KernelFunc {
+  return makeReduction(backendName, fallback, false);
+}
+
+export function makeMean(
+  backendName: KernelBackendName,
+  fallback: KernelFunc | undefined,
+): KernelFunc {
+  return makeReduction(backendName, fallback, true);
+}
