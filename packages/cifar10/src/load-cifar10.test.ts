@@ -100,6 +100,11 @@ describe("loadCifar10 from local copies", () => {
     // No archive, no network: the cache alone serves the data.
     const offline = small({ checksums, url: "http://127.0.0.1:9/unreachable.tar.gz", retries: 0 });
     expectSmallDataset(await loadCifar10(offline));
+    // A damaged cache with the archive beside it is rebuilt, even when no path is given.
+    await writeFile(join(cacheDir, "cifar-10-batches-bin", "test_batch.bin"), new Uint8Array(10));
+    await writeFile(join(cacheDir, "cifar-10-binary.tar.gz"), datasetArchive());
+    expectSmallDataset(await loadCifar10(offline));
+    await rm(join(cacheDir, "cifar-10-binary.tar.gz"));
     // A damaged cached file is detected and the folder rebuilt from the archive.
     await writeFile(join(cacheDir, "cifar-10-batches-bin", "data_batch_1.bin"), new Uint8Array(10));
     expectSmallDataset(await loadCifar10(small({ path: archive, checksums })));

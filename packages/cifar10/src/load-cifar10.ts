@@ -135,7 +135,15 @@ export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cif
     [PY_FOLDER, "py"],
   ] as const) {
     const dir = join(o.cacheDir, folder);
-    if ((await detectFormat(dir)) === format) return read(dir, format, o);
+    if ((await detectFormat(dir)) !== format) continue;
+    try {
+      return await read(dir, format, o);
+    } catch (error) {
+      // A damaged cached copy of the binary version is rebuilt below from the archive (cached or
+      // downloaded again); anything else is the caller's folder to fix.
+      if (!(error instanceof Cifar10Error) || format !== "bin" || o.checksums === false)
+        throw error;
+    }
   }
   if (!/^https?:\/\//i.test(o.url)) {
     const local = o.url.startsWith("file:") ? fileURLToPath(o.url) : resolve(o.url);

@@ -97,7 +97,7 @@ export async function readFolder(
       isTest ? 0 : i * n,
     );
   }
-  const classNames = await readClassNames(dir, format, checksums);
+  const classNames = await readClassNames(dir, format, checksums, options.verified);
   await options.verified.save();
   return { train, test, classNames };
 }
@@ -106,6 +106,7 @@ async function readClassNames(
   dir: string,
   format: FolderFormat,
   checksums: Readonly<Record<string, string>> | false,
+  verified: VerifiedFiles,
 ): Promise<string[]> {
   const name = format === "bin" ? "batches.meta.txt" : "batches.meta";
   let bytes: Uint8Array;
@@ -116,7 +117,15 @@ async function readClassNames(
     return [...CIFAR10_CLASS_NAMES];
   }
   if (format === "py") {
-    void checksums;
+    const expected = checksums ? checksums[name] : undefined;
+    if (expected) {
+      await verified.verify(
+        await realpath(join(dir, name)),
+        `${basename(dir)}/${name}`,
+        bytes,
+        expected,
+      );
+    }
     return decodePyMeta(bytes, `${basename(dir)}/${name}`);
   }
   const names = new TextDecoder()
