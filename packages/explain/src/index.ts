@@ -11,3 +11,8 @@ export {
   gradCam,
   gradCamMaps,
 } from "./grad-cam.js";
+export {
+  type GallerySource,
+  type GradCamGalleryOptions,
+  gradCamGallery,
+} from "./grad-cam-gallery.js";
