@@ -25,8 +25,11 @@ export interface TrainConfig {
   model: ModelName;
   /** Stage widths of `small-resnet` (e.g. [64, 128, 256]) or of the CIFAR ResNets ([16, 32, 64]). */
   widths: number[];
-  /** `"projection"`: the standard block (identity or projection shortcut); `"none"` removes the residual paths (the residuals experiment). */
-  shortcut: "projection" | "none";
+  /**
+   * `@cnnkit/resnet`'s shortcut mode: `"auto"` is the standard block (identity, or a projection
+   * where the shape changes); `"none"` removes the residual paths (the residuals experiment).
+   */
+  shortcut: "auto" | "none";
   epochs: number;
   batchSize: number;
   optimizer: "adamw" | "sgd";
@@ -65,7 +68,7 @@ const SEED: TrainConfig = {
   preset: "seed",
   model: "small-resnet",
   widths: [64, 128, 256],
-  shortcut: "projection",
+  shortcut: "auto",
   epochs: 10,
   batchSize: 128,
   optimizer: "adamw",
@@ -229,8 +232,8 @@ export function validateConfig(c: TrainConfig): void {
     fail("widths", `${stages} stage widths for ${c.model}`, c.widths);
   }
   for (const [i, w] of c.widths.entries()) positiveInt(`widths[${i}]`, w);
-  if (c.shortcut !== "projection" && c.shortcut !== "none") {
-    fail("shortcut", '"projection" or "none"', c.shortcut);
+  if (c.shortcut !== "auto" && c.shortcut !== "none") {
+    fail("shortcut", '"auto" or "none"', c.shortcut);
   }
   positiveInt("epochs", c.epochs);
   positiveInt("batchSize", c.batchSize);

@@ -1,0 +1,230 @@
+// Checkpoints: everything a run needs to continue exactly where it stopped (model, optimizer,
+// EMA, schedule, data position, history), written as one directory swapped in atomically.
+//
+// Layout of `checkpoints/{best,last}/`:
+//   model.json + group1-shard*.bin   the model, loadable by plain tfjs (`tf.loadLayersModel`)
+//   optimizer.json + optimizer.bin   @cnnkit/optim's state format, keyed by weight names
+//   ema.json + ema.bin               the weight average, when the run keeps one
+//   state.json                       epoch, step, schedule, RNG position, running sums, history
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { loadArtifacts, saveArtifacts } from "@cnnkit/export";
+import {
+  getOptimizerState,
+  getWeightEMAState,
+  type OptimizerState,
+  type OptimizerStateManifest,
+  setOptimizerState,
+  setWeightEMAState,
+  WeightEMA,
+} from "@cnnkit/optim";
+import * as tf from "@tensorflow/tfjs-core";
+import type { LayersModel } from "@tensorflow/tfjs-layers";
+import { TrainerError } from "./errors.js";
+import { exists, replaceDirAtomic } from "./run-dir.js";
+
+/** One finished epoch, as `metrics.json` lists it. */
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss: number;
+  testAccuracy: number;
+  /** The learning rate of the epoch's last step. */
+  lr: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+/** The loop's position and bookkeeping, saved as `state.json`. */
+export interface TrainingState {
+  /** The epoch to continue in (0-based); equals the finished epochs when `step` is 0. */
+  epoch: number;
+  /** The next step within `epoch`. */
+  step: number;
+  /** Optimizer steps taken so far (= schedule steps). */
+  globalStep: number;
+  /** `schedule.stateDict()`. */
+  schedule: object;
+  /**
+   * Where the data stream is. Every random draw of the loader is a pure function of
+   * (seed, epoch, step) and the initialisation of the seed, so this is the whole RNG state.
+   */
+  rng: { seed: number; epoch: number; step: number };
+  /** Sums of the epoch in progress, so a mid-epoch resume reports the same epoch metrics. */
+  running: { lossSum: number; correct: number; seen: number; seconds: number };
+  history: EpochRecord[];
+  best: { accuracy: number; epoch: number } | null;
+  /** Seconds of training so far, over every session of the run. */
+  elapsedSeconds: number;
+}
+
+interface StateFile extends TrainingState {
+  format: "cnnkit-trainer-checkpoint";
+  version: 1;
+}
+
+export interface CheckpointParts {
+  model: LayersModel;
+  optimizer: tf.Optimizer;
+  ema?: WeightEMA | null;
+}
+
+// tfjs makes variable names unique per process (`stem_conv/kernel_3` when a model is built a
+// fourth time), while the model file stores the layer's own names. Optimizer and EMA state are
+// saved under those stable names and mapped back to the live variables on load.
+function liveToStable(model: LayersModel): Map<string, string> {
+  return new Map(model.weights.map((w) => [w.name, w.originalName]));
+}
+
+function stableToLive(model: LayersModel): Map<string, string> {
+  return new Map(model.weights.map((w) => [w.originalName, w.name]));
+}
+
+function renameTensors(state: OptimizerState, rename: (name: string) => string): OptimizerState {
+  const manifest: OptimizerStateManifest = {
+    ...state.manifest,
+    tensors: state.manifest.tensors.map((t) => ({ ...t, name: rename(t.name) })),
+  };
+  return { manifest, data: state.data };
+}
+
+/** Optimizer slots are named `<variable>/<slot>`: map the variable part. */
+function slotRenamer(names: Map<string, string>): (name: string) => string {
+  return (name) => {
+    const cut = name.lastIndexOf("/");
+    const mapped = cut > 0 ? names.get(name.slice(0, cut)) : undefined;
+    return mapped === undefined ? name : `${mapped}${name.slice(cut)}`;
+  };
+}
+
+/** EMA averages are named after their weight (stable or live, depending on @cnnkit/optim's version). */
+function emaRenamer(names: Map<string, string>, wanted?: Set<string>): (name: string) => string {
+  return (name) => (wanted?.has(name) ? name : (names.get(name) ?? name));
+}
+
+async function writeState(dir: string, name: string, state: OptimizerState): Promise<void> {
+  await writeFile(join(dir, `${name}.bin`), state.data);
+  await writeFile(join(dir, `${name}.json`), `${JSON.stringify(state.manifest, null, 2)}\n`);
+}
+
+async function readState(dir: string, name: string): Promise<OptimizerState> {
+  const manifest = JSON.parse(await readFile(join(dir, `${name}.json`), "utf8"));
+  const data = new Uint8Array(await readFile(join(dir, `${name}.bin`)));
+  return { manifest, data };
+}
+
+/** Writes a checkpoint into `dir` atomically: a reader sees the previous one or this one. */
+export async function saveCheckpoint(
+  dir: string,
+  parts: CheckpointParts,
+  state: TrainingState,
+): Promise<void> {
+  const { model, optimizer, ema } = parts;
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a) };
+    }),
+  );
+  const names = liveToStable(model);
+  const optimizerState = renameTensors(await getOptimizerState(optimizer), slotRenamer(names));
+  const emaState = ema ? renameTensors(await getWeightEMAState(ema), emaRenamer(names)) : null;
+  const file: StateFile = { format: "cnnkit-trainer-checkpoint", version: 1, ...state };
+  await replaceDirAtomic(dir, async (tmp) => {
+    await saveArtifacts(tmp, artifacts!);
+    await writeState(tmp, "optimizer", optimizerState);
+    if (emaState) await writeState(tmp, "ema", emaState);
+    await writeFile(join(tmp, "state.json"), `${JSON.stringify(file, null, 2)}\n`);
+  });
+}
+
+/** A checkpoint directory, or the `.old` copy a crash mid-swap left beside it. */
+async function checkpointDir(dir: string): Promise<string> {
+  if (await exists(join(dir, "state.json"))) return dir;
+  if (await exists(join(`${dir}.old`, "state.json"))) return `${dir}.old`;
+  throw new TrainerError(
+    "checkpoint_missing",
+    `${dir}: expected a checkpoint (state.json, model.json, optimizer.json), found none`,
+  );
+}
+
+/** Reads `state.json` of a checkpoint. */
+export async function readTrainingState(dir: string): Promise<TrainingState> {
+  const path = join(await checkpointDir(dir), "state.json");
+  const file = JSON.parse(await readFile(path, "utf8")) as StateFile;
+  if (file.format !== "cnnkit-trainer-checkpoint" || file.version !== 1) {
+    throw new TrainerError(
+      "checkpoint_invalid",
+      `${path}: expected a cnnkit-trainer-checkpoint v1, got ${JSON.stringify(file.format)} v${JSON.stringify(file.version)}`,
+    );
+  }
+  const { format: _f, version: _v, ...state } = file;
+  return state;
+}
+
+/** Writes the checkpoint's weights into `model` (built with the run's config), by layer weight name. */
+export async function loadModelWeights(dir: string, model: LayersModel): Promise<void> {
+  const from = await checkpointDir(dir);
+  const artifacts = await loadArtifacts(join(from, "model.json"));
+  const tensors = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+  try {
+    for (const w of model.weights) {
+      const t = tensors[w.originalName];
+      if (!t || t.shape.join() !== w.shape.join()) {
+        throw new TrainerError(
+          "checkpoint_mismatch",
+          `${from}/model.json: weight "${w.originalName}" expected shape [${w.shape}], got ${t ? `[${t.shape}]` : "none"} (a checkpoint of another model or widths?)`,
+        );
+      }
+      w.write(t);
+    }
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+async function loadEma(from: string, ema: WeightEMA, names: Map<string, string>): Promise<void> {
+  const wanted = new Set(ema.getWeights().map((w) => w.name));
+  await setWeightEMAState(
+    ema,
+    renameTensors(await readState(from, "ema"), emaRenamer(names, wanted)),
+  );
+}
+
+/** Restores model, optimizer and EMA from a checkpoint and returns the loop's state. */
+export async function loadCheckpoint(dir: string, parts: CheckpointParts): Promise<TrainingState> {
+  const from = await checkpointDir(dir);
+  const state = await readTrainingState(from);
+  await loadModelWeights(from, parts.model);
+  const names = stableToLive(parts.model);
+  await setOptimizerState(
+    parts.optimizer,
+    renameTensors(await readState(from, "optimizer"), slotRenamer(names)),
+  );
+  if (parts.ema) await loadEma(from, parts.ema, names);
+  return state;
+}
+
+/**
+ * Loads the weights to evaluate or export: the EMA average when the checkpoint has one (that is
+ * what the run evaluated), else the trained weights.
+ */
+export async function loadInferenceWeights(
+  dir: string,
+  model: LayersModel,
+): Promise<{ ema: boolean }> {
+  const from = await checkpointDir(dir);
+  await loadModelWeights(from, model);
+  if (!(await exists(join(from, "ema.json")))) return { ema: false };
+  const ema = new WeightEMA(model);
+  try {
+    await loadEma(from, ema, stableToLive(model));
+    ema.swapIn();
+  } finally {
+    // The averages now live in the model; the shadows and the training weights can go.
+    ema.dispose();
+  }
+  return { ema: true };
+}

@@ -1,0 +1,100 @@
+// The run directory's layout (one place for every name the issue fixes) and atomic writes, so a
+// crash or Ctrl-C never leaves a half-written config, metrics file or checkpoint behind.
+import { randomBytes } from "node:crypto";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+
+/** Every path of a run directory. */
+export interface RunPaths {
+  root: string;
+  config: string;
+  metrics: string;
+  tensorboard: string;
+  checkpoints: string;
+  best: string;
+  last: string;
+  export: string;
+  report: string;
+}
+
+export function runPaths(root: string): RunPaths {
+  const r = resolve(root);
+  return {
+    root: r,
+    config: join(r, "config.json"),
+    metrics: join(r, "metrics.json"),
+    tensorboard: join(r, "tensorboard"),
+    checkpoints: join(r, "checkpoints"),
+    best: join(r, "checkpoints", "best"),
+    last: join(r, "checkpoints", "last"),
+    export: join(r, "export"),
+    report: join(r, "report"),
+  };
+}
+
+/** `runs/2026-11-30T01-02-03` (local-independent UTC, no colons: safe on every file system). */
+export function defaultRunDir(now = new Date()): string {
+  return join("runs", now.toISOString().slice(0, 19).replace(/:/g, "-"));
+}
+
+function tmpName(path: string): string {
+  return join(
+    dirname(path),
+    `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`,
+  );
+}
+
+/** Writes a file through a synced temporary sibling renamed into place. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = tmpName(path);
+  const handle = await open(tmp, "w");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Fills a fresh directory with `write(tmpDir)` and swaps it in for `dir`. A directory cannot be
+ * renamed over a non-empty one, so the old copy moves aside first and is removed last: at any
+ * moment either `dir` or `dir.old` holds a complete copy (readers fall back to `.old`).
+ */
+export async function replaceDirAtomic(
+  dir: string,
+  write: (tmpDir: string) => Promise<void>,
+): Promise<void> {
+  await mkdir(dirname(dir), { recursive: true });
+  const tmp = tmpName(dir);
+  await mkdir(tmp);
+  try {
+    await write(tmp);
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+  const old = `${dir}.old`;
+  await rm(old, { recursive: true, force: true });
+  if (await exists(dir)) await rename(dir, old);
+  await rename(tmp, dir);
+  await rm(old, { recursive: true, force: true });
+}

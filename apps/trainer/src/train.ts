@@ -1,0 +1,382 @@
+// The training loop: the readable reference of how the cnnkit packages line up.
+//
+//   data (@cnnkit/cifar10) → model (@cnnkit/resnet) → loss + gradients → clip (@cnnkit/optim)
+//   → AdamW/SGD step at the lr and beta1/momentum of OneCycleLR (@cnnkit/schedulers)
+//   → per-epoch evaluation (@cnnkit/metrics) → TensorBoard (@cnnkit/tensorboard) → checkpoints
+import { batchGrid } from "@cnnkit/cifar10";
+import { confusionMatrixPicture, type MetricsResult } from "@cnnkit/metrics";
+import { AdamW, SGD, WeightEMA } from "@cnnkit/optim";
+import { OneCycleLR } from "@cnnkit/schedulers";
+import { SummaryWriter } from "@cnnkit/tensorboard";
+import * as tf from "@tensorflow/tfjs-core";
+import type { LayersModel } from "@tensorflow/tfjs-layers";
+import {
+  type EpochRecord,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainingState,
+} from "./checkpoint.js";
+import type { TrainConfig } from "./config.js";
+import { loadDataset, type RunData, selectRunData, testBatches, trainBatches } from "./data.js";
+import { TrainerError } from "./errors.js";
+import { evaluate } from "./evaluate.js";
+import { buildModel } from "./model.js";
+import { Progress } from "./progress.js";
+import { runPaths, writeJsonAtomic } from "./run-dir.js";
+import { NonFiniteLossError, trainStep } from "./train-step.js";
+
+export interface TrainOptions {
+  /** The run directory (created if needed). */
+  runDir: string;
+  /** Continue from `runDir/checkpoints/last` instead of starting afresh. Defaults to `false`. */
+  resume?: boolean;
+  /** The data, already loaded and subset (tests pass synthetic data). Defaults to loading it as the config says. */
+  data?: RunData;
+  /** Progress display. Defaults to a `Progress` on stderr printing every `config.logEvery` steps. */
+  progress?: Progress;
+  /** Aborting stops after the current step, saves `checkpoints/last` and returns `"interrupted"`. */
+  signal?: AbortSignal;
+  /** What the run is on (the `useBackend` line), saved in `metrics.json`. Defaults to `tf.getBackend()`. */
+  backend?: { backend: string; reason: string };
+  /** Called after each epoch's checkpoints are written (tests inject faults here). */
+  afterEpoch?: (info: { epoch: number; model: LayersModel }) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  status: "completed" | "interrupted";
+  history: EpochRecord[];
+  best: { accuracy: number; epoch: number } | null;
+  /** The test metrics of the best epoch (null if this session finished none). */
+  bestResult: MetricsResult | null;
+  globalStep: number;
+  stepsPerEpoch: number;
+  data: RunData;
+}
+
+/** `metrics.json`: per-epoch figures and the run's outcome. */
+export interface MetricsFile {
+  status: "running" | "completed" | "interrupted" | "diverged";
+  backend: { backend: string; reason: string };
+  stepsPerEpoch: number;
+  totalSteps: number;
+  epochs: EpochRecord[];
+  final: {
+    bestTestAccuracy: number | null;
+    bestEpoch: number | null;
+    lastTestAccuracy: number | null;
+    trainingSeconds: number;
+  };
+}
+
+function makeOptimizer(config: TrainConfig): AdamW | SGD {
+  // The initial lr is a placeholder: the schedule sets it before every step.
+  return config.optimizer === "adamw"
+    ? new AdamW({ learningRate: config.maxLr, weightDecay: config.weightDecay })
+    : new SGD({
+        learningRate: config.maxLr,
+        momentum: 0.9,
+        nesterov: true,
+        weightDecay: config.weightDecay,
+      });
+}
+
+function configMarkdown(config: TrainConfig): string {
+  const rows = Object.entries(config).map(([k, v]) => `| ${k} | \`${JSON.stringify(v)}\` |`);
+  return ["| option | value |", "|---|---|", ...rows].join("\n");
+}
+
+/** Trains as `config` says, writing config, metrics, TensorBoard events and checkpoints to `runDir`. */
+export async function train(config: TrainConfig, options: TrainOptions): Promise<TrainResult> {
+  const paths = runPaths(options.runDir);
+  const progress = options.progress ?? new Progress({ every: config.logEvery });
+  const backend = options.backend ?? { backend: tf.getBackend(), reason: "set by the caller" };
+  const data = options.data ?? selectRunData(await loadDataset(config), config);
+
+  // Steps per epoch come from the loader (last partial batch included), and the schedule's
+  // total from them: never typed by hand.
+  const trainData = trainBatches(data.train, config);
+  const testData = testBatches(data.test, config);
+  const stepsPerEpoch = trainData.stepsPerEpoch;
+  const totalSteps = config.epochs * stepsPerEpoch;
+
+  const model = buildModel(config, data.classNames.length);
+  const optimizer = makeOptimizer(config);
+  const schedule = new OneCycleLR({
+    maxLr: config.maxLr,
+    epochs: config.epochs,
+    stepsPerEpoch,
+    pctStart: config.pctStart,
+  });
+  const ema = config.ema === null ? null : new WeightEMA(model, { decay: config.ema });
+  const parts = { model, optimizer, ema };
+  const writer = new SummaryWriter(paths.tensorboard);
+
+  let state: TrainingState;
+  if (options.resume) {
+    state = await loadCheckpoint(paths.last, parts);
+    schedule.loadStateDict(state.schedule);
+    progress.line(
+      `resuming ${paths.root} at epoch ${state.epoch + 1}, step ${state.step}/${stepsPerEpoch}`,
+    );
+  } else {
+    state = {
+      epoch: 0,
+      step: 0,
+      globalStep: 0,
+      schedule: schedule.stateDict(),
+      rng: { seed: config.seed, epoch: 0, step: 0 },
+      running: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+      history: [],
+      best: null,
+      elapsedSeconds: 0,
+    };
+    await writeJsonAtomic(paths.config, config);
+    writer.text("config", configMarkdown(config), 0);
+    await logAugmentedBatch(writer, trainData, data.classNames);
+    // A checkpoint before the first step: there is always a good one to go back to.
+    await saveCheckpoint(paths.last, parts, state);
+  }
+
+  const metricsFile = (status: MetricsFile["status"]): MetricsFile => ({
+    status,
+    backend,
+    stepsPerEpoch,
+    totalSteps,
+    epochs: state.history,
+    final: {
+      bestTestAccuracy: state.best?.accuracy ?? null,
+      bestEpoch: state.best?.epoch ?? null,
+      lastTestAccuracy: state.history.at(-1)?.testAccuracy ?? null,
+      trainingSeconds: state.elapsedSeconds,
+    },
+  });
+  const snapshot = (epoch: number, step: number): TrainingState => ({
+    ...state,
+    epoch,
+    step,
+    schedule: schedule.stateDict(),
+    rng: { seed: config.seed, epoch, step },
+  });
+
+  let bestResult: MetricsResult | null = null;
+  let status: TrainResult["status"] = "completed";
+  try {
+    for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
+      const startStep = epoch === state.epoch ? state.step : 0;
+      if (startStep === 0) state.running = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+      let lr = schedule.lr;
+      let stepStart = performance.now();
+      for await (const batch of trainData.epoch(epoch, { startStep })) {
+        // The schedule drives the optimizer: lr and beta1 (AdamW) or momentum (SGD) per step.
+        lr = schedule.lr;
+        optimizer.learningRate = lr;
+        const momentum = schedule.momentum;
+        if (momentum !== undefined) {
+          if (optimizer instanceof AdamW) optimizer.beta1 = momentum;
+          else optimizer.momentum = momentum;
+        }
+        let result: Awaited<ReturnType<typeof trainStep>>;
+        try {
+          result = await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, {
+            labelSmoothing: config.labelSmoothing,
+            gradClip: config.gradClip,
+          });
+        } catch (error) {
+          if (error instanceof NonFiniteLossError) {
+            throw diverged(error, epoch, batch.step, lr, paths.last, state);
+          }
+          throw error;
+        } finally {
+          tf.dispose([batch.x, batch.y]);
+        }
+        ema?.update();
+        schedule.step();
+        state.globalStep++;
+
+        const n = batch.labels.length;
+        const now = performance.now();
+        const seconds = (now - stepStart) / 1000;
+        stepStart = now;
+        const r = state.running;
+        r.lossSum += result.loss * n;
+        r.correct += result.correct;
+        r.seen += n;
+        r.seconds += seconds;
+        state.elapsedSeconds += seconds;
+        const g = state.globalStep;
+        writer.scalar("train/loss", result.loss, g);
+        writer.scalar("train/acc", result.correct / n, g);
+        writer.scalar("lr", lr, g);
+        if (momentum !== undefined) writer.scalar("momentum", momentum, g);
+        writer.scalar("images_per_second", n / seconds, g);
+        progress.update({
+          epoch: epoch + 1,
+          epochs: config.epochs,
+          step: batch.step + 1,
+          stepsPerEpoch,
+          loss: r.lossSum / r.seen,
+          accuracy: r.correct / r.seen,
+          lr,
+          imagesPerSecond: r.seen / r.seconds,
+        });
+        if (options.signal?.aborted && batch.step + 1 < stepsPerEpoch) {
+          // Ctrl-C mid-epoch: save where we are; the loader rebuilds the same batches on resume.
+          await saveCheckpoint(paths.last, parts, snapshot(epoch, batch.step + 1));
+          status = "interrupted";
+          break;
+        }
+      }
+      if (status === "interrupted") break;
+
+      // End of epoch: evaluate (the EMA weights when the run keeps an average).
+      const result = ema
+        ? await ema.evaluate(() => evaluate(model, testData, data.classNames))
+        : await evaluate(model, testData, data.classNames);
+      const r = state.running;
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        trainLoss: r.lossSum / r.seen,
+        trainAccuracy: r.correct / r.seen,
+        testLoss: result.loss,
+        testAccuracy: result.accuracy,
+        lr,
+        seconds: r.seconds,
+        imagesPerSecond: r.seen / r.seconds,
+      };
+      state.history = [...state.history, record];
+      await logEpoch(writer, model, record, result);
+      progress.line(
+        `epoch ${epoch + 1}/${config.epochs}: train loss ${record.trainLoss.toFixed(4)} acc ${pct(record.trainAccuracy)}, ` +
+          `test loss ${record.testLoss.toFixed(4)} acc ${pct(record.testAccuracy)}, ${record.seconds.toFixed(1)} s`,
+      );
+      if (state.best === null || record.testAccuracy > state.best.accuracy) {
+        state.best = { accuracy: record.testAccuracy, epoch: epoch + 1 };
+        bestResult = result;
+        await saveCheckpoint(paths.best, parts, snapshot(epoch + 1, 0));
+      }
+      await saveCheckpoint(paths.last, parts, snapshot(epoch + 1, 0));
+      await writeJsonAtomic(paths.metrics, metricsFile("running"));
+      await options.afterEpoch?.({ epoch: epoch + 1, model });
+      if (options.signal?.aborted && epoch + 1 < config.epochs) {
+        status = "interrupted";
+        break;
+      }
+    }
+    if (status === "completed" && schedule.stepCount !== totalSteps) {
+      // The OneCycleLR pitfall, checked: a schedule that did not run its course means the loop
+      // and the schedule disagree about the length of the run.
+      throw new TrainerError(
+        "schedule_mismatch",
+        `the schedule was stepped ${schedule.stepCount} times, expected epochs × stepsPerEpoch = ${config.epochs} × ${stepsPerEpoch} = ${totalSteps}`,
+      );
+    }
+    await writeJsonAtomic(paths.metrics, metricsFile(status));
+    if (status === "completed" && state.best) {
+      writer.hparams(hparamsOf(config), {
+        "test/acc": state.history.at(-1)?.testAccuracy ?? 0,
+        "hparam/best_test_acc": state.best.accuracy,
+      });
+    }
+  } catch (error) {
+    if (error instanceof TrainerError && error.code === "non_finite_loss") {
+      await writeJsonAtomic(paths.metrics, metricsFile("diverged"));
+      writer.hparams(hparamsOf(config), {}, { status: "failure" });
+    }
+    throw error;
+  } finally {
+    progress.done();
+    await writer.close();
+    ema?.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+  return {
+    status,
+    history: state.history,
+    best: state.best,
+    bestResult,
+    globalStep: state.globalStep,
+    stepsPerEpoch,
+    data,
+  };
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+function hparamsOf(config: TrainConfig): Record<string, string | number | boolean> {
+  return {
+    preset: config.preset,
+    model: config.model,
+    widths: config.widths.join(","),
+    shortcut: config.shortcut,
+    epochs: config.epochs,
+    batch_size: config.batchSize,
+    optimizer: config.optimizer,
+    max_lr: config.maxLr,
+    weight_decay: config.weightDecay,
+    label_smoothing: config.labelSmoothing,
+    grad_clip: config.gradClip ?? 0,
+    ema: config.ema ?? 0,
+    train_subset: config.trainSubset ?? 50_000,
+    normalize: config.normalize,
+    seed: config.seed,
+  };
+}
+
+function diverged(
+  error: NonFiniteLossError,
+  epoch: number,
+  step: number,
+  lr: number,
+  last: string,
+  state: TrainingState,
+): TrainerError {
+  const kept =
+    state.history.length > 0
+      ? `the last good checkpoint (after epoch ${state.history.length}) is kept in ${last}`
+      : `the last good checkpoint (the initial weights) is kept in ${last}`;
+  return new TrainerError(
+    "non_finite_loss",
+    `epoch ${epoch + 1}, step ${step + 1}: ${error.message} at lr ${lr.toExponential(3)}; the step was not applied and ${kept}. Try a lower --max-lr or --grad-clip 1.`,
+    { cause: error },
+  );
+}
+
+/** The first training batch exactly as the model sees it (augmented, normalised), as a picture. */
+async function logAugmentedBatch(
+  writer: SummaryWriter,
+  batches: ReturnType<typeof trainBatches>,
+  classNames: readonly string[],
+): Promise<void> {
+  const batch = batches.toTensors(batches.prepare(0, 0, batches.order(0)), 0);
+  try {
+    const picture = await batchGrid(batch, {
+      normalize: batches.options.normalize,
+      classNames,
+      maxImages: 32,
+    });
+    writer.image("train/augmented_batch", picture, 0);
+  } finally {
+    tf.dispose([batch.x, batch.y]);
+  }
+}
+
+async function logEpoch(
+  writer: SummaryWriter,
+  model: LayersModel,
+  record: EpochRecord,
+  result: MetricsResult,
+): Promise<void> {
+  const step = record.epoch;
+  writer.scalar("test/loss", record.testLoss, step);
+  writer.scalar("test/acc", record.testAccuracy, step);
+  writer.scalar("epoch/train_loss", record.trainLoss, step);
+  writer.scalar("epoch/train_acc", record.trainAccuracy, step);
+  writer.image("test/confusion_matrix", confusionMatrixPicture(result), step);
+  for (const w of model.weights) {
+    writer.histogram(`weights/${w.originalName}`, (await w.read().data()) as Float32Array, step);
+  }
+  await writer.flush();
+}
