@@ -16,3 +16,12 @@ export {
   type GradCamGalleryOptions,
   gradCamGallery,
 } from "./grad-cam-gallery.js";
+export {
+  type GradientNormChartOptions,
+  GradientNormHistory,
+  type GradientNormHistoryState,
+  type GradientNormProfileOptions,
+  gradientNormChart,
+  gradientNormProfile,
+} from "./gradient-norm-history.js";
+export { gradientGroup, gradientNormsByBlock } from "./gradient-norms.js";
