@@ -20,4 +20,9 @@ export type {
   VerifyReport,
   VerifySamples,
 } from "./verify-export.js";
-export { DEFAULT_TOLERANCES, formatVerifyReport, verifyExport } from "./verify-export.js";
+export {
+  DEFAULT_TOLERANCES,
+  formatVerifyReport,
+  ParityError,
+  verifyExport,
+} from "./verify-export.js";

@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImages, tinyResNet } from "./__fixtures__/tiny-resnet.js";
 import type { ExportError } from "./errors.js";
 import { exportModel } from "./export-model.js";
-import { formatVerifyReport, type VerifyReport, verifyExport } from "./verify-export.js";
+import {
+  formatVerifyReport,
+  ParityError,
+  type VerifyReport,
+  verifyExport,
+} from "./verify-export.js";
 
 const CLASSES = Array.from({ length: 10 }, (_, i) => `class${i}`);
 const normalization = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
@@ -78,6 +83,7 @@ describe("verifyExport", () => {
     const err = (await verifyExport(broken, { images, model }).catch(
       (e: unknown) => e,
     )) as ExportError & { report: VerifyReport };
+    expect(err).toBeInstanceOf(ParityError);
     expect(err.code).toBe("parity_failed");
     expect(err.message).toMatch(/tfjs .* FAIL/);
     expect(err.message).toMatch(/tfjs: max \|Δlogit\| 5\.0\d*e-1 > 0\.001/);

@@ -90,6 +90,13 @@ export interface VerifyReport {
   artifacts: ArtifactCheck[];
 }
 
+/** What `verifyExport` throws when an artifact is beyond tolerance: code `parity_failed`, the readable report as message, the data as `report`. */
+export class ParityError extends ExportError {
+  constructor(readonly report: VerifyReport) {
+    super("parity_failed", formatVerifyReport(report));
+  }
+}
+
 /** The report as an aligned plain-text table, failures spelled out below it. */
 export function formatVerifyReport(report: VerifyReport): string {
   const fmt = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
@@ -344,9 +351,7 @@ export async function verifyExport(
   const refAcc = accuracy(reference);
   if (refAcc !== undefined) report.referenceAccuracy = refAcc;
   if (!report.ok && (options.throwOnFailure ?? true)) {
-    const err = new ExportError("parity_failed", formatVerifyReport(report));
-    (err as ExportError & { report?: VerifyReport }).report = report;
-    throw err;
+    throw new ParityError(report);
   }
   return report;
 }
