@@ -1,6 +1,6 @@
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
-import type { LayersModel } from "@tensorflow/tfjs-layers";
+import { type LayersModel, loadLayersModel } from "@tensorflow/tfjs-layers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectAllClose, linearModel, numbers, useCpu } from "../test/helpers.js";
 import { splitModel } from "./graph.js";
@@ -91,40 +91,49 @@ describe("gradCam", () => {
     tf.dispose([x, logits]);
   });
 
-  it("weights channels by the spatially averaged gradient through a non-linear head", () => {
-    // αₖ = mean over (i, j) of ∂y/∂A[i, j, k] is the derivative of y along "add ε to every
-    // pixel of channel k" divided by h·w: check it by central differences through two blocks.
-    const layer = "stage2_block2_out";
-    const x = images(1, 9);
-    const c = 4;
-    const { alpha, fd, features } = tf.tidy(() => {
-      const split = splitModel(resnet, layer, "test");
-      const { activation } = split.prefix(x);
-      const [, h, w, k] = activation.shape as number[];
-      const score = (a: tf.Tensor) => tf.sum(tf.mul(split.head(a), tf.oneHot([c], 10)));
-      const grads = tf.grad(score)(activation);
-      const alpha = Array.from(tf.mean(grads, [0, 1, 2]).dataSync());
-      const eps = 1e-2;
-      const fd = Array.from({ length: k! }, (_, ch) => {
-        const bump = tf.mul(tf.reshape(tf.oneHot([ch], k!), [1, 1, 1, k!]), eps);
-        const up = score(tf.add(activation, bump)).dataSync()[0]!;
-        const down = score(tf.sub(activation, bump)).dataSync()[0]!;
-        return (up - down) / (2 * eps) / (h! * w!);
+  // stage2_block2_out: the head is two blocks; stage2_block1_relu1: a layer the block's
+  // projection shortcut bypasses, so the head also reads the (constant) shortcut branch.
+  it.each(["stage2_block2_out", "stage2_block1_relu1"])(
+    "weights channels by the spatially averaged gradient through a non-linear head (%s)",
+    (layer) => {
+      // αₖ = mean over (i, j) of ∂y/∂A[i, j, k] is the derivative of y along "add ε to every
+      // pixel of channel k" divided by h·w: check it by central differences.
+      const x = images(1, 9);
+      const c = 4;
+      const { alpha, fd, features } = tf.tidy(() => {
+        const split = splitModel(resnet, layer, "test");
+        const { activation } = split.prefix(x);
+        const [, h, w, k] = activation.shape as number[];
+        const score = (a: tf.Tensor) => tf.sum(tf.mul(split.head(a), tf.oneHot([c], 10)));
+        const grads = tf.grad(score)(activation);
+        const alpha = Array.from(tf.mean(grads, [0, 1, 2]).dataSync());
+        const eps = 1e-2;
+        const fd = Array.from({ length: k! }, (_, ch) => {
+          const bump = tf.mul(tf.reshape(tf.oneHot([ch], k!), [1, 1, 1, k!]), eps);
+          const up = score(tf.add(activation, bump)).dataSync()[0]!;
+          const down = score(tf.sub(activation, bump)).dataSync()[0]!;
+          return (up - down) / (2 * eps) / (h! * w!);
+        });
+        return { alpha, fd, features: activation.arraySync() as number[][][][] };
       });
-      return { alpha, fd, features: activation.arraySync() as number[][][][] };
-    });
-    // float32 differences of an O(1) logit over 2ε: about 1e-5 of noise per α.
-    expectAllClose(alpha, fd, 2e-4, "α vs central differences");
-    expect(Math.max(...alpha.map(Math.abs))).toBeGreaterThan(1e-3);
+      // Central differences in float32, with ReLUs in the head that a 1e-2 step can flip,
+      // agree to about 1% of the largest α here (measured 1.0–1.5%); 3% still catches a wrong
+      // gradient (a max in place of the mean, or another class's gradient, is off by far more).
+      const largest = Math.max(...alpha.map(Math.abs));
+      expect(largest).toBeGreaterThan(1e-4);
+      expectAllClose(alpha, fd, 0.03 * largest, "α vs central differences");
 
-    const before = tf.memory().numTensors;
-    const maps = gradCam(resnet, x, { layer, classIndex: c });
-    expect(tf.memory().numTensors).toBe(before);
-    expect(maps).toHaveLength(1);
-    const cam = features[0]!.flat().map((pixel) => pixel.reduce((s, v, k) => s + v * alpha[k]!, 0));
-    expectAllClose(maps[0]!, normalise(cam), 1e-5, "map from the checked α");
-    x.dispose();
-  });
+      const before = tf.memory().numTensors;
+      const maps = gradCam(resnet, x, { layer, classIndex: c });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(maps).toHaveLength(1);
+      const cam = features[0]!
+        .flat()
+        .map((pixel) => pixel.reduce((s, v, k) => s + v * alpha[k]!, 0));
+      expectAllClose(maps[0]!, normalise(cam), 1e-5, "map from the checked α");
+      x.dispose();
+    },
+  );
 
   it("recomputes a cut layer's head exactly, even where a shortcut bypasses it", () => {
     const x = images(2, 13);
@@ -139,6 +148,27 @@ describe("gradCam", () => {
       expectAllClose(again, logits.dataSync(), 1e-5, `${layer} head`);
     }
     tf.dispose([x, logits]);
+  });
+
+  it("explains a model reloaded from its saved artifacts the same way", async () => {
+    let saved: tf.io.ModelArtifacts | undefined;
+    await resnet.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+      }),
+    );
+    const reloaded = await loadLayersModel(tf.io.fromMemory(saved!));
+    const x = images(2, 31);
+    const options = { layer: "stage2_block1_relu1" };
+    const a = gradCamMaps(resnet, x, options);
+    const b = gradCamMaps(reloaded, x, options);
+    expect(b.predicted).toEqual(a.predicted);
+    a.maps.forEach((map, i) => {
+      expectAllClose(b.maps[i]!, map, 1e-5, `image ${i}`);
+    });
+    reloaded.dispose();
+    x.dispose();
   });
 
   it("names the unknown layer, and rejects bad images and classes", () => {
