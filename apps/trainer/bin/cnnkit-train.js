@@ -1,4 +1,5 @@
 #!/usr/bin/env node
 import { main } from "../dist/cli.js";
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: the wasm backend's worker threads would otherwise keep the process alive.
+process.exit(await main(process.argv.slice(2)));

@@ -24,7 +24,11 @@ export interface TrainStepResult {
   gradNorm: number | null;
 }
 
-/** The loss went NaN/Inf: thrown before the update, so the weights are still the last good ones. */
+/**
+ * The loss went NaN/Inf: thrown before the optimizer update, so the trainable weights are
+ * untouched (BatchNorm's moving statistics did see the batch: the last good state is the
+ * checkpoint on disk).
+ */
 export class NonFiniteLossError extends TrainerError {
   constructor(
     readonly value: number,
@@ -42,7 +46,7 @@ export function trainableVariables(model: LayersModel): tf.Variable[] {
 /**
  * Runs one step on `x` (`[b, 32, 32, 3]` float32) and `y` (`[b]` int32 labels). Leaves no
  * tensors behind. Throws {@link NonFiniteLossError} when the loss or the gradient norm is not
- * finite, without touching the weights.
+ * finite, without applying the update.
  */
 export async function trainStep(
   model: LayersModel,

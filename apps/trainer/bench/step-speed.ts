@@ -1,0 +1,68 @@
+// `pnpm bench` in apps/trainer: training images/s of the trainer's own step (forward, loss,
+// gradients, clipping, AdamW) on real CIFAR-10 batches, for the model sizes the presets use.
+// The figures sized the `cpu` and `smoke` presets.
+//
+//   node --conditions=@cnnkit/source --import tsx bench/step-speed.ts [--backend auto|wasm|cpu]
+//        [--widths 16,32,64;32,64,128] [--batch 64] [--steps 5] [--data PATH]
+import { parseArgs } from "node:util";
+import { useBackend } from "@cnnkit/backends";
+import { AdamW } from "@cnnkit/optim";
+import type * as tf from "@tensorflow/tfjs-core";
+import { resolveConfig } from "../src/config.js";
+import { loadDataset, selectRunData, trainBatches } from "../src/data.js";
+import { buildModel } from "../src/model.js";
+import { trainStep } from "../src/train-step.js";
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: "string", default: "auto" },
+    widths: { type: "string", default: "8,16,32;16,32,64;32,64,128" },
+    batch: { type: "string", default: "64" },
+    steps: { type: "string", default: "5" },
+    data: { type: "string", default: "../../../shared/datasets/cifar-10-binary.tar.gz" },
+  },
+});
+const selection = await useBackend(args.backend as "auto");
+const batchSize = Number(args.batch);
+const steps = Number(args.steps);
+const base = resolveConfig("cpu", {
+  batchSize,
+  trainSubset: batchSize * (steps + 1),
+  testSubset: 10,
+  dataUrl: args.data,
+  dataDir: "../../.cache/cnnkit",
+});
+const data = selectRunData(await loadDataset(base), base);
+console.log(`backend ${selection.backend}: ${selection.reason}`);
+console.log(`| widths | batch | train img/s | s per 10k images |`);
+console.log(`|---|---:|---:|---:|`);
+for (const w of args.widths.split(";")) {
+  const config = { ...base, widths: w.split(",").map(Number) };
+  const model = buildModel(config);
+  const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 5e-4 });
+  const batches = trainBatches(data.train, config);
+  let seen = 0;
+  let start = 0;
+  let i = 0;
+  for await (const b of batches.epoch(0)) {
+    // The first step (kernel setup, weight packing) is warm-up, not measured.
+    if (i === 1) start = performance.now();
+    await trainStep(model, optimizer, b.x, b.y as tf.Tensor1D, {
+      gradClip: 1,
+      labelSmoothing: 0.1,
+    });
+    b.x.dispose();
+    b.y.dispose();
+    if (i >= 1) seen += b.labels.length;
+    i++;
+  }
+  const ips = seen / ((performance.now() - start) / 1000);
+  console.log(`| ${w} | ${batchSize} | ${ips.toFixed(1)} | ${(10_000 / ips).toFixed(0)} |`);
+  optimizer.dispose();
+  model.dispose();
+}
+console.log(
+  "\nnode --conditions=@cnnkit/source --import tsx bench/step-speed.ts " +
+    process.argv.slice(2).join(" "),
+);
+process.exit(0);
