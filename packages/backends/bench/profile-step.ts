@@ -1,5 +1,6 @@
 // Where a SmallResNet training step spends its time, per tfjs kernel (tf.profile), on one backend.
-//   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64] [--batch 64]
+//   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64]
+//        [--batch 64] [--threads 1] [--infer]
 import { parseArgs } from "node:util";
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
@@ -11,9 +12,10 @@ const { values: args } = parseArgs({
     widths: { type: "string", default: "16,32,64" },
     batch: { type: "string", default: "64" },
     infer: { type: "boolean", default: false },
+    threads: { type: "string", default: "1" },
   },
 });
-await useBackend(args.backend as BackendChoice);
+await useBackend(args.backend as BackendChoice, { threads: Number(args.threads) });
 const batch = Number(args.batch);
 const model = smallResNet({ widths: args.widths.split(",").map(Number), seed: 0 });
 const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
@@ -53,8 +55,12 @@ const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
 console.log(
   `${args.backend} widths ${args.widths} batch ${batch}: step wall ${wall.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms`,
 );
+console.log(
+  "(fusedConv2d__op and the like are ops wrapping the kernel listed below them: counted twice)",
+);
 for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) {
   console.log(
     `${name.padEnd(24)}${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls ${((100 * e.ms) / total).toFixed(1).padStart(6)}%`,
   );
 }
+process.exit(0); // wasm pthread workers would keep the process alive

@@ -1,9 +1,11 @@
 // `pnpm bench` in packages/backends: images/s for training and inference of SmallResNet (64/128/256)
-// and its narrow variant (16/32/64) on every backend that loads, and the same model in PyTorch
-// (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
+// and its narrow variant (16/32/64) on every backend that loads (wasm with 1 thread and with all
+// cores, cpu), and the same model in PyTorch (Debian's /usr/bin/python3 with torch) in the same
+// run, with the ratio tfjs/PyTorch. Each tfjs configuration runs in its own process, since the
+// wasm thread count is fixed when the backend first starts.
 //
 //   node --conditions=@cnnkit/source --import tsx bench/train.ts [--batch 64] [--steps 3]
-//        [--backends wasm,cpu] [--models small,narrow] [--no-torch]
+//        [--backends wasm,cpu] [--wasm-threads 1,2] [--models small,narrow] [--cpu-batch 4] [--no-torch]
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -19,8 +21,12 @@ const { values: args } = parseArgs({
     steps: { type: "string", default: "3" },
     backends: { type: "string", default: "wasm,cpu" },
     models: { type: "string", default: "small,narrow" },
-    "cpu-batch": { type: "string", default: "8" },
+    "cpu-batch": { type: "string", default: "4" },
+    "wasm-threads": { type: "string", default: `1,${os.availableParallelism()}` },
     "no-torch": { type: "boolean", default: false },
+    child: { type: "boolean", default: false },
+    backend: { type: "string", default: "wasm" },
+    threads: { type: "string", default: "1" },
   },
 });
 const BATCH = Number(args.batch);
@@ -105,26 +111,66 @@ function torchRow(model: string, widths: number[], threads: number): Row | strin
   };
 }
 
-const rows: Row[] = [];
-const notes: string[] = [];
-for (const backend of args.backends.split(",") as BackendChoice[]) {
-  let chosen: Awaited<ReturnType<typeof useBackend>>;
-  try {
-    chosen = await useBackend(backend);
-  } catch (err) {
-    notes.push(`${backend}: ${(err as Error).message}`);
-    continue;
-  }
+async function child(): Promise<void> {
+  const chosen = await useBackend(args.backend as BackendChoice, { threads: Number(args.threads) });
   // tfjs's cpu convolutions are plain JS loops: a smaller batch keeps the run in minutes.
-  const batch = chosen.backend === "cpu" ? Number(args["cpu-batch"]) : BATCH;
+  const cpu = chosen.backend === "cpu";
+  const batch = cpu ? Number(args["cpu-batch"]) : BATCH;
+  const out: Row[] = [];
   for (const name of args.models.split(",")) {
     const widths = MODELS[name];
     if (!widths) throw new Error(`--models: expected small or narrow, got ${name}`);
     const model = smallResNet({ widths, seed: 0 });
-    const r = measure(model, batch, chosen.backend === "cpu" ? 1 : STEPS);
+    const r = measure(model, batch, cpu ? 1 : STEPS);
     model.dispose();
-    rows.push({ runtime: `tfjs ${chosen.backend}`, model: name, batch, ...r });
-    console.error(`done: tfjs ${chosen.backend} ${name}`);
+    const threads =
+      chosen.backend === "wasm" ? `, ${chosen.reason.match(/(\d+) threads/)?.[1] ?? 1} thr` : "";
+    out.push({ runtime: `tfjs ${chosen.backend}${threads}`, model: name, batch, ...r });
+  }
+  console.log(JSON.stringify(out));
+  process.exit(0); // wasm's pthread workers would keep the process alive
+}
+
+if (args.child) await child();
+
+const rows: Row[] = [];
+const notes: string[] = [];
+const self = fileURLToPath(import.meta.url);
+for (const backend of args.backends.split(",")) {
+  for (const threads of backend === "wasm" ? args["wasm-threads"].split(",") : ["1"]) {
+    const res = spawnSync(
+      process.execPath,
+      [
+        ...process.execArgv,
+        self,
+        "--child",
+        "--backend",
+        backend,
+        "--threads",
+        threads,
+        "--models",
+        args.models,
+        "--batch",
+        String(BATCH),
+        "--steps",
+        String(STEPS),
+        "--cpu-batch",
+        args["cpu-batch"],
+      ],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const last = res.stdout.trim().split("\n").pop() ?? "";
+    if (res.status === 0 && last.startsWith("[")) rows.push(...(JSON.parse(last) as Row[]));
+    else
+      notes.push(
+        `${backend} (${threads} thr): ${
+          (res.stderr || res.stdout)
+            .trim()
+            .split("\n")
+            .find((l) => l.includes("Error")) ?? `exit ${res.status}`
+        }`,
+      );
+    console.error(`done: ${backend} ${threads} thread(s)`);
   }
 }
 if (!args["no-torch"]) {

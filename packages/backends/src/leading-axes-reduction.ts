@@ -41,14 +41,24 @@ function makeReduction(
     const outShape = keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
     const out = ops.alloc(outShape);
     const xv = ops.values(x);
-    const acc = new Float64Array(inner);
-    for (let r = 0; r < rows; r++) {
-      const base = r * inner;
-      for (let j = 0; j < inner; j++) acc[j] = (acc[j] as number) + (xv[base + j] as number);
+    // Rows are summed `group` at a time into one long accumulator, so the hot loop runs over
+    // hundreds of elements even when a row is short (BatchNorm over 16 channels: 16 per row).
+    const group = Math.max(1, Math.min(rows, Math.floor(1024 / inner)));
+    const span = group * inner;
+    const acc = new Float64Array(span);
+    const whole = Math.floor(rows / group) * span;
+    for (let base = 0; base < whole; base += span) {
+      for (let t = 0; t < span; t++) acc[t] = (acc[t] as number) + (xv[base + t] as number);
     }
+    for (let t = 0; whole + t < rows * inner; t++)
+      acc[t] = (acc[t] as number) + (xv[whole + t] as number);
     const ov = ops.values(out);
     const scale = mean ? 1 / rows : 1;
-    for (let j = 0; j < inner; j++) ov[j] = (acc[j] as number) * scale;
+    for (let j = 0; j < inner; j++) {
+      let total = 0;
+      for (let g = 0; g < group; g++) total += acc[g * inner + j] as number;
+      ov[j] = total * scale;
+    }
     return out;
   };
 }

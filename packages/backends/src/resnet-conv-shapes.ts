@@ -45,6 +45,8 @@ export function resnetConvShapes(batch: number): ConvShape[] {
       if (s > 0) {
         const prev = widths[s - 1] as number;
         add(size * 2, 3, prev, w, 2, "same");
+        // @cnnkit/resnet pads 1 pixel explicitly and convolves 'valid', as PyTorch's padding=1.
+        add(size * 2 + 2, 3, prev, w, 2, "valid");
         add(size * 2, 1, prev, w, 2, "same");
         add(size * 2, 1, prev, w, 2, "valid");
       }

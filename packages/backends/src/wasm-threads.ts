@@ -7,11 +7,14 @@
 //    to the worker script swaps it for the path of the same script inside the package.
 // 3. The C++ side caps the pool at (logical cores / 2), read from os.cpus() in Node, which is a
 //    single thread on a 2-core machine: os.cpus() reports enough cores for the threads asked.
+// And one more: the pool's threads run for the life of the process and Emscripten ref()s their
+// workers, so Node would never exit by itself; `ref()` is a no-op while the pool starts.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
 
 interface WasmModule {
@@ -51,6 +54,7 @@ export async function initWasmWithThreads(wasmModule: unknown, threads: number):
   const file = workerScript();
   const createObjectURL = URL.createObjectURL;
   const cpus = os.cpus;
+  const ref = Worker.prototype.ref;
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
   setThreadsCount(threads);
   URL.createObjectURL = ((obj: Blob) =>
@@ -64,6 +68,7 @@ export async function initWasmWithThreads(wasmModule: unknown, threads: number):
       (_, i) => real[i % real.length] as os.CpuInfo,
     );
   };
+  Worker.prototype.ref = function (this: Worker) {};
   try {
     return await tf.setBackend("wasm");
   } catch {
@@ -71,5 +76,6 @@ export async function initWasmWithThreads(wasmModule: unknown, threads: number):
   } finally {
     URL.createObjectURL = createObjectURL;
     os.cpus = cpus;
+    Worker.prototype.ref = ref;
   }
 }
