@@ -15,7 +15,7 @@ export interface FirstLayerFiltersOptions {
    * `"all"`: one range for all filters (shows which filters are strong). Defaults to `"filter"`.
    */
   normalize?: "filter" | "all";
-  /** Nearest-neighbour upscale of each kernel pixel. Defaults to 10 (a 3×3 kernel is 30 px). */
+  /** Nearest-neighbour upscale of each kernel pixel. Defaults to 16 (a 3×3 kernel is 48 px). */
   scale?: number;
   /** Filters per row. Defaults to a square-ish grid (8 for 64 filters). */
   columns?: number;
@@ -34,7 +34,7 @@ interface ResolvedFirstLayerFiltersOptions {
 function resolveFirstLayerFiltersOptions(
   options: FirstLayerFiltersOptions,
 ): ResolvedFirstLayerFiltersOptions {
-  const { layer = "stem_conv", normalize = "filter", scale = 10, columns, title } = options;
+  const { layer = "stem_conv", normalize = "filter", scale = 16, columns, title } = options;
   if (normalize !== "filter" && normalize !== "all") {
     throw new ExplainError(
       "invalid_option",
