@@ -35,7 +35,9 @@ describe("GradientNormHistory", () => {
       steps: [1, 2, 5],
       norms: { stem: [2, 3, null], logits: [1, 1.5, 2], stage1_block1: [null, 5, null] },
     });
-    const back = GradientNormHistory.fromJSON(json);
+    const back = new GradientNormHistory();
+    back.record(0, { other: 1 });
+    back.loadStateDict(json);
     expect(back.groups).toEqual(h.groups);
     expect(back.norms("stage1_block1")).toEqual(h.norms("stage1_block1"));
     expect(back.steps).toEqual(h.steps);
@@ -49,9 +51,13 @@ describe("GradientNormHistory", () => {
     );
     expect(() => h.norms("stage9_block1")).toThrow(ExplainError);
     expect(() => h.norms("stage9_block1")).toThrow('expected one of "stem", got "stage9_block1"');
-    expect(() => GradientNormHistory.fromJSON({ steps: [1, 2], norms: { stem: [1] } })).toThrow(
+    expect(() => h.loadStateDict({ steps: [1, 2], norms: { stem: [1] } })).toThrow(
       "2 steps and series of lengths 1",
     );
+    expect(() => h.loadStateDict({ steps: [2, 1], norms: {} })).toThrow(ExplainError);
+    // A rejected state changes nothing.
+    expect(h.steps).toEqual([3]);
+    expect(h.groups).toEqual(["stem"]);
   });
 });
 

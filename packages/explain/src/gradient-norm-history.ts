@@ -3,7 +3,7 @@
 import { colorForValue, type LineSeries, lineChart, type Picture } from "@cnnkit/viz";
 import { ExplainError } from "./errors.js";
 
-/** What {@link GradientNormHistory.toJSON} writes and `fromJSON` reads. */
+/** What {@link GradientNormHistory.stateDict} returns and `loadStateDict` reads. */
 export interface GradientNormHistoryState {
   steps: number[];
   /** Per group, one norm per recorded step (null where the group had no gradient). */
@@ -63,8 +63,11 @@ export class GradientNormHistory {
     return series;
   }
 
-  /** A JSON-safe copy (NaN becomes null), for a run's report or a checkpoint. */
-  toJSON(): GradientNormHistoryState {
+  /**
+   * A JSON-safe copy (NaN becomes null) for a checkpoint or a run's report; the same
+   * `stateDict()` / `loadStateDict()` pair as cnnkit's schedulers and metrics.
+   */
+  stateDict(): GradientNormHistoryState {
     return {
       steps: [...this.#steps],
       norms: Object.fromEntries(
@@ -73,26 +76,41 @@ export class GradientNormHistory {
     };
   }
 
-  /** Rebuilds a history from {@link toJSON}'s output. */
-  static fromJSON(state: GradientNormHistoryState): GradientNormHistory {
-    const history = new GradientNormHistory();
+  /** `JSON.stringify(history)` writes {@link stateDict}. */
+  toJSON(): GradientNormHistoryState {
+    return this.stateDict();
+  }
+
+  /**
+   * Replaces everything recorded with a {@link stateDict} (e.g. when resuming training). The
+   * state is checked first; a rejected state changes nothing.
+   */
+  loadStateDict(state: GradientNormHistoryState): void {
     const steps = state?.steps;
     const entries = Object.entries(state?.norms ?? {});
-    if (
-      !Array.isArray(steps) ||
-      entries.some(([, s]) => !Array.isArray(s) || s.length !== steps.length)
-    ) {
+    const ok =
+      Array.isArray(steps) &&
+      steps.every((s, i) => Number.isFinite(s) && (i === 0 || s > steps[i - 1]!)) &&
+      entries.every(
+        ([, s]) =>
+          Array.isArray(s) &&
+          s.length === steps.length &&
+          s.every((v) => v === null || typeof v === "number"),
+      );
+    if (!ok) {
       throw new ExplainError(
-        "invalid_input",
-        `GradientNormHistory.fromJSON: expected { steps: number[], norms: { group: one value per step } }, got ${Array.isArray(steps) ? `${steps.length} steps and series of lengths ${entries.map(([, s]) => (Array.isArray(s) ? s.length : typeof s)).join(", ")}` : typeof steps}`,
+        "invalid_state",
+        `GradientNormHistory.loadStateDict: expected { steps: increasing numbers, norms: { group: one number or null per step } }, got ${Array.isArray(steps) ? `${steps.length} steps and series of lengths ${entries.map(([, s]) => (Array.isArray(s) ? s.length : typeof s)).join(", ") || "(none)"}` : `steps ${typeof steps}`}`,
       );
     }
-    steps.forEach((step, i) => {
-      const record: Record<string, number> = {};
-      for (const [name, series] of entries) record[name] = series[i] ?? Number.NaN;
-      history.record(step, record);
-    });
-    return history;
+    this.#steps.splice(0, this.#steps.length, ...steps);
+    this.#norms.clear();
+    for (const [name, series] of entries) {
+      this.#norms.set(
+        name,
+        series.map((v) => v ?? Number.NaN),
+      );
+    }
   }
 }
 
