@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // The batch worker is its own file: Cifar10Batches starts it with new Worker(URL).
+  entry: ["src/index.ts", "src/prepare-worker.ts"],
   format: ["esm"],
   target: "node20",
   dts: true,

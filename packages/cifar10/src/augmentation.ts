@@ -12,15 +12,29 @@ export interface Augmentation {
   readonly name: string;
   /** Writes the transformed `src` into `dst`; both hold 3,072 bytes and never alias. */
   apply(src: Uint8Array, dst: Uint8Array, rng: Rng): void;
+  /**
+   * Plain data that rebuilds this augmentation in a worker thread; the built-in ones have it.
+   * Without it, `Cifar10Batches` prepares batches on the main thread.
+   */
+  readonly spec?: AugmentationSpec;
 }
+
+/** The serialisable description of a built-in augmentation. */
+export type AugmentationSpec =
+  | { kind: "randomCrop"; padding: number; paddingMode: "zero" | "reflect" }
+  | { kind: "horizontalFlip"; probability: number }
+  | { kind: "cutout"; size: number; probability: number; fill: [number, number, number] }
+  | { kind: "compose"; items: AugmentationSpec[] };
 
 /** Runs augmentations left to right, as one augmentation (torchvision's `Compose`). */
 export function compose(augmentations: readonly Augmentation[]): Augmentation {
   const list = [...augmentations];
   // Ping-pong between two scratch buffers so no step writes over the image it is reading.
   const scratch = [new Uint8Array(CIFAR10_IMAGE_BYTES), new Uint8Array(CIFAR10_IMAGE_BYTES)];
+  const specs = list.map((a) => a.spec);
   return {
     name: `compose(${list.map((a) => a.name).join(", ")})`,
+    spec: specs.every((x) => x !== undefined) ? { kind: "compose", items: specs } : undefined,
     apply(src, dst, rng) {
       if (list.length === 0) {
         dst.set(src);

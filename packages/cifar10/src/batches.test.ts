@@ -1,4 +1,6 @@
 import "@tensorflow/tfjs-backend-cpu";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -151,8 +153,9 @@ describe("Cifar10Batches", () => {
     expect(plain.map((b) => [...b.x])).not.toEqual(full.map((b) => [...b.x]));
   });
 
-  it("prepares batch k+1 while the caller works on batch k", async () => {
-    const b = new Cifar10Batches(split(12), { batchSize: 4 });
+  it("on the main thread, prepares batch k+1 while the caller's step awaits", async () => {
+    const b = new Cifar10Batches(split(12), { batchSize: 4, workerThread: false });
+    expect(b.preparation).toEqual({ where: "main-thread", reason: "workerThread: false" });
     const epoch = b.epoch(0);
     const first = (await epoch.next()).value as Cifar10Batch;
     expect(epoch.prepared).toBe(1);
@@ -164,6 +167,73 @@ describe("Cifar10Batches", () => {
     tf.dispose([first.x, first.y]);
     for await (const rest of epoch) tf.dispose([rest.x, rest.y]);
     expect(epoch.prepared).toBe(3);
+  });
+
+  it("in a worker thread, asks for batch k+1 when handing out batch k, with identical bytes", async () => {
+    const s = split(40);
+    for (let i = 0; i < s.images.length; i++) s.images[i] = (i * 13) % 256;
+    const options = {
+      batchSize: 8,
+      seed: 4,
+      augment: [randomCrop({ paddingMode: "reflect" as const }), horizontalFlip()],
+    };
+    const threaded = new Cifar10Batches(s, options);
+    expect(threaded.preparation.where).toBe("worker-thread");
+    const epoch = threaded.epoch(1);
+    const first = (await epoch.next()).value as Cifar10Batch;
+    // Batch 1 is already in the worker's hands before the caller's step even starts.
+    expect(epoch.requested).toBe(2);
+    tf.dispose([first.x, first.y]);
+    await epoch.return();
+    const viaWorker = await collect(threaded.epoch(1));
+    expect(threaded.preparation.where).toBe("worker-thread");
+    const viaMain = await collect(
+      new Cifar10Batches(s, { ...options, workerThread: false }).epoch(1),
+    );
+    expect(viaWorker.map((b) => [...b.x])).toEqual(viaMain.map((b) => [...b.x]));
+    expect(viaWorker.map((b) => b.indices)).toEqual(viaMain.map((b) => b.indices));
+    // After close() the same object keeps working, on the main thread.
+    await threaded.close();
+    expect(threaded.preparation).toEqual({ where: "main-thread", reason: "closed" });
+    const afterClose = await collect(threaded.epoch(1));
+    expect(afterClose.map((b) => [...b.x])).toEqual(viaMain.map((b) => [...b.x]));
+  });
+
+  it("lets the process exit without close(), even with a prefetch in flight", () => {
+    const script = fileURLToPath(new URL("../test/exit-without-close.ts", import.meta.url));
+    const child = spawnSync(
+      process.execPath,
+      ["--conditions=@cnnkit/source", "--import", "tsx", script],
+      {
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(child.stdout).toContain("got 2 via worker-thread");
+    expect(child.status).toBe(0);
+  });
+
+  it("keeps custom augmentations on the main thread and says why", async () => {
+    const invert = {
+      name: "invert",
+      apply(src: Uint8Array, dst: Uint8Array) {
+        for (let i = 0; i < src.length; i++) dst[i] = 255 - src[i]!;
+      },
+    };
+    const b = new Cifar10Batches(split(4), {
+      batchSize: 4,
+      shuffle: false,
+      augment: [horizontalFlip(), invert],
+    });
+    expect(b.preparation).toEqual({
+      where: "main-thread",
+      reason:
+        "augmentation compose(horizontalFlip(p=0.5), invert) is not a built-in one (no spec to send to a thread)",
+    });
+    const [batch] = await collect(b.epoch(0));
+    // Image 3 is all 3s; inverted: 252 (the flip does not change a flat image).
+    expect(batch!.x[3 * 3072]).toBeCloseTo((252 / 255 - 0.4914) / 0.247, 5);
   });
 
   it("leaks no tensor over an epoch, nor when the loop breaks early", async () => {

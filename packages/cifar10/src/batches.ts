@@ -3,10 +3,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Augmentation } from "./augmentation.js";
 import { compose } from "./augmentation.js";
+import { BatchWorker } from "./batch-worker.js";
 import { CIFAR10_IMAGE_BYTES, CIFAR10_IMAGE_SIZE, CIFAR10_MEAN, CIFAR10_STD } from "./constants.js";
 import { Cifar10Error } from "./errors.js";
+import { type BatchPlan, epochOrder, type HostBatch, prepareHostBatch } from "./prepare-batch.js";
 import type { Cifar10Split } from "./read-folder.js";
-import { Rng } from "./rng.js";
 
 /** Per-channel statistics to normalise with, on the [0, 1] pixel scale. */
 export interface NormalizeStats {
@@ -37,6 +38,13 @@ export interface Cifar10BatchesOptions {
   oneHot?: boolean;
   /** Classes for one-hot labels. Defaults to 10. */
   numClasses?: number;
+  /**
+   * Build batches in a worker thread, so batch k+1 is prepared while the main thread trains on
+   * batch k even when the training step never yields. Used when every augmentation is a
+   * built-in one (custom ones cannot be sent to a thread); otherwise, or if the worker fails,
+   * batches are built on the main thread between steps (see `preparation`). Defaults to `true`.
+   */
+  workerThread?: boolean;
 }
 
 export interface ResolvedCifar10BatchesOptions {
@@ -48,6 +56,7 @@ export interface ResolvedCifar10BatchesOptions {
   normalize: NormalizeStats | false;
   oneHot: boolean;
   numClasses: number;
+  workerThread: boolean;
 }
 
 /** One training step's data. The caller owns `x` and `y` and must dispose them. */
@@ -70,10 +79,6 @@ export interface EpochOptions {
   /** Resume mid-epoch: skip straight to this step (the batches are the same as uninterrupted). Defaults to 0. */
   startStep?: number;
 }
-
-// Independent RNG streams per purpose, so shuffling never shifts the augmentation draws.
-const SHUFFLE_STREAM = 1;
-const AUGMENT_STREAM = 2;
 
 function positiveInt(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 1) {
@@ -121,15 +126,8 @@ function resolveBatchesOptions(options: Cifar10BatchesOptions): ResolvedCifar10B
     normalize,
     oneHot: options.oneHot ?? false,
     numClasses: positiveInt(options.numClasses ?? 10, "numClasses"),
+    workerThread: options.workerThread ?? true,
   };
-}
-
-/** A batch prepared on the host, before it becomes tensors. */
-export interface HostBatch {
-  pixels: Float32Array;
-  labels: Uint8Array;
-  indices: Int32Array;
-  step: number;
 }
 
 /**
@@ -149,8 +147,9 @@ export class Cifar10Batches {
   readonly stepsPerEpoch: number;
   /** Images in the split. */
   readonly length: number;
-  private readonly split: Cifar10Split;
-  private readonly lut: Float32Array;
+  private readonly plan: BatchPlan;
+  private worker: BatchWorker | null = null;
+  private mainThreadReason: string;
 
   constructor(split: Cifar10Split, options: Cifar10BatchesOptions = {}) {
     const o = resolveBatchesOptions(options);
@@ -176,31 +175,93 @@ export class Cifar10Batches {
       );
     }
     this.options = Object.freeze(o);
-    this.split = split;
     this.length = split.length;
     this.stepsPerEpoch = steps;
     // Normalising through a 3×256 lookup table: one load per byte, no arithmetic.
-    this.lut = new Float32Array(3 * 256);
+    const lut = new Float32Array(3 * 256);
     for (let c = 0; c < 3; c++) {
       const mean = o.normalize ? o.normalize.mean[c]! : 0;
       const std = o.normalize ? o.normalize.std[c]! : 1;
-      for (let v = 0; v < 256; v++) this.lut[c * 256 + v] = (v / 255 - mean) / std;
+      for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - mean) / std;
     }
+    this.plan = {
+      images: split.images,
+      labels: split.labels,
+      length: split.length,
+      batchSize: o.batchSize,
+      shuffle: o.shuffle,
+      seed: o.seed,
+      lut,
+      augment: o.augment,
+    };
+    this.mainThreadReason = !o.workerThread
+      ? "workerThread: false"
+      : o.augment && !o.augment.spec
+        ? `augmentation ${o.augment.name} is not a built-in one (no spec to send to a thread)`
+        : "";
+  }
+
+  /**
+   * Where batches are built: in a worker thread (overlapping the training step), or on the
+   * main thread between steps, and why.
+   */
+  get preparation(): { where: "worker-thread" | "main-thread"; reason: string } {
+    const failure = this.worker?.failure;
+    if (this.mainThreadReason || failure) {
+      return { where: "main-thread", reason: this.mainThreadReason || `worker failed: ${failure}` };
+    }
+    return { where: "worker-thread", reason: "built-in augmentations only" };
+  }
+
+  /** Stops the worker thread, if one was started. The object still works, on the main thread. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.mainThreadReason ||= "closed";
+    this.worker = null;
+    await worker.close();
+  }
+
+  /** A host batch from the worker, or from the main thread in the next event-loop turn. */
+  fetch(epochIndex: number, step: number, order: Int32Array): Promise<HostBatch> {
+    if (!this.mainThreadReason && !this.worker) {
+      const { augment: _, ...plan } = this.plan;
+      this.worker = new BatchWorker(plan, this.options.augment?.spec ?? null);
+    }
+    const worker = this.worker;
+    if (worker && !this.mainThreadReason && !worker.failure) {
+      return worker
+        .request(epochIndex, step)
+        .catch(() => this.onMainThread(epochIndex, step, order));
+    }
+    return this.onMainThread(epochIndex, step, order);
+  }
+
+  private onMainThread(epochIndex: number, step: number, order: Int32Array): Promise<HostBatch> {
+    // setImmediate runs the preparation in the next macrotask: while the caller's training step
+    // awaits (a GPU sync, an event-loop turn), batch k+1 gets built.
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          resolve(this.prepare(epochIndex, step, order));
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
   }
 
   /** The order in which epoch `epochIndex` visits the split (identity without shuffle). */
   order(epochIndex: number): Int32Array {
     checkEpoch(epochIndex);
-    const order = new Int32Array(this.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    if (this.options.shuffle) new Rng(this.options.seed, SHUFFLE_STREAM, epochIndex).shuffle(order);
-    return order;
+    return epochOrder(this.plan, epochIndex);
   }
 
   /**
-   * The batches of epoch `epochIndex` (0-based), as an async iterator. Batch k+1 is prepared
-   * on the host while the caller works on batch k; tensors are created only when a batch is
-   * handed out, so stopping early leaks nothing.
+   * The batches of epoch `epochIndex` (0-based), as an async iterator. Batch k+1 is requested
+   * as soon as batch k is handed out and built on the host (in a worker thread when possible)
+   * while the caller trains on batch k; tensors are created only when a batch is handed out,
+   * so stopping early leaks nothing.
    */
   epoch(epochIndex: number, options: EpochOptions = {}): Cifar10Epoch {
     const startStep = options.startStep ?? 0;
@@ -215,32 +276,7 @@ export class Cifar10Batches {
 
   /** Builds batch `step` of an epoch on the host: augmented, normalised pixels and labels. */
   prepare(epochIndex: number, step: number, order: Int32Array): HostBatch {
-    const { batchSize, augment, seed } = this.options;
-    const start = step * batchSize;
-    const indices = order.slice(start, Math.min(start + batchSize, order.length));
-    const n = indices.length;
-    const pixels = new Float32Array(n * CIFAR10_IMAGE_BYTES);
-    const labels = new Uint8Array(n);
-    const rng = augment ? new Rng(seed, AUGMENT_STREAM, epochIndex, step) : null;
-    const scratch = augment ? new Uint8Array(CIFAR10_IMAGE_BYTES) : null;
-    const lut = this.lut;
-    const { images } = this.split;
-    for (let i = 0; i < n; i++) {
-      const idx = indices[i]!;
-      labels[i] = this.split.labels[idx]!;
-      let src = images.subarray(idx * CIFAR10_IMAGE_BYTES, (idx + 1) * CIFAR10_IMAGE_BYTES);
-      if (augment) {
-        augment.apply(src, scratch!, rng!);
-        src = scratch!;
-      }
-      const o = i * CIFAR10_IMAGE_BYTES;
-      for (let p = 0; p < CIFAR10_IMAGE_BYTES; p += 3) {
-        pixels[o + p] = lut[src[p]!]!;
-        pixels[o + p + 1] = lut[256 + src[p + 1]!]!;
-        pixels[o + p + 2] = lut[512 + src[p + 2]!]!;
-      }
-    }
-    return { pixels, labels, indices, step };
+    return prepareHostBatch(this.plan, epochIndex, step, order);
   }
 
   /** Turns a host batch into tensors (the caller disposes them). */
@@ -281,14 +317,15 @@ function checkEpoch(epochIndex: number): void {
 }
 
 /**
- * One epoch's batches. `for await` over it, or call `next()` yourself; `prepared` counts host
- * batches built so far (including the one being prepared ahead).
+ * One epoch's batches. `for await` over it, or call `next()` yourself.
  */
 export class Cifar10Epoch implements AsyncIterableIterator<Cifar10Batch> {
   private step: number;
   private ahead: Promise<HostBatch> | null = null;
   private stopped = false;
-  /** Host batches built so far, the prefetched one included. */
+  /** Host batches asked for so far, the one being prepared ahead included. */
+  requested = 0;
+  /** Host batches finished so far. */
   prepared = 0;
 
   constructor(
@@ -307,18 +344,14 @@ export class Cifar10Epoch implements AsyncIterableIterator<Cifar10Batch> {
   }
 
   private schedule(step: number): Promise<HostBatch> {
-    // setImmediate runs the preparation in the next macrotask: while the caller's training step
-    // awaits (a GPU sync, `await loss.data()`, an event-loop turn), batch k+1 gets built.
-    return new Promise((resolve, reject) => {
-      setImmediate(() => {
-        try {
-          this.prepared++;
-          resolve(this.batches.prepare(this.index, step, this.order));
-        } catch (error) {
-          reject(error);
-        }
-      });
+    this.requested++;
+    const host = this.batches.fetch(this.index, step, this.order).then((h) => {
+      this.prepared++;
+      return h;
     });
+    // A failure surfaces from the next() that awaits it, not as an unhandled rejection.
+    host.catch(() => {});
+    return host;
   }
 
   async next(): Promise<IteratorResult<Cifar10Batch>> {
@@ -332,11 +365,7 @@ export class Cifar10Epoch implements AsyncIterableIterator<Cifar10Batch> {
     const host = await current;
     if (this.stopped) return { done: true, value: undefined };
     this.step++;
-    if (this.step < this.batches.stepsPerEpoch) {
-      this.ahead = this.schedule(this.step);
-      // A failure surfaces from the next() that awaits it, not as an unhandled rejection.
-      this.ahead.catch(() => {});
-    }
+    if (this.step < this.batches.stepsPerEpoch) this.ahead = this.schedule(this.step);
     return { done: false, value: this.batches.toTensors(host, this.index) };
   }
 

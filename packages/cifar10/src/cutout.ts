@@ -45,6 +45,7 @@ export function cutout(options: CutoutOptions = {}): Augmentation {
   const half = Math.floor(size / 2);
   return {
     name: `cutout(size=${size}, p=${p})`,
+    spec: { kind: "cutout", size, probability: p, fill: [fr, fg, fb] },
     apply(src, dst, rng) {
       dst.set(src);
       if (!(rng.next() < p)) return;

@@ -99,6 +99,26 @@ describe("loadCifar10 over HTTP (127.0.0.1)", () => {
     expect(await cacheFiles()).toEqual([]);
   });
 
+  it("resumes a transfer that goes silent, after stallTimeoutMs", async () => {
+    server = await serve(archive, { stallAfter: 700 });
+    const data = await loadCifar10(
+      opts(server.url, { stallTimeoutMs: 150, archiveMd5: md5(archive) }),
+    );
+    expect(data.train.length).toBe(20);
+    expect(server.requests.map((r) => r.range)).toEqual([undefined, "bytes=700-"]);
+  });
+
+  it("removes temp files left by dead processes, and keeps those of live ones", async () => {
+    const { mkdir, writeFile } = await import("node:fs/promises");
+    await mkdir(join(cacheDir, ".extract-999999999-abc"), { recursive: true });
+    await writeFile(join(cacheDir, "cifar-10-binary.tar.gz.999999999.1.part"), "x");
+    const mine = `cifar-10-binary.tar.gz.${process.pid}.1.part`;
+    await writeFile(join(cacheDir, mine), "x");
+    server = await serve(archive);
+    await loadCifar10(opts(server.url));
+    expect(await cacheFiles()).toEqual(["cifar-10-binary.tar.gz", mine]);
+  });
+
   it("reports an HTTP error status without retrying a 404", async () => {
     server = await serve(archive, { status: 404 });
     await expect(loadCifar10(opts(server.url))).rejects.toMatchObject({

@@ -12,6 +12,8 @@ export interface DownloadOptions {
   retries: number;
   /** Milliseconds before the first retry; doubled for each further one. */
   retryDelayMs: number;
+  /** Milliseconds without a byte before a transfer counts as broken (and is resumed). */
+  stallTimeoutMs: number;
   /** MD5 the finished file must have, or null to skip (mirrors). */
   md5: string | null;
   progress: ProgressBar;
@@ -51,10 +53,22 @@ export async function download(url: string, dest: string, options: DownloadOptio
         await new Promise((r) => setTimeout(r, options.retryDelayMs * 2 ** (attempt - 1)));
       }
       let file: FileHandle | null = null;
+      // A connection that goes silent never errors by itself: abort it after a quiet spell so
+      // the retry logic can resume it.
+      const abort = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(
+          () => abort.abort(new Incomplete(`no data for ${options.stallTimeoutMs} ms`)),
+          options.stallTimeoutMs,
+        );
+      };
       try {
+        arm();
         const headers: Record<string, string> = {};
         if (received > 0) headers.range = `bytes=${received}-`;
-        const response = await fetch(url, { headers, redirect: "follow" });
+        const response = await fetch(url, { headers, redirect: "follow", signal: abort.signal });
         everConnected = true;
         if (response.status === 206 && received > 0) {
           file = await open(tmp, "a");
@@ -75,6 +89,7 @@ export async function download(url: string, dest: string, options: DownloadOptio
         }
         if (!response.body) throw new Incomplete("empty response body");
         for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+          arm();
           await file.write(chunk);
           received += chunk.length;
           options.progress.update(received, total);
@@ -102,12 +117,14 @@ export async function download(url: string, dest: string, options: DownloadOptio
         return;
       } catch (error) {
         if (error instanceof Cifar10Error) throw error;
-        lastError = error;
+        lastError = abort.signal.aborted ? abort.signal.reason : error;
         // Keep what arrived: the next try asks for the rest.
         if (file) {
           await file.close().catch(() => {});
           received = (await stat(tmp).catch(() => ({ size: 0 }))).size;
         }
+      } finally {
+        clearTimeout(timer);
       }
     }
     options.progress.done();

@@ -11,6 +11,7 @@ export function horizontalFlip(options: HorizontalFlipOptions = {}): Augmentatio
   const p = checkProbability(options.probability ?? 0.5, "horizontalFlip probability");
   return {
     name: `horizontalFlip(p=${p})`,
+    spec: { kind: "horizontalFlip", probability: p },
     apply(src, dst, rng) {
       if (!(rng.next() < p)) {
         dst.set(src);

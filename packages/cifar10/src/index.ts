@@ -1,4 +1,10 @@
-export { type Augmentation, augmentImages, compose } from "./augmentation.js";
+export {
+  type Augmentation,
+  type AugmentationSpec,
+  augmentImages,
+  compose,
+} from "./augmentation.js";
+export { augmentationFromSpec } from "./augmentation-spec.js";
 export {
   type BatchGridOptions,
   type BatchLike,
@@ -12,7 +18,6 @@ export {
   type Cifar10BatchesOptions,
   Cifar10Epoch,
   type EpochOptions,
-  type HostBatch,
   type NormalizeStats,
   type ResolvedCifar10BatchesOptions,
 } from "./batches.js";
@@ -30,6 +35,7 @@ export { type CutoutOptions, cutout } from "./cutout.js";
 export { Cifar10Error } from "./errors.js";
 export { type HorizontalFlipOptions, horizontalFlip } from "./horizontal-flip.js";
 export { type LoadCifar10Options, loadCifar10 } from "./load-cifar10.js";
+export type { HostBatch } from "./prepare-batch.js";
 export { type RandomCropOptions, randomCrop } from "./random-crop.js";
 export type { Cifar10, Cifar10Split } from "./read-folder.js";
 export { Rng, type RngState } from "./rng.js";

@@ -60,6 +60,11 @@ export interface LoadCifar10Options {
   retries?: number;
   /** Milliseconds before the first retry, doubled for each next one. Defaults to 500. */
   retryDelayMs?: number;
+  /**
+   * Milliseconds a download may go without receiving a byte before it is treated as broken and
+   * resumed. Defaults to 60000.
+   */
+  stallTimeoutMs?: number;
   /** Draw a download progress bar on stderr. Defaults to `process.stderr.isTTY`. */
   progress?: boolean;
 }
@@ -73,6 +78,7 @@ interface ResolvedLoadOptions {
   recordsPerBatch: number;
   retries: number;
   retryDelayMs: number;
+  stallTimeoutMs: number;
   progress: boolean;
 }
 
@@ -110,6 +116,7 @@ function resolveLoadOptions(options: LoadCifar10Options): ResolvedLoadOptions {
     recordsPerBatch,
     retries,
     retryDelayMs: options.retryDelayMs ?? 500,
+    stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
     progress: options.progress ?? Boolean(process.stderr.isTTY),
   };
 }
@@ -129,6 +136,7 @@ const OFFLINE_HINT =
  */
 export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cifar10> {
   const o = resolveLoadOptions(options);
+  await removeStaleTemps(o.cacheDir);
   if (o.path) return loadFromPath(o.path, o);
   for (const [folder, format] of [
     [BIN_FOLDER, "bin"],
@@ -155,6 +163,7 @@ export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cif
     await download(o.url, archive, {
       retries: o.retries,
       retryDelayMs: o.retryDelayMs,
+      stallTimeoutMs: o.stallTimeoutMs,
       md5: o.archiveMd5,
       progress: o.progress ? progressBar(CIFAR10_ARCHIVE_NAME, process.stderr) : silentProgress,
       offlineHint: OFFLINE_HINT,
@@ -167,6 +176,28 @@ export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cif
     // downloads again rather than failing forever on the same bytes.
     await rm(archive, { force: true });
     throw error;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes temp files and folders left in the cache by processes that died mid-download or
+ * mid-extraction (their names carry the writer's pid); those of live processes are left alone.
+ */
+async function removeStaleTemps(cacheDir: string): Promise<void> {
+  const entries = await readdir(cacheDir).catch(() => [] as string[]);
+  for (const name of entries) {
+    const m = /^\.extract-(\d+)-/.exec(name) ?? /\.(\d+)\.\d+\.part$/.exec(name);
+    if (m && !alive(Number(m[1]))) await rm(join(cacheDir, name), { recursive: true, force: true });
   }
 }
 
@@ -238,7 +269,7 @@ async function loadArchive(archive: string, o: ResolvedLoadOptions): Promise<Cif
     }
   }
   await mkdir(o.cacheDir, { recursive: true });
-  const tmp = await mkdtemp(join(o.cacheDir, ".extract-"));
+  const tmp = await mkdtemp(join(o.cacheDir, `.extract-${process.pid}-`));
   try {
     const dir = await extractArchive(archive, tmp);
     const format: FolderFormat = basename(dir) === BIN_FOLDER ? "bin" : "py";

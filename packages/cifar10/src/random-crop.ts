@@ -43,6 +43,7 @@ export function randomCrop(options: RandomCropOptions = {}): Augmentation {
   }
   return {
     name: `randomCrop(padding=${padding}, ${mode})`,
+    spec: { kind: "randomCrop", padding, paddingMode: mode },
     apply(src, dst, rng) {
       const top = rng.int(2 * padding + 1);
       const left = rng.int(2 * padding + 1);

@@ -283,6 +283,8 @@ export interface ServeOptions {
   cutTimes?: number;
   /** Answer Range requests with 206. Defaults to true. */
   ranges?: boolean;
+  /** Send this many body bytes, then go silent (never end) on the first request. */
+  stallAfter?: number;
   /** Reply with this status and no body. */
   status?: number;
 }
@@ -312,6 +314,10 @@ export async function serve(body: Uint8Array, options: ServeOptions = {}): Promi
       "content-type": "application/gzip",
       ...(start > 0 ? { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
     });
+    if (options.stallAfter !== undefined && requests.length === 1) {
+      res.write(slice.subarray(0, options.stallAfter));
+      return;
+    }
     const cut = options.cutAfter !== undefined && cuts < (options.cutTimes ?? Infinity);
     if (cut) {
       cuts++;

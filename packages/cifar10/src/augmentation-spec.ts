@@ -1,0 +1,19 @@
+// Rebuilding built-in augmentations from their plain-data specs (in a worker thread).
+import { type Augmentation, type AugmentationSpec, compose } from "./augmentation.js";
+import { cutout } from "./cutout.js";
+import { horizontalFlip } from "./horizontal-flip.js";
+import { randomCrop } from "./random-crop.js";
+
+/** The augmentation a spec describes; the inverse of `Augmentation.spec`. */
+export function augmentationFromSpec(spec: AugmentationSpec): Augmentation {
+  switch (spec.kind) {
+    case "randomCrop":
+      return randomCrop({ padding: spec.padding, paddingMode: spec.paddingMode });
+    case "horizontalFlip":
+      return horizontalFlip({ probability: spec.probability });
+    case "cutout":
+      return cutout({ size: spec.size, probability: spec.probability, fill: spec.fill });
+    case "compose":
+      return compose(spec.items.map(augmentationFromSpec));
+  }
+}

@@ -1,0 +1,74 @@
+// The main thread's side of the batch worker: starts it, matches answers to requests, and
+// reports (rather than hides) why it could not be used.
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { AugmentationSpec } from "./augmentation.js";
+import type { BatchPlan, HostBatch } from "./prepare-batch.js";
+import type { WorkerInit, WorkerRequest } from "./prepare-worker.js";
+
+type Pending = { resolve: (host: HostBatch) => void; reject: (error: Error) => void };
+
+/**
+ * Starts the worker. Built, dist/index.js sits beside dist/prepare-worker.js. From sources
+ * (tests and benches), the worker is TypeScript: a tiny bootstrap registers tsx's loader in the
+ * new thread first (Node 20 workers ignore `--import` in `execArgv`).
+ */
+function startWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith(".ts")) {
+    return new Worker(new URL("./prepare-worker.js", import.meta.url), { workerData: init });
+  }
+  const entry = new URL("./prepare-worker.ts", import.meta.url).href;
+  // The ESM build of tsx's API (require.resolve would pick its CommonJS one).
+  const tsxRoot = dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
+  const api = pathToFileURL(join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
+  const bootstrap = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+export class BatchWorker {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  /** Why the worker stopped working, once it has. */
+  failure: string | null = null;
+
+  constructor(plan: Omit<BatchPlan, "augment">, augment: AugmentationSpec | null) {
+    this.worker = startWorker({ plan, augment });
+    this.worker.on("message", (message: { id: number; host?: HostBatch; error?: string }) => {
+      const p = this.pending.get(message.id);
+      if (!p) return;
+      this.pending.delete(message.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (message.host) p.resolve(message.host);
+      else p.reject(new Error(message.error ?? "batch worker: no batch in the answer"));
+    });
+    const fail = (error: Error) => {
+      this.failure ??= error.message;
+      for (const p of this.pending.values()) p.reject(error);
+      this.pending.clear();
+    };
+    this.worker.on("error", fail);
+    this.worker.on("exit", (code) => fail(new Error(`batch worker exited with code ${code}`)));
+    // An idle worker must not keep the process alive, but one owing an answer must (else Node
+    // exits under an `await` for the batch). Set after the listeners: adding one refs again.
+    this.worker.unref();
+  }
+
+  request(epoch: number, step: number): Promise<HostBatch> {
+    if (this.failure) return Promise.reject(new Error(this.failure));
+    const id = this.nextId++;
+    return new Promise<HostBatch>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      const request: WorkerRequest = { id, epoch, step };
+      this.worker.postMessage(request);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= "batch worker closed";
+    await this.worker.terminate();
+  }
+}
