@@ -3,11 +3,11 @@ import { resolveConfig } from "./config.js";
 import { HELP, parseFlags } from "./flags.js";
 
 describe("parseFlags", () => {
-  it("defaults to train with the seed preset", () => {
+  it("defaults to train with the cpu preset", () => {
     const p = parseFlags([]);
     expect(p.command).toBe("train");
-    expect(p.preset).toBe("seed");
-    expect(resolveConfig(p.preset, p.patch)).toEqual(resolveConfig("seed"));
+    expect(p.preset).toBe("cpu");
+    expect(resolveConfig(p.preset, p.patch)).toEqual(resolveConfig("cpu"));
   });
 
   it("maps flags onto config fields", () => {

@@ -13,6 +13,12 @@ export interface TrainStepOptions {
   labelSmoothing?: number;
   /** Global-norm clipping threshold; `null` = off. Defaults to `null`. */
   gradClip?: number | null;
+  /**
+   * Sees the raw (unclipped) gradients, keyed by variable name, after the finite-loss check and
+   * before the update; they are disposed when the step ends, so read them, do not keep them.
+   * Defaults to none.
+   */
+  onGradients?: (grads: tf.NamedTensorMap) => void;
 }
 
 export interface TrainStepResult {
@@ -70,6 +76,7 @@ export async function trainStep(
     const [lossValue, correctValue] = await Promise.all([value.data(), correct!.data()]);
     const loss = lossValue[0]!;
     if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, "the training loss");
+    options.onGradients?.(grads);
     let gradNorm: number | null = null;
     if (gradClip !== null) {
       try {

@@ -40,6 +40,18 @@ export interface TrainOptions {
   backend?: { backend: string; reason: string };
   /** Called after each epoch's checkpoints are written (tests inject faults here). */
   afterEpoch?: (info: { epoch: number; model: LayersModel }) => void | Promise<void>;
+  /**
+   * Called in every step with the raw gradients before the optimizer applies them (`step` counts
+   * the steps already taken). The experiments record per-block gradient norms here; the
+   * optimizer is passed so the scheduler-pitfall experiment can drive it from a mis-sized
+   * schedule. Disposed after the call: do not keep the tensors. Defaults to none.
+   */
+  onGradients?: (info: {
+    step: number;
+    grads: tf.NamedTensorMap;
+    model: LayersModel;
+    optimizer: AdamW | SGD;
+  }) => void;
 }
 
 export interface TrainResult {
@@ -180,6 +192,10 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
           result = await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, {
             labelSmoothing: config.labelSmoothing,
             gradClip: config.gradClip,
+            onGradients:
+              options.onGradients &&
+              ((grads) =>
+                options.onGradients?.({ step: state.globalStep, grads, model, optimizer })),
           });
         } catch (error) {
           if (error instanceof NonFiniteLossError) {

@@ -20,6 +20,16 @@ const archive = resolve(repoRoot, "../shared/datasets/cifar-10-binary.tar.gz");
 const cache = join(repoRoot, ".cache", "cnnkit");
 const haveData = existsSync(archive);
 
+async function run(argv: string[]) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await main(argv, {
+    stdout: { write: (s: string) => stdout.push(s) },
+    stderr: { write: (s: string) => stderr.push(s) },
+  });
+  return { code, stdout: stdout.join(""), stderr: stderr.join("") };
+}
+
 describe("cnnkit-train --preset smoke on the real CIFAR-10", () => {
   it("has the dataset when running in CI", () => {
     // Skipping the end-to-end test locally is fine; in CI a missing dataset is a failure.
@@ -28,22 +38,15 @@ describe("cnnkit-train --preset smoke on the real CIFAR-10", () => {
 
   it.skipIf(!haveData)("trains, reports, exports and verifies", { timeout: 600_000 }, async () => {
     const out = await mkdtemp(join(tmpdir(), "cnnkit-smoke-"));
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    const code = await main(
-      ["--preset", "smoke", "--out", out, "--data-url", archive, "--data-dir", cache],
-      {
-        stdout: { write: (s: string) => stdout.push(s) },
-        stderr: { write: (s: string) => stderr.push(s) },
-      },
-    );
-    expect(code, stderr.join("")).toBe(0);
+    const data = ["--data-url", archive, "--data-dir", cache];
+    const { code, stdout, stderr } = await run(["--preset", "smoke", "--out", out, ...data]);
+    expect(code, stderr).toBe(0);
     const paths = runPaths(out);
 
     // The resolved configuration, printed and saved.
     const config = JSON.parse(await readFile(paths.config, "utf8"));
     expect(config).toMatchObject({ ...PRESETS.smoke, out, dataUrl: archive, dataDir: cache });
-    expect(stdout.join("")).toContain('"preset": "smoke"');
+    expect(stdout).toContain('"preset": "smoke"');
 
     // metrics.json: every epoch's figures and the best epoch; accuracy above chance.
     const metrics = JSON.parse(await readFile(paths.metrics, "utf8")) as MetricsFile;
@@ -114,5 +117,31 @@ describe("cnnkit-train --preset smoke on the real CIFAR-10", () => {
     }
     expect(report).toContain("Most confused pairs");
     expect(html).toContain("<table>");
+
+    // The rest of the workflow on the same run: eval, predict, show-batch.
+    const evaluated = await run(["eval", out, ...data]);
+    expect(evaluated.code, evaluated.stderr).toBe(0);
+    expect(evaluated.stdout).toContain(
+      `test accuracy ${(metrics.final.bestTestAccuracy! * 100).toFixed(2)}% on 128 images`,
+    );
+    const image = join(paths.report, "confusion-matrix.png");
+    const predicted = await run(["predict", out, image]);
+    expect(predicted.code, predicted.stderr).toBe(0);
+    expect(predicted.stdout).toMatch(
+      /confusion-matrix\.png: \w+ [\d.]+%, \w+ [\d.]+%, \w+ [\d.]+%\n/,
+    );
+    const shown = await run([
+      "show-batch",
+      "--preset",
+      "smoke",
+      "--out",
+      join(out, "batch"),
+      ...data,
+    ]);
+    expect(shown.code, shown.stderr).toBe(0);
+    const grid = decodePNG(
+      new Uint8Array(await readFile(join(out, "batch", "augmented-batch.png"))),
+    );
+    expect(grid.width).toBeGreaterThan(8 * 32);
   });
 });

@@ -1,0 +1,108 @@
+// What every experiment shares: where it writes, how big it is, the data, and the config of one
+// arm (the cpu preset shrunk to minutes on 2 cores, then the experiment's, the user's and the
+// arm's own settings, in that order, so an arm's defining setting always wins).
+import { resolve } from "node:path";
+import type { Cifar10 } from "@cnnkit/cifar10";
+import { type ConfigPatch, resolveConfig, type TrainConfig } from "../config.js";
+import { loadDataset, type RunData, selectRunData } from "../data.js";
+import { TrainerError } from "../errors.js";
+import { Progress } from "../progress.js";
+
+export interface ExperimentOptions {
+  /** Root folder; an experiment writes to `<out>/<experiment>/<arm>/`. Defaults to `runs/experiments`. */
+  out?: string;
+  /**
+   * Grows the data: `scale` × 1,000 training and × 500 test images. Widths, model and epochs
+   * are set with `patch` (the CLI's `--widths`, `--model`, `--epochs`). Defaults to 1.
+   */
+  scale?: number;
+  /** Config fields applied over every arm's base (not over the arm's defining field). Defaults to `{}`. */
+  patch?: ConfigPatch;
+  /** Data already loaded and subset, used as is (tests pass synthetic data). Defaults to loading CIFAR-10 as the config says. */
+  data?: RunData;
+  /** Record per-block gradient norms every this many steps. Defaults to 1. */
+  gradEvery?: number;
+  /** `features`: a trained run directory to explain instead of training a fresh model. Defaults to `null`. */
+  run?: string | null;
+  /** `features`: index of the test image whose feature maps are drawn. Defaults to 0. */
+  image?: number;
+  /** Progress of the training runs. Defaults to a `Progress` on stderr. */
+  progress?: Progress;
+  /** Where one-line messages go. Defaults to stderr. */
+  log?: (line: string) => void;
+}
+
+export interface ResolvedExperimentOptions {
+  out: string;
+  scale: number;
+  patch: ConfigPatch;
+  data: RunData | null;
+  gradEvery: number;
+  run: string | null;
+  image: number;
+  progress: Progress;
+  log: (line: string) => void;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new TrainerError("config_invalid", `${name}: expected a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+export function resolveExperimentOptions(
+  options: ExperimentOptions = {},
+): ResolvedExperimentOptions {
+  const image = options.image ?? 0;
+  if (!Number.isInteger(image) || image < 0) {
+    throw new TrainerError(
+      "config_invalid",
+      `image: expected a test image index ≥ 0, got ${image}`,
+    );
+  }
+  return {
+    out: resolve(options.out ?? "runs/experiments"),
+    scale: positiveInteger("scale", options.scale ?? 1),
+    patch: options.patch ?? {},
+    data: options.data ?? null,
+    gradEvery: positiveInteger("gradEvery", options.gradEvery ?? 1),
+    run: options.run ?? null,
+    image,
+    progress: options.progress ?? new Progress({ every: 10 }),
+    log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
+  };
+}
+
+/** Sized for a 2-core CPU: a few minutes per arm on the wasm backend. */
+const BASE: ConfigPatch = {
+  widths: [8, 16, 32],
+  epochs: 3,
+  batchSize: 32,
+  maxLr: 4e-3,
+  labelSmoothing: 0,
+  export: false,
+  logEvery: 10,
+};
+
+/** The config of one arm: base, then the experiment's, the user's, and the arm's own fields. */
+export function armConfig(
+  o: ResolvedExperimentOptions,
+  experiment: ConfigPatch,
+  arm: ConfigPatch = {},
+): TrainConfig {
+  const subsets: ConfigPatch = { trainSubset: 1000 * o.scale, testSubset: 500 * o.scale };
+  return resolveConfig("cpu", BASE, subsets, experiment, o.patch, arm);
+}
+
+/** Loads CIFAR-10 once per process and subsets it per arm (arms of one experiment share data). */
+export class DataSource {
+  #full: Promise<Cifar10> | null = null;
+  constructor(private readonly injected: RunData | null) {}
+
+  async forConfig(config: TrainConfig): Promise<RunData> {
+    if (this.injected) return this.injected;
+    this.#full ??= loadDataset(config);
+    return selectRunData(await this.#full, config);
+  }
+}
