@@ -1,6 +1,7 @@
 // Rebuilding built-in augmentations from their plain-data specs (in a worker thread).
 import { type Augmentation, type AugmentationSpec, compose } from "./augmentation.js";
 import { cutout } from "./cutout.js";
+import { Cifar10Error } from "./errors.js";
 import { horizontalFlip } from "./horizontal-flip.js";
 import { randomCrop } from "./random-crop.js";
 
@@ -15,5 +16,10 @@ export function augmentationFromSpec(spec: AugmentationSpec): Augmentation {
       return cutout({ size: spec.size, probability: spec.probability, fill: spec.fill });
     case "compose":
       return compose(spec.items.map(augmentationFromSpec));
+    default:
+      throw new Cifar10Error(
+        "invalid_option",
+        `augmentation spec: expected kind randomCrop, horizontalFlip, cutout or compose, got ${JSON.stringify((spec as { kind?: unknown }).kind)}`,
+      );
   }
 }

@@ -31,21 +31,33 @@ export class BatchWorker {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   /** Why the worker stopped working, once it has. */
   failure: string | null = null;
+  /** True once the worker was stopped for being idle: start a new one for the next request. */
+  retired = false;
 
-  constructor(plan: Omit<BatchPlan, "augment">, augment: AugmentationSpec | null) {
+  /**
+   * @param idleMs after this long without a request the thread is stopped, so objects made and
+   *   dropped (an evaluation per epoch, say) do not pile up idle threads.
+   */
+  constructor(
+    plan: Omit<BatchPlan, "augment">,
+    augment: AugmentationSpec | null,
+    private readonly idleMs = 5000,
+  ) {
     this.worker = startWorker({ plan, augment });
     this.worker.on("message", (message: { id: number; host?: HostBatch; error?: string }) => {
       const p = this.pending.get(message.id);
       if (!p) return;
       this.pending.delete(message.id);
-      if (this.pending.size === 0) this.worker.unref();
+      if (this.pending.size === 0) this.idle();
       if (message.host) p.resolve(message.host);
       else p.reject(new Error(message.error ?? "batch worker: no batch in the answer"));
     });
     const fail = (error: Error) => {
-      this.failure ??= error.message;
+      clearTimeout(this.idleTimer);
+      if (!this.retired) this.failure ??= error.message;
       for (const p of this.pending.values()) p.reject(error);
       this.pending.clear();
     };
@@ -56,8 +68,20 @@ export class BatchWorker {
     this.worker.unref();
   }
 
+  private idle(): void {
+    this.worker.unref();
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.retired = true;
+      void this.worker.terminate();
+    }, this.idleMs);
+    this.idleTimer.unref();
+  }
+
   request(epoch: number, step: number): Promise<HostBatch> {
     if (this.failure) return Promise.reject(new Error(this.failure));
+    if (this.retired) return Promise.reject(new Error("batch worker retired"));
+    clearTimeout(this.idleTimer);
     const id = this.nextId++;
     return new Promise<HostBatch>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
@@ -68,6 +92,7 @@ export class BatchWorker {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
     this.failure ??= "batch worker closed";
     await this.worker.terminate();
   }

@@ -214,6 +214,33 @@ describe("Cifar10Batches", () => {
     expect(child.status).toBe(0);
   });
 
+  it("falls back to the main thread when the worker fails, with the same bytes and the reason", async () => {
+    const flip = horizontalFlip({ probability: 1 });
+    // A spec the worker cannot rebuild: it dies at start-up; the main thread has the real apply.
+    const broken = { ...flip, spec: { kind: "mirror" } as never };
+    const s = split(6);
+    for (let i = 0; i < s.images.length; i++) s.images[i] = (i * 11) % 256;
+    const b = new Cifar10Batches(s, { batchSize: 3, shuffle: false, augment: broken });
+    const viaFallback = await collect(b.epoch(0));
+    expect(b.preparation.where).toBe("main-thread");
+    expect(b.preparation.reason).toMatch(
+      /^worker failed: augmentation spec: expected kind randomCrop, horizontalFlip, cutout or compose, got "mirror"/,
+    );
+    const flipped = await collect(
+      new Cifar10Batches(s, {
+        batchSize: 3,
+        shuffle: false,
+        augment: flip,
+        workerThread: false,
+      }).epoch(0),
+    );
+    const unflipped = await collect(
+      new Cifar10Batches(s, { batchSize: 3, shuffle: false, workerThread: false }).epoch(0),
+    );
+    expect(viaFallback.map((x) => [...x.x])).toEqual(flipped.map((x) => [...x.x]));
+    expect(viaFallback.map((x) => [...x.x])).not.toEqual(unflipped.map((x) => [...x.x]));
+  });
+
   it("keeps custom augmentations on the main thread and says why", async () => {
     const invert = {
       name: "invert",

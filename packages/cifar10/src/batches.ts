@@ -224,7 +224,7 @@ export class Cifar10Batches {
 
   /** A host batch from the worker, or from the main thread in the next event-loop turn. */
   fetch(epochIndex: number, step: number, order: Int32Array): Promise<HostBatch> {
-    if (!this.mainThreadReason && !this.worker) {
+    if (!this.mainThreadReason && (!this.worker || this.worker.retired)) {
       const { augment: _, ...plan } = this.plan;
       this.worker = new BatchWorker(plan, this.options.augment?.spec ?? null);
     }
