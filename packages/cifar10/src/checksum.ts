@@ -1,7 +1,7 @@
 // MD5 verification of dataset files, with a record of files already verified so an unchanged
 // file is hashed once, not on every load.
 import { createHash } from "node:crypto";
-import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Cifar10Error } from "./errors.js";
 
@@ -86,6 +86,7 @@ export class VerifiedFiles {
     const file = join(this.cacheDir, STAMP_FILE);
     const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
     try {
+      await mkdir(this.cacheDir, { recursive: true });
       await writeFile(tmp, JSON.stringify(this.stamps, null, 1));
       await rename(tmp, file);
       this.dirty = false;

@@ -1,4 +1,4 @@
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -51,6 +51,23 @@ describe("loadCifar10 from local copies", () => {
     const bin = await writeBinFolder(dir);
     expectSmallDataset(await loadCifar10(small({ path: bin })));
     expectSmallDataset(await loadCifar10(small({ path: dir })));
+  });
+
+  it("hashes an unchanged folder once, remembering it in the cache, and again once it changes", async () => {
+    const bin = await writeBinFolder(dir);
+    const checksums = officialLike();
+    await loadCifar10(small({ path: bin, checksums }));
+    const stamps = JSON.parse(await readFile(join(cacheDir, ".cnnkit-verified.json"), "utf8"));
+    expect(Object.keys(stamps).sort()).toEqual(BIN_NAMES.map((n) => join(bin, n)).sort());
+    expect(stamps[join(bin, "test_batch.bin")].md5).toBe(checksums["test_batch.bin"]);
+    // A same-size corruption with a new mtime is caught: the stamp no longer matches.
+    const bytes = binBatch(5);
+    bytes[9] = 255 - bytes[9]!;
+    await writeFile(join(bin, "test_batch.bin"), bytes);
+    await utimes(join(bin, "test_batch.bin"), new Date(), new Date(Date.now() + 5000));
+    await expect(loadCifar10(small({ path: bin, checksums }))).rejects.toMatchObject({
+      code: "checksum_mismatch",
+    });
   });
 
   it("reads the pickled cifar-10-batches-py/ folder to the same bytes", async () => {
