@@ -102,7 +102,7 @@ describe("loadCifar10 over HTTP (127.0.0.1)", () => {
   it("resumes a transfer that goes silent, after stallTimeoutMs", async () => {
     server = await serve(archive, { stallAfter: 700 });
     const data = await loadCifar10(
-      opts(server.url, { stallTimeoutMs: 150, archiveMd5: md5(archive) }),
+      opts(server.url, { stallTimeoutMs: 1000, archiveMd5: md5(archive) }),
     );
     expect(data.train.length).toBe(20);
     expect(server.requests.map((r) => r.range)).toEqual([undefined, "bytes=700-"]);
