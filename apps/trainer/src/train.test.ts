@@ -5,7 +5,8 @@ import { loadArtifacts } from "@cnnkit/export";
 import { listEventFiles, readEvents } from "@cnnkit/tensorboard";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readTrainingState } from "./checkpoint.js";
+import { loadInferenceWeights, readTrainingState } from "./checkpoint.js";
+import { buildModel } from "./model.js";
 import { Progress, type ProgressStep } from "./progress.js";
 import { runPaths } from "./run-dir.js";
 import { syntheticData, tinyConfig, useCpu } from "./test-helpers.js";
@@ -153,6 +154,17 @@ describe("train", () => {
     const b = await weightsOf(runPaths(broken).last);
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     for (const [name, values] of a) expect(b.get(name), name).toEqual(values);
+
+    // Evaluation and export take the EMA average the run kept, not the raw trained weights.
+    const model = buildModel(config);
+    expect(await loadInferenceWeights(runPaths(straight).last, model)).toEqual({ ema: true });
+    const kernel = (await model.getLayer("logits").getWeights()[0]!.data()) as Float32Array;
+    const trained = a.get("logits/kernel")!;
+    expect(kernel).toHaveLength(trained.length);
+    expect(kernel).not.toEqual(trained);
+    expect(kernel.every(Number.isFinite)).toBe(true);
+    model.dispose();
+
     const ma = JSON.parse(await readFile(runPaths(straight).metrics, "utf8")) as MetricsFile;
     const mb = JSON.parse(await readFile(runPaths(broken).metrics, "utf8")) as MetricsFile;
     expect(mb.epochs.map((e) => [e.trainLoss, e.testAccuracy])).toEqual(
