@@ -15,7 +15,14 @@ import { buildModel } from "../model.js";
 import { runPaths } from "../run-dir.js";
 import { type ExperimentContext, runArm } from "./arm.js";
 import { armConfig } from "./options.js";
-import { type ExperimentResult, num, pct, table, tensorboardHint, writeSummary } from "./summary.js";
+import {
+  type ExperimentResult,
+  num,
+  pct,
+  table,
+  tensorboardHint,
+  writeSummary,
+} from "./summary.js";
 
 /** How many mistakes the Grad-CAM gallery shows. */
 const MISTAKES = 8;
@@ -70,20 +77,15 @@ export async function featuresExperiment(ctx: ExperimentContext): Promise<Experi
       .slice(0, MISTAKES);
     await save(
       "grad-cam-mistakes.png",
-      gradCamGallery(
-        model,
-        test,
-        worst.length > 0 ? worst.map((m) => m.index) : [image],
-        {
-          classNames,
-          normalize: stats,
-          ...(worst.length > 0 ? { predictions: worst.map((m) => m.predictedClass) } : {}),
-          title:
-            worst.length > 0
-              ? `Grad-CAM (predicted class) on the ${worst.length} most confident mistakes`
-              : "Grad-CAM (predicted class): no mistakes on these test images",
-        },
-      ),
+      gradCamGallery(model, test, worst.length > 0 ? worst.map((m) => m.index) : [image], {
+        classNames,
+        normalize: stats,
+        ...(worst.length > 0 ? { predictions: worst.map((m) => m.predictedClass) } : {}),
+        title:
+          worst.length > 0
+            ? `Grad-CAM (predicted class) on the ${worst.length} most confident mistakes`
+            : "Grad-CAM (predicted class): no mistakes on these test images",
+      }),
     );
 
     const label = classNames[test.labels[image]!] ?? String(test.labels[image]);

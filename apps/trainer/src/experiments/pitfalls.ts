@@ -15,6 +15,7 @@ import {
   type ArmResult,
   type Curve,
   type ExperimentContext,
+  readScalars,
   runArm,
   writeArmScalars,
 } from "./arm.js";
@@ -100,7 +101,7 @@ export async function pitfallsExperiment(ctx: ExperimentContext): Promise<Experi
           wrong.step();
         } catch (error) {
           // PyTorch raises here too; a loop that swallows it (or a schedule that clamps) keeps
-          // the last lr, the schedule's floor: that is the collapse this arm shows.
+          // the last lr, the end of the anneal (about maxLr / 25 / 1e4): the collapse this arm shows.
           if (!(error instanceof ScheduleError) || error.code !== "too_many_steps") throw error;
           mismatch.exhaustedAt = wrong.stepCount;
           mismatch.error = error.message;
@@ -117,9 +118,7 @@ export async function pitfallsExperiment(ctx: ExperimentContext): Promise<Experi
     },
   });
   await writeArmScalars(mis.runDir, "effective_lr", { "pitfall/effective_lr": mismatch.lr });
-  const correctLr = await import("./arm.js").then((m) =>
-    m.readScalars(runPaths(correct.runDir).tensorboard, "lr"),
-  );
+  const correctLr = await readScalars(runPaths(correct.runDir).tensorboard, "lr");
 
   const arms: ArmResult[] = [correct, noNorm, mis];
   const pictures: string[] = [];
@@ -203,7 +202,7 @@ ${c.model} [${c.widths.join(", ")}], ${c.epochs} epochs × ${correct.result.step
 The schedule was built for ${mismatch.scheduleSteps} steps (stepsPerEpoch computed for twice the batch size); the loop ran ${total}. ${
     mismatch.exhaustedAt === null
       ? "It never ran out."
-      : `At step ${mismatch.exhaustedAt + 1} its \`step()\` threw (\`${(mismatch.error ?? "").split(".")[0]}.\`); caught, the lr stayed at the schedule's floor, ${num(numbers["mismatch.floorLr"])}, for the remaining ${after} steps (${pct(after / total)} of the run).`
+      : `At step ${mismatch.exhaustedAt + 1} its \`step()\` threw (\`${(mismatch.error ?? "").split(".")[0]}.\`); caught, the lr stayed at the value the schedule ended on, ${num(numbers["mismatch.floorLr"])}, for the remaining ${after} steps (${pct(after / total)} of the run).`
   } Over those steps the training loss fell by ${num(numbers["mismatch.lossDropAfterExhaustion"])} in this arm and by ${num(numbers["correct.lossDropAfterSameStep"])} in the correct run (mean of the ${window} steps up to step ${at} minus the mean of the last 20%). Final test accuracy ${pct(numbers["mismatch.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}.
 
 The trainer itself cannot make this mistake: it takes stepsPerEpoch from the loader and checks at the end that the schedule ran exactly epochs × stepsPerEpoch steps. The mismatched schedule here drives the optimizer through the loop's gradient hook; the arm's TensorBoard \`lr\` is the trainer's schedule, \`pitfall/effective_lr\` the one the optimizer used.

@@ -158,11 +158,11 @@ export async function residualsExperiment(ctx: ExperimentContext): Promise<Exper
   const gradLine =
     `The first block (${res.firstBlock}) received ${num(ratioR, 2)}× the gradient norm of the last (${res.lastBlock}) with shortcuts, ` +
     `${num(ratioP, 2)}× without` +
-    (Number.isFinite(ratioR) && Number.isFinite(ratioP) && ratioP > 0
-      ? `: relative to its last block, the plain network's first block got ${num(ratioR / ratioP, 2)}× ${ratioR >= ratioP ? "less" : "more"} gradient than the residual one's` +
-        (ratioR >= ratioP
-          ? "."
-          : " (the shortcuts did not help gradient reach the early layers at this size).")
+    (Number.isFinite(ratioR) && Number.isFinite(ratioP) && ratioR > 0
+      ? `. Relative to its last block, the plain network's first block got ${num(ratioP / ratioR, 2)}× what the residual network's did: ` +
+        (ratioP < ratioR
+          ? "less gradient reached the early layers without shortcuts."
+          : "at this size and length, the shortcuts did not give the early layers relatively more gradient.")
       : ".");
   const markdown = `# Residual connections
 
