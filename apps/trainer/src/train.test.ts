@@ -67,6 +67,9 @@ describe("train", () => {
     expect(tf.memory().numTensors).toBe(before);
 
     const paths = runPaths(runDir);
+    await expect(train(config, { runDir, data, progress: new QuietProgress() })).rejects.toThrow(
+      `${runDir} already holds a run (config.json); continue it with --resume ${runDir}, or choose another --out`,
+    );
     expect(JSON.parse(await readFile(paths.config, "utf8"))).toEqual(config);
     const metrics = JSON.parse(await readFile(paths.metrics, "utf8")) as MetricsFile;
     expect(metrics.status).toBe("completed");

@@ -22,7 +22,7 @@ import { TrainerError } from "./errors.js";
 import { evaluate } from "./evaluate.js";
 import { buildModel } from "./model.js";
 import { Progress } from "./progress.js";
-import { runPaths, writeJsonAtomic } from "./run-dir.js";
+import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
 import { NonFiniteLossError, trainStep } from "./train-step.js";
 
 export interface TrainOptions {
@@ -100,6 +100,13 @@ function configMarkdown(config: TrainConfig): string {
 /** Trains as `config` says, writing config, metrics, TensorBoard events and checkpoints to `runDir`. */
 export async function train(config: TrainConfig, options: TrainOptions): Promise<TrainResult> {
   const paths = runPaths(options.runDir);
+  if (!options.resume && (await exists(paths.config))) {
+    // Two runs in one directory would mix their checkpoints and TensorBoard events.
+    throw new TrainerError(
+      "run_exists",
+      `${paths.root} already holds a run (config.json); continue it with --resume ${paths.root}, or choose another --out`,
+    );
+  }
   const progress = options.progress ?? new Progress({ every: config.logEvery });
   const backend = options.backend ?? { backend: tf.getBackend(), reason: "set by the caller" };
   const data = options.data ?? selectRunData(await loadDataset(config), config);
