@@ -19,9 +19,7 @@ export function buildModel(
   return BUILDERS[config.model]({
     widths: config.widths,
     shortcut: config.shortcut,
-    // tfjs initialisers treat a seed of 0 as "no seed" (`seed ? seed : Math.random()`), and
-    // @cnnkit/resnet hands layer k the seed `seed + k`: shift by one so seed 0 is reproducible too.
-    seed: config.seed + 1,
+    seed: config.seed,
     numClasses,
   });
 }

@@ -26,7 +26,7 @@ export interface LayerDefaultsOptions {
    */
   unbiasedMovingVariance?: boolean;
   /**
-   * Seed for the weight initialisers (layer k uses `seed + k`), for reproducible models.
+   * Seed for the weight initialisers (layer k, from 0, uses `seed + k + 1`), for reproducible models.
    * Defaults to `undefined`: a fresh random initialisation each build.
    */
   seed?: number;
@@ -94,8 +94,8 @@ export function resolveLayerDefaults(options: LayerDefaultsOptions): ResolvedLay
   if (typeof unbiasedMovingVariance !== "boolean") {
     invalidOption("unbiasedMovingVariance", "a boolean", unbiasedMovingVariance);
   }
-  if (seed !== undefined && !Number.isSafeInteger(seed)) {
-    invalidOption("seed", "an integer", seed);
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) {
+    invalidOption("seed", "an integer ≥ 0", seed);
   }
   return { batchNormEpsilon, batchNormMomentum, unbiasedMovingVariance, seed };
 }

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { input, type LayersModel, model, type SymbolicTensor } from "@tensorflow/tfjs-layers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { expectClose, useCpu } from "../test/helpers.js";
-import { type ResBlockOptions, ResNetError, resBlock } from "./index.js";
+import { type ResBlockOptions, ResNetError, resBlock, smallResNet } from "./index.js";
 
 beforeAll(useCpu);
 
@@ -129,6 +129,18 @@ describe("resBlock", () => {
     // conv1 and conv2 get different seeds, so they are not copies of each other.
     expect(kernel(a)).not.toEqual(Array.from(a.getLayer("b_conv2").weights[0]!.read().dataSync()));
     for (const m of [a, b, c]) m.dispose();
+  });
+
+  it("is reproducible with seed 0 too (tfjs reads an initialiser seed of 0 as unseeded)", () => {
+    const a = smallResNet({ widths: [2, 4, 8], seed: 0 });
+    const b = smallResNet({ widths: [2, 4, 8], seed: 0 });
+    for (const name of ["stem_conv", "stage1_block1_conv1", "logits"]) {
+      const w = (m: LayersModel) => Array.from(m.getLayer(name).weights[0]!.read().dataSync());
+      expect(w(a), name).toEqual(w(b));
+    }
+    a.dispose();
+    b.dispose();
+    expect(() => smallResNet({ seed: -1 })).toThrow("seed: expected an integer ≥ 0, got -1");
   });
 
   it("names unnamed blocks uniquely", () => {

@@ -99,7 +99,7 @@ describe("smallResNet", () => {
     [{ inputShape: [32, 32] }, "inputShape: expected [height, width, channels]"],
     [{ batchNormEpsilon: 0 }, "batchNormEpsilon: expected a positive number, got 0"],
     [{ batchNormMomentum: 0.1 + 1 }, "PyTorch's momentum 0.1 is 0.9 here"],
-    [{ seed: 1.5 }, "seed: expected an integer, got 1.5"],
+    [{ seed: 1.5 }, "seed: expected an integer ≥ 0, got 1.5"],
   ])("refuses %o", (options, message) => {
     const call = () => smallResNet(options as never);
     expect(call).toThrow(ResNetError);

@@ -10,7 +10,9 @@ export interface SeedSource {
 }
 
 export function seedSource(seed: number | undefined): SeedSource {
-  let k = 0;
+  // tfjs initialisers read a seed of 0 as "no seed" (`seed ? seed : Math.random()`), so layer k
+  // gets `seed + k + 1`, and `seed: 0` is as reproducible as any other seed.
+  let k = 1;
   return { next: () => (seed === undefined ? undefined : seed + k++) };
 }
 
