@@ -57,7 +57,7 @@ export async function runArm(
   const result = await train(config, {
     runDir,
     data: await ctx.data.forConfig(config),
-    progress: ctx.options.progress,
+    progress: ctx.options.progress(),
     ...extra,
   });
   const loss = await readScalars(runPaths(runDir).tensorboard, "train/loss");

@@ -123,7 +123,7 @@ export async function main(
       gradEvery: int("grad-every", values["grad-every"]),
       run: values.run ?? null,
       image: int("image", values.image),
-      progress: new Progress({ stream: io.stderr, every: 10 }),
+      progress: () => new Progress({ stream: io.stderr, every: 10 }),
       log: (line) => io.stderr.write(`${line}\n`),
     };
     resolveExperimentOptions(options);

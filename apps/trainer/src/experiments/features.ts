@@ -41,7 +41,13 @@ export async function featuresExperiment(ctx: ExperimentContext): Promise<Experi
     source = `a model trained here for ${arm.result.globalStep} steps (\`${runDir}\`)`;
   }
   const config = await readRunConfig(runDir);
-  const { test, classNames } = await ctx.data.forConfig(config);
+  // Where the data is may differ from where the run was trained (another machine): flags win.
+  const { dataDir, dataUrl } = ctx.options.patch;
+  const { test, classNames } = await ctx.data.forConfig({
+    ...config,
+    dataDir: dataDir ?? config.dataDir,
+    dataUrl: dataUrl ?? config.dataUrl,
+  });
   const image = ctx.options.image;
   if (image >= test.length) {
     throw new TrainerError(

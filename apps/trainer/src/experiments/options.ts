@@ -26,8 +26,8 @@ export interface ExperimentOptions {
   run?: string | null;
   /** `features`: index of the test image whose feature maps are drawn. Defaults to 0. */
   image?: number;
-  /** Progress of the training runs. Defaults to a `Progress` on stderr. */
-  progress?: Progress;
+  /** Makes the progress display of each arm (one per run: its ETA counts from the run's start). Defaults to a `Progress` on stderr. */
+  progress?: () => Progress;
   /** Where one-line messages go. Defaults to stderr. */
   log?: (line: string) => void;
 }
@@ -40,7 +40,7 @@ export interface ResolvedExperimentOptions {
   gradEvery: number;
   run: string | null;
   image: number;
-  progress: Progress;
+  progress: () => Progress;
   log: (line: string) => void;
 }
 
@@ -69,7 +69,7 @@ export function resolveExperimentOptions(
     gradEvery: positiveInteger("gradEvery", options.gradEvery ?? 1),
     run: options.run ?? null,
     image,
-    progress: options.progress ?? new Progress({ every: 10 }),
+    progress: options.progress ?? (() => new Progress({ every: 10 })),
     log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
   };
 }

@@ -153,8 +153,8 @@ export async function residualsExperiment(ctx: ExperimentContext): Promise<Exper
   const ratioP = plain.firstMean / plain.lastMean;
   const lossLine =
     Math.abs(lossR - lossP) <= 0.02 * Math.max(lossR, lossP)
-      ? `both ended at about the same training loss (${num(lossR)} with shortcuts, ${num(lossP)} without)`
-      : `the ${lossR < lossP ? "residual" : "plain"} network ended lower: training loss ${num(Math.min(lossR, lossP))} against ${num(Math.max(lossR, lossP))} (mean of the last 20% of steps)`;
+      ? `both ended at about the same training loss (${num(lossR)} with shortcuts, ${num(lossP)} without; test accuracy ${pct(res.result.history.at(-1)?.testAccuracy)} and ${pct(plain.result.history.at(-1)?.testAccuracy)})`
+      : `the ${lossR < lossP ? "residual" : "plain"} network ended lower: training loss ${num(Math.min(lossR, lossP))} against ${num(Math.max(lossR, lossP))} (mean of the last 20% of steps); test accuracy ${pct(res.result.history.at(-1)?.testAccuracy)} with shortcuts, ${pct(plain.result.history.at(-1)?.testAccuracy)} without`;
   const gradLine =
     `The first block (${res.firstBlock}) received ${num(ratioR, 2)}× the gradient norm of the last (${res.lastBlock}) with shortcuts, ` +
     `${num(ratioP, 2)}× without` +

@@ -17,7 +17,7 @@ export function tinyExperiment(out: string, extra: ExperimentOptions = {}): Expe
     out,
     data: syntheticData(16, 8),
     patch: { widths: [2, 4, 8], batchSize: 8, epochs: 2, backend: "cpu" },
-    progress: new Progress({ stream: { write: () => true }, live: false, every: 1000 }),
+    progress: () => new Progress({ stream: { write: () => true }, live: false, every: 1000 }),
     log: () => {},
     ...extra,
   };
