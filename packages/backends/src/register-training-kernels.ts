@@ -43,10 +43,11 @@ function isOurs(config: KernelConfig | undefined): boolean {
 }
 
 /**
- * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput` and a fast `Tile` (BatchNorm's
- * gradient) for the `wasm` and `cpu` backends, whether or not those are loaded yet. Calling it
- * again does nothing. It replaces the backends' own kernels of those names, kept as fallbacks
- * (NCHW convolutions, string tensors) and restored by `unregisterTrainingKernels()`. Call it after
+ * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput`, and fast `Tile`, `Sum` and
+ * `Mean` (BatchNorm and its gradient) for the `wasm` and `cpu` backends, whether or not those are
+ * loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
+ * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
+ * axes) and restored by `unregisterTrainingKernels()`. Call it after
  * importing the backend packages: a backend imported later re-registers its own kernels over these.
  */
 export function registerTrainingKernels(): TrainingKernelsReport {
