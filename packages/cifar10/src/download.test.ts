@@ -64,12 +64,17 @@ describe("loadCifar10 over HTTP (127.0.0.1)", () => {
 
   it("gives up on an always-truncated transfer with sizes, and leaves nothing in the cache", async () => {
     server = await serve(archive, { cutAfter: 1000, ranges: false });
-    await expect(loadCifar10(opts(server.url))).rejects.toMatchObject({
-      code: "download_incomplete",
-      message: expect.stringContaining(
-        `${server.url}: expected ${archive.length} bytes, got 1000 after 3 attempts`,
-      ),
-    });
+    // How many of the 1000 sent bytes the client reads before the reset depends on timing (a
+    // loaded machine can see the reset before the data), so the count is checked as a range.
+    const error = await loadCifar10(opts(server.url)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "download_incomplete" });
+    const match = /: expected (\d+) bytes, got (\d+) after 3 attempts/.exec(
+      (error as Error).message,
+    );
+    expect((error as Error).message.startsWith(server.url)).toBe(true);
+    expect(Number(match?.[1])).toBe(archive.length);
+    expect(Number(match?.[2])).toBeLessThanOrEqual(1000);
+    expect(server.requests).toHaveLength(3);
     expect(await cacheFiles()).toEqual([]);
   });
 
