@@ -53,7 +53,9 @@ describe.each(["cpu", "wasm"] as const)("Sum and Mean on %s", (backend) => {
     expect(actual.shapes).toEqual(expected.shapes);
     for (const key of ["sum", "mean"] as const) {
       expect(actual[key].length).toBe(expected[key].length);
-      actual[key].forEach((v, i) => expect(v).toBeCloseTo(expected[key][i] as number, 5));
+      for (const [i, v] of actual[key].entries()) {
+        expect(v).toBeCloseTo(expected[key][i] as number, 5);
+      }
     }
   });
 });
