@@ -33,7 +33,7 @@ describe("augmentation experiment", () => {
     const markdown = await readFile(result!.summary, "utf8");
     expect(markdown).toContain("2 epochs over 16 training images");
     expect(markdown).toContain(
-      `Without augmentation the gap was ${(result!.numbers["none.gap"]! * 100).toFixed(1)}%`,
+      `Without augmentation the gap was ${(result!.numbers["none.gap"]! * 100).toFixed(1)} points`,
     );
   });
 });

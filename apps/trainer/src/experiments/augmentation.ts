@@ -28,6 +28,11 @@ interface AugmentationArm extends ArmResult {
   cleanTrainAccuracy: number[];
 }
 
+/** A difference of two accuracies, in percentage points. */
+function points(x: number): string {
+  return `${num(x * 100, 1)} points`;
+}
+
 export async function augmentationExperiment(ctx: ExperimentContext): Promise<ExperimentResult> {
   const dir = join(ctx.options.out, "augmentation");
   await mkdir(dir, { recursive: true });
@@ -109,24 +114,24 @@ export async function augmentationExperiment(ctx: ExperimentContext): Promise<Ex
     const t =
       (a.result.history.at(-1)?.testAccuracy ?? 0) -
       (none.result.history.at(-1)?.testAccuracy ?? 0);
-    return `- \`${a.name}\`: gap ${pct(gap(a))} (${d <= 0 ? "narrower" : "wider"} by ${num(Math.abs(d) * 100, 1)} points than without augmentation), test accuracy ${t >= 0 ? "+" : "−"}${num(Math.abs(t) * 100, 1)} points.`;
+    return `- \`${a.name}\`: gap ${points(gap(a))} (${d <= 0 ? "narrower" : "wider"} by ${num(Math.abs(d) * 100, 1)} points than without augmentation), test accuracy ${t >= 0 ? "+" : "−"}${num(Math.abs(t) * 100, 1)} points.`;
   });
   const c = none.config;
   const markdown = `# Data augmentation
 
 ${c.model} [${c.widths.join(", ")}], ${c.epochs} epochs over ${none.result.data.train.length} training images (batch ${c.batchSize}), tested on ${none.result.data.test.length}; the arms differ only in augmentation. "train" is the accuracy on the training images without augmentation, measured after each epoch like the test accuracy; the gap is train − test after the last epoch.
 
-Without augmentation the gap was ${pct(gap(none))} (train ${pct(none.cleanTrainAccuracy.at(-1))}, test ${pct(none.result.history.at(-1)?.testAccuracy)}).
+Without augmentation the gap was ${points(gap(none))} (train ${pct(none.cleanTrainAccuracy.at(-1))}, test ${pct(none.result.history.at(-1)?.testAccuracy)}).
 ${lines.join("\n")}
 
 ${table(
-  ["arm", "train acc", "train acc (augmented, during the epoch)", "test acc", "gap"],
+  ["arm", "train acc", "train acc (augmented, during the epoch)", "test acc", "gap (points)"],
   arms.map((a) => [
     a.name,
     pct(a.cleanTrainAccuracy.at(-1)),
     pct(a.result.history.at(-1)?.trainAccuracy),
     pct(a.result.history.at(-1)?.testAccuracy),
-    pct(gap(a)),
+    points(gap(a)),
   ]),
 )}
 

@@ -194,7 +194,7 @@ ${c.model} [${c.widths.join(", ")}], ${c.epochs} epochs × ${correct.result.step
 
 ## Wrong normalisation
 
-- Training on pixels/255 (mean 0, std 1 instead of CIFAR-10's per-channel statistics): final training loss ${num(numbers["noNormalization.finalTrainLoss"])} against ${num(numbers["correct.finalTrainLoss"])}, test accuracy ${pct(numbers["noNormalization.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}.
+- Training on pixels/255 (no mean subtracted, no division by CIFAR-10's per-channel std): final training loss ${num(numbers["noNormalization.finalTrainLoss"])} against ${num(numbers["correct.finalTrainLoss"])}, test accuracy ${pct(numbers["noNormalization.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}.
 - At inference: the correctly trained model scored ${pct(rightStats)} on test images normalised as in training and ${pct(wrongStats)} on the same images without its statistics (${num(Math.abs(rightStats - wrongStats) * 100, 1)} points ${wrongStats <= rightStats ? "lost" : "gained"}). This is why the export manifest carries the statistics.
 
 ## OneCycleLR with the wrong total
