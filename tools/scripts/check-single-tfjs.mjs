@@ -6,7 +6,9 @@ import { readdirSync } from "node:fs";
 const store = new URL("../../node_modules/.pnpm", import.meta.url);
 const copies = readdirSync(store).filter((d) => d.startsWith("@tensorflow+tfjs-core@"));
 if (copies.length !== 1) {
-  console.error(`expected exactly one @tensorflow/tfjs-core in the install, found ${copies.length}:`);
+  console.error(
+    `expected exactly one @tensorflow/tfjs-core in the install, found ${copies.length}:`,
+  );
   for (const c of copies) console.error(`  ${c}`);
   console.error("run `pnpm why @tensorflow/tfjs-core -r` to see who pulls each copy");
   process.exit(1);
