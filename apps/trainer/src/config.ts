@@ -94,10 +94,9 @@ const SEED: TrainConfig = {
 /** The presets. `seed` is the original recipe; the others trade size for time. */
 export const PRESETS: Record<PresetName, TrainConfig> = {
   seed: SEED,
-  // Sized by measurement (`pnpm bench` here: SmallResNet [8, 16, 32] trains at ~47 img/s on the
-  // wasm backend of a 2-core machine, [16, 32, 64] at ~18): about 40,000 training images fit in
-  // 15 minutes, spent as 4 epochs over a balanced 10,000-image subset. See the README for what it
-  // reaches.
+  // Sized from `pnpm bench` on a busy machine (SmallResNet [8, 16, 32] at ~47 img/s on wasm) to
+  // fill 15 minutes; on a quiet 2-core machine it takes ~8 minutes (~100 img/s) and reaches 55.2%,
+  // so it has room to grow. See the README for the measurements.
   cpu: {
     ...SEED,
     preset: "cpu",
