@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CIFAR10_CLASS_NAMES } from "@cnnkit/cifar10";
 import { ClassificationMetrics } from "@cnnkit/metrics";
 import { describe, expect, it } from "vitest";
 import { resolveConfig } from "./config.js";
@@ -8,18 +9,7 @@ import { markdownToHtml, reportMarkdown, writeReport } from "./report.js";
 import { syntheticSplit } from "./test-helpers.js";
 
 function result() {
-  const names = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-  ];
+  const names = [...CIFAR10_CLASS_NAMES];
   const m = new ClassificationMetrics({ classNames: names });
   const n = 20;
   const logits = new Float32Array(n * 10);
