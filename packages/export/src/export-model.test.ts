@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CIFAR10_CLASS_NAMES, CIFAR10_MEAN, CIFAR10_STD } from "@cnnkit/cifar10";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
@@ -11,19 +12,8 @@ import { normalizePixels } from "./image.js";
 import { MANIFEST_FORMAT_VERSION, type Manifest } from "./manifest.js";
 import { loadModelFromDir } from "./runner.js";
 
-const CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
-const normalization = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
+const CLASSES = [...CIFAR10_CLASS_NAMES];
+const normalization = { mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
 
 let model: tfl.LayersModel;
 let root: string;

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { CIFAR10_CLASS_NAMES, CIFAR10_MEAN, CIFAR10_STD } from "@cnnkit/cifar10";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type * as tfl from "@tensorflow/tfjs-layers";
@@ -17,19 +18,8 @@ import { readManifest } from "./manifest.js";
 import { predict } from "./predict.js";
 
 const run = promisify(execFile);
-const CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
-const normalization = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
+const CLASSES = [...CIFAR10_CLASS_NAMES];
+const normalization = { mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
 
 let model: tfl.LayersModel;
 let dir: string;

@@ -3,6 +3,7 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CIFAR10_CLASS_NAMES, CIFAR10_MEAN, CIFAR10_STD } from "@cnnkit/cifar10";
 import { resnet20, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -14,19 +15,8 @@ import { normalizePixels } from "./image.js";
 import { exportOnnx } from "./onnx-export.js";
 import { verifyExport } from "./verify-export.js";
 
-const normalization = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
-const CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
+const normalization = { mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
+const CLASSES = [...CIFAR10_CLASS_NAMES];
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
