@@ -3,18 +3,32 @@
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { type ConvGeometry, type ConvGradAttrs, convGeometry } from "./conv-geometry.js";
 import { BackendError } from "./errors.js";
-import { type KernelBackendName, type KernelOps, kernelOps, reshaped } from "./kernel-ops.js";
-
-/** Largest im2col block (floats) materialised at once: 16 MiB. */
-const MAX_COLUMN_FLOATS = 4 * 1024 * 1024;
+import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
 
 /**
- * dW[i,j,c,o] = sum over (n,y,x) of xPadded[n, y*sh+i, x*sw+j, c] * dy[n,y,x,o], i.e.
- * dW [kh*kw*C, O] = cols^T [kh*kw*C, M] x dy [M, O], M = N*Ho*Wo, in batch blocks. cols^T rows are
- * built from a channel-major padded copy of x, so every row is written as contiguous runs; the
- * matmul is the backend's BatchMatMul (XNNPACK's GEMM on wasm, which packs only the small dy block).
+ * dW[i,j,c,o] = sum over (n,y,x) of xPadded[n, y*sh+i, x*sw+j, c] * dy[n,y,x,o], computed without
+ * im2col: one GEMM per filter tap (i,j), dW[i,j] [C, O] = X_ij^T [C, L] x dyP [L, O], where both
+ * operands are plain views of two buffers built once per call.
+ *
+ * - Phases. Split the padded input by stride phase, P_ab[n,r,q] = xPadded[n, r*sh+a, q*sw+b]
+ *   (one plane for stride 1). Tap (i,j) = (i'*sh+a, j'*sw+b) then reads P_ab[n, y+i', x+j']: a
+ *   stride-1 shift of one plane. Each plane is [N, Hq, Wq] with Hq = Ho + (kh-1)/sh rounded down
+ *   (same for Wq), stored channel-major: xc[phase][c][n*Hq*Wq + r*Wq + q], one row per channel.
+ * - dyP is dy zero-padded to [N, Hq, Wq, O], flattened to [L, O] with L = N*Hq*Wq, so output
+ *   (n,y,x) sits at row m = n*Hq*Wq + y*Wq + x, and tap (i,j) needs X_ij[m] = P_ab[m + i'*Wq + j'].
+ *   So X_ij^T is the C rows of phase ab's block each shifted by off = i'*Wq + j': a view of xc at
+ *   element offset phaseBase + off with shape [C, L] (row stride L, as a GEMM expects).
+ * - Rows overrun into the next row's first `off` elements. Those meet dyP rows m >= L - off, which
+ *   are all padding and so zero (the last real output row is exactly L - offMax - 1, given Hq and
+ *   Wq); xc has `offMax` zeroed floats of slack after its last row for the final overrun.
+ *
+ * On wasm the GEMM is the backend's BatchMatMul, i.e. XNNPACK's fully-connected operator with dyP
+ * as its weights: tfjs caches that operator per weights tensor, so dyP is packed once per call
+ * and the nine taps of a 3x3 conv reuse it. Measured alternative (the previous version): im2col
+ * in JS then one GEMM. It wrote kh*kw copies of x through JS loops and spent 3-8x the forward
+ * conv's time on the narrow nets' convs; this spends about 1-2x (`pnpm bench:kernels`).
  */
-export function conv2DBackpropFilterByGemm(
+export function conv2DBackpropFilterByShiftedGemm(
   ops: KernelOps,
   x: TensorInfo,
   dy: TensorInfo,
@@ -33,75 +47,81 @@ export function conv2DBackpropFilterByGemm(
   const kw = g.filterWidth;
   const sh = g.strideHeight;
   const sw = g.strideWidth;
-  const Hn = (Ho - 1) * sh + kh;
-  const Wn = (Wo - 1) * sw + kw;
-  const K = kh * kw * C;
-  const perImage = Ho * Wo;
-  const block = Math.max(1, Math.min(N, Math.floor(MAX_COLUMN_FLOATS / (perImage * K))));
-
-  // xc[c][n][r][q]: x zero-padded (and cut to the rows/cols some output reads), channels outermost.
-  const plane = Hn * Wn;
-  const xc = new Float32Array(C * N * plane);
+  const Hq = Ho + Math.floor((kh - 1) / sh);
+  const Wq = Wo + Math.floor((kw - 1) / sw);
+  const plane = Hq * Wq;
+  const L = N * plane;
+  // Only the phases some tap reads (1x1 stride 2: just a = b = 0).
+  const phasesH = Math.min(sh, kh);
+  const phasesW = Math.min(sw, kw);
+  const phaseSize = C * L;
+  const offMax = Math.floor((kh - 1) / sh) * Wq + Math.floor((kw - 1) / sw);
+  // +16: XNNPACK's kernels may read a few floats past the end of their last input row.
+  const xc = ops.alloc([phasesH * phasesW * phaseSize + offMax + 16]);
   {
     const xv = ops.values(x);
-    const cStride = N * plane;
-    for (let n = 0; n < N; n++) {
-      for (let r = Math.max(0, g.padTop); r < Math.min(Hn, H + g.padTop); r++) {
-        for (let q = Math.max(0, g.padLeft); q < Math.min(Wn, W + g.padLeft); q++) {
-          const src = ((n * H + r - g.padTop) * W + q - g.padLeft) * C;
-          let dst = n * plane + r * Wn + q;
-          for (let c = 0; c < C; c++) {
-            xc[dst] = xv[src + c] as number;
-            dst += cStride;
-          }
-        }
-      }
-    }
-  }
-
-  const acc = new Float32Array(K * O);
-  for (let n0 = 0; n0 < N; n0 += block) {
-    const nb = Math.min(block, N - n0);
-    const Mb = nb * perImage;
-    const colsT = ops.alloc([1, K, Mb]);
-    let dyBlock: TensorInfo;
-    if (nb === N) {
-      dyBlock = reshaped(dy, [1, Mb, O]);
-    } else {
-      dyBlock = ops.alloc([1, Mb, O]);
-      ops.values(dyBlock).set(ops.values(dy).subarray(n0 * perImage * O, (n0 + nb) * perImage * O));
-    }
-    const cv = ops.values(colsT);
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        for (let c = 0; c < C; c++) {
-          let dst = ((i * kw + j) * C + c) * Mb;
-          for (let n = n0; n < n0 + nb; n++) {
-            const img = (c * N + n) * plane;
-            for (let y = 0; y < Ho; y++) {
-              let src = img + (y * sh + i) * Wn + j;
-              for (let xo = 0; xo < Wo; xo++) {
-                cv[dst++] = xc[src] as number;
-                src += sw;
+    const cv = ops.values(xc);
+    cv.fill(0);
+    for (let a = 0; a < phasesH; a++) {
+      for (let b = 0; b < phasesW; b++) {
+        const base = (a * phasesW + b) * phaseSize;
+        for (let n = 0; n < N; n++) {
+          for (let r = 0; r < Hq; r++) {
+            const row = r * sh + a - g.padTop;
+            if (row < 0 || row >= H) continue;
+            for (let q = 0; q < Wq; q++) {
+              const col = q * sw + b - g.padLeft;
+              if (col < 0 || col >= W) continue;
+              const src = ((n * H + row) * W + col) * C;
+              let dst = base + n * plane + r * Wq + q;
+              for (let c = 0; c < C; c++) {
+                cv[dst] = xv[src + c] as number;
+                dst += L;
               }
             }
           }
         }
       }
     }
-    const part = ops.run(
-      "BatchMatMul",
-      { a: colsT, b: dyBlock },
-      { transposeA: false, transposeB: false },
-    );
-    ops.dispose(colsT);
-    if (nb !== N) ops.dispose(dyBlock);
-    const pv = ops.values(part);
-    for (let k = 0; k < K * O; k++) acc[k] = (acc[k] as number) + (pv[k] as number);
-    ops.dispose(part);
   }
+  // Always a fresh tensor, also when no padding is needed: tfjs-wasm caches its XNNPACK operator
+  // per weights tensor id, with the shape of the first call, so dy itself must not be the weights.
+  const dyP = ops.alloc([1, L, O]);
+  {
+    const dv = ops.values(dy);
+    const pv = ops.values(dyP);
+    if (Hq === Ho && Wq === Wo) {
+      pv.set(dv);
+    } else {
+      pv.fill(0);
+      const rowLen = Wo * O;
+      for (let n = 0; n < N; n++) {
+        for (let y = 0; y < Ho; y++) {
+          const src = (n * Ho + y) * rowLen;
+          pv.set(dv.subarray(src, src + rowLen), (n * plane + y * Wq) * O);
+        }
+      }
+    }
+  }
+
   const dW = ops.alloc([kh, kw, C, O]);
-  ops.values(dW).set(acc);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const phase = (i % sh) * phasesW + (j % sw);
+      const off = Math.floor(i / sh) * Wq + Math.floor(j / sw);
+      const xT = ops.view(xc, phase * phaseSize + off, [1, C, L]);
+      const part = ops.run(
+        "BatchMatMul",
+        { a: xT, b: dyP },
+        { transposeA: false, transposeB: false },
+      );
+      ops.disposeView(xT);
+      ops.values(dW).set(ops.values(part), (i * kw + j) * C * O);
+      ops.dispose(part);
+    }
+  }
+  ops.dispose(xc);
+  ops.dispose(dyP);
   return dW;
 }
 
@@ -111,7 +131,7 @@ export function conv2DBackpropFilterImpl(
   dy: TensorInfo,
   g: ConvGeometry,
 ): TensorInfo {
-  return conv2DBackpropFilterByGemm(ops, x, dy, g);
+  return conv2DBackpropFilterByShiftedGemm(ops, x, dy, g);
 }
 
 interface BackpropFilterAttrs extends ConvGradAttrs {

@@ -1,3 +1,4 @@
+export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 export { BackendError } from "./errors.js";
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";

@@ -30,6 +30,12 @@ export interface KernelOps {
   allocTyped(shape: readonly number[], dtype: NumericDType): TensorInfo;
   /** `values` for any numeric dtype (same lifetime rules). */
   typedValues(info: TensorInfo): backend_util.TypedArray;
+  /**
+   * A float32 tensor of `shape` over `info`'s memory from element `offset` on: no copy. The view
+   * may not outlive `info`; release it with `disposeView` (which frees nothing of `info`).
+   */
+  view(info: TensorInfo, offset: number, shape: readonly number[]): TensorInfo;
+  disposeView(view: TensorInfo): void;
   /** Runs the backend's registered kernel `name` directly (no tape, no engine bookkeeping). */
   run(name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo;
 }
@@ -41,7 +47,12 @@ interface CpuLike extends KernelBackend {
 }
 
 interface WasmLike extends KernelBackend {
-  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
+  dataIdMap: {
+    get(dataId: object): { id: number; memoryOffset: number } | undefined;
+    delete(dataId: object): void;
+  };
+  wasm: { tfjs: { disposeData(id: number): void } };
   typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
   disposeData(dataId: object): boolean;
 }
@@ -106,6 +117,17 @@ export function kernelOps(backendName: KernelBackendName, backend: KernelBackend
           `cpu: expected typed values for a ${info.dtype} tensor, got ${typeof v}`,
         );
       },
+      view: (info, offset, shape) => {
+        const v = cpu.data.get(info.dataId)?.values;
+        if (!(v instanceof Float32Array)) {
+          throw new BackendError(
+            "unsupported_tensor",
+            `cpu: expected float32 values to view, got ${typeof v}`,
+          );
+        }
+        return cpu.makeTensorInfo([...shape], "float32", v.subarray(offset, offset + size(shape)));
+      },
+      disposeView: (view) => cpu.disposeIntermediateTensorInfo(view),
       run: (name, inputs, attrs) => runKernel(backendName, backend, name, inputs, attrs),
     };
   }
@@ -118,6 +140,24 @@ export function kernelOps(backendName: KernelBackendName, backend: KernelBackend
     typedValues: (info) => wasm.typedArrayFromHeap(info),
     dispose: (info) => {
       wasm.disposeData(info.dataId);
+    },
+    // makeOutput with a memoryOffset records a tensor over memory it does not own; releasing it
+    // must skip disposeData (which would free that memory) and only drop the two records.
+    view: (info, offset, shape) => {
+      const data = wasm.dataIdMap.get(info.dataId);
+      if (data == null || info.dtype !== "float32") {
+        throw new BackendError(
+          "unsupported_tensor",
+          `wasm: expected a live float32 tensor to view, got ${info.dtype}`,
+        );
+      }
+      return wasm.makeOutput([...shape], "float32", data.memoryOffset + 4 * offset);
+    },
+    disposeView: (view) => {
+      const data = wasm.dataIdMap.get(view.dataId);
+      if (data == null) return;
+      wasm.wasm.tfjs.disposeData(data.id);
+      wasm.dataIdMap.delete(view.dataId);
     },
     run: (name, inputs, attrs) => runKernel(backendName, backend, name, inputs, attrs),
   };

@@ -1,9 +1,12 @@
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 
+/** Kernels cpu has of its own (replaced there), and the fused ones no backend has. */
 const NAMES = ["Conv2DBackpropFilter", "Conv2DBackpropInput", "Tile", "Sum", "Mean"] as const;
+const FUSED = [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD] as const;
 
 describe("registerTrainingKernels", () => {
   it("adds the wasm kernels, replaces cpu's, and is idempotent and reversible", () => {
@@ -13,8 +16,12 @@ describe("registerTrainingKernels", () => {
 
     const first = registerTrainingKernels();
     // The wasm package is not imported in this file, so it has none of these kernels yet.
-    expect(first.added).toEqual(NAMES.map((n) => `${n}@wasm`));
+    expect(first.added).toEqual([
+      ...FUSED.map((n) => `${n}@cpu`),
+      ...[...NAMES, ...FUSED].map((n) => `${n}@wasm`),
+    ]);
     expect(first.replaced).toEqual(NAMES.map((n) => `${n}@cpu`));
+    expect(tf.getKernel(BATCH_NORM_TRAINING, "cpu")).toBeDefined();
     expect(first.unchanged).toEqual([]);
     const installed = NAMES.map((n) => tf.getKernel(n, "cpu")?.kernelFunc);
     expect(installed).not.toEqual(cpuOriginals);
@@ -22,12 +29,13 @@ describe("registerTrainingKernels", () => {
     const second = registerTrainingKernels();
     expect(second.added).toEqual([]);
     expect(second.replaced).toEqual([]);
-    expect(second.unchanged).toHaveLength(2 * NAMES.length);
+    expect(second.unchanged).toHaveLength(2 * (NAMES.length + FUSED.length));
     expect(NAMES.map((n) => tf.getKernel(n, "cpu")?.kernelFunc)).toEqual(installed);
 
     unregisterTrainingKernels();
     expect(NAMES.map((n) => tf.getKernel(n, "cpu")?.kernelFunc)).toEqual(cpuOriginals);
     expect(tf.getKernel("Conv2DBackpropFilter", "wasm")).toBeUndefined();
+    expect(tf.getKernel(BATCH_NORM_TRAINING, "cpu")).toBeUndefined();
     unregisterTrainingKernels(); // a second call is harmless too
     expect(NAMES.map((n) => tf.getKernel(n, "cpu")?.kernelFunc)).toEqual(cpuOriginals);
   });

@@ -6,6 +6,12 @@ import {
   registerKernel,
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  makeBatchNormTraining,
+  makeBatchNormTrainingGrad,
+} from "./batch-norm-training.js";
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
@@ -30,6 +36,8 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory]> = [
   ["Tile", makeTile],
   ["Sum", makeSum],
   ["Mean", makeMean],
+  [BATCH_NORM_TRAINING, makeBatchNormTraining],
+  [BATCH_NORM_TRAINING_GRAD, makeBatchNormTrainingGrad],
 ];
 const BACKENDS: readonly KernelBackendName[] = ["cpu", "wasm"];
 
@@ -43,9 +51,10 @@ function isOurs(config: KernelConfig | undefined): boolean {
 }
 
 /**
- * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput`, and fast `Tile`, `Sum` and
- * `Mean` (BatchNorm and its gradient) for the `wasm` and `cpu` backends, whether or not those are
- * loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
+ * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput`, fast `Tile`, `Sum` and `Mean`
+ * (BatchNorm and its gradient), and two fused training-mode BatchNorm kernels (`CnnkitBatchNorm*`,
+ * which `@cnnkit/resnet`'s BatchNorm layers use when present) for the `wasm` and `cpu` backends,
+ * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
  * axes) and restored by `unregisterTrainingKernels()`. Call it after
  * importing the backend packages: a backend imported later re-registers its own kernels over these.

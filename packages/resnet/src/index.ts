@@ -33,3 +33,9 @@ export {
 } from "./safetensors.js";
 export { smallResNet } from "./small-resnet.js";
 export { type LayerSummary, type ModelSummary, summarize } from "./summarize.js";
+export {
+  BATCH_NORM_TRAINING_KERNELS,
+  batchNormTraining,
+  type TorchBatchNormArgs,
+  torchBatchNorm,
+} from "./torch-batch-norm.js";

@@ -33,40 +33,48 @@ describe("torchBatchNorm", () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it("matches tfjs's built-in layer in outputs and gradients, and in stats when not unbiased", () => {
-    const before = tf.memory().numTensors;
-    const x = tf.randomNormal([3, 4, 4, 5], 1, 2, "float32", 11);
-    const ours = torchBatchNorm({ ...args, unbiasedMovingVariance: false });
-    const builtin = layers.batchNormalization(args);
-    const run = (layer: typeof builtin) =>
-      tf.tidy(() => {
-        layer.apply(x); // builds the weights; inference leaves the statistics alone
-        const [gamma] = layer.trainableWeights;
-        gamma!.write(tf.linspace(0.5, 1.5, 5));
-        const w = tf.randomNormal(x.shape, 0, 1, "float32", 12);
-        const f = (input: tf.Tensor) =>
-          tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, w));
-        const { value, grads } = tf.variableGrads(
-          () => f(x) as tf.Scalar,
-          [gamma!.read() as tf.Variable],
-        );
-        const dx = tf.grad(f)(x);
-        return [
-          value,
-          dx,
-          ...Object.values(grads),
-          ...layer.nonTrainableWeights.map((v) => v.read().clone()),
-        ];
-      });
-    const a = run(ours);
-    const b = run(builtin);
-    expect(a).toHaveLength(b.length);
-    for (const [i, t] of a.entries()) expectClose(t, b[i]!, 1e-5, `output ${i}`);
-    tf.dispose([...a, ...b, x]);
-    ours.dispose();
-    builtin.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  it.each([
+    [false, "and in stats"],
+    [true, "(stats differ by design)"],
+  ])(
+    "with unbiasedMovingVariance %s, matches tfjs's built-in layer in outputs and gradients %s",
+    (unbiased) => {
+      const before = tf.memory().numTensors;
+      const x = tf.randomNormal([3, 4, 4, 5], 1, 2, "float32", 11);
+      const ours = torchBatchNorm({ ...args, unbiasedMovingVariance: unbiased });
+      const builtin = layers.batchNormalization(args);
+      const run = (layer: typeof builtin) =>
+        tf.tidy(() => {
+          layer.apply(x); // builds the weights; inference leaves the statistics alone
+          const [gamma, beta] = layer.trainableWeights;
+          gamma!.write(tf.linspace(0.5, 1.5, 5));
+          beta!.write(tf.linspace(-1, 1, 5));
+          const w = tf.randomNormal(x.shape, 0, 1, "float32", 12);
+          const f = (input: tf.Tensor) =>
+            tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, w));
+          const { value, grads } = tf.variableGrads(
+            () => f(x) as tf.Scalar,
+            [gamma!.read() as tf.Variable, beta!.read() as tf.Variable],
+          );
+          const dx = tf.grad(f)(x);
+          return [
+            value,
+            dx,
+            ...Object.values(grads),
+            ...(unbiased ? [] : layer.nonTrainableWeights.map((v) => v.read().clone())),
+          ];
+        });
+      const a = run(ours);
+      const b = run(builtin);
+      expect(a).toHaveLength(unbiased ? 4 : 6);
+      expect(a).toHaveLength(b.length);
+      for (const [i, t] of a.entries()) expectClose(t, b[i]!, 1e-5, `output ${i}`);
+      tf.dispose([...a, ...b, x]);
+      ours.dispose();
+      builtin.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 
   it("normalises with the moving statistics in inference", () => {
     const bn = torchBatchNorm({ ...args, unbiasedMovingVariance: true });
