@@ -5,7 +5,7 @@
 // wasm thread count is fixed when the backend first starts.
 //
 //   node --conditions=@cnnkit/source --import tsx bench/train.ts [--batch 64] [--steps 3]
-//        [--backends wasm,cpu] [--wasm-threads 1,2] [--models small,narrow] [--cpu-batch 4] [--no-torch]
+//        [--backends wasm,cpu] [--wasm-threads 1,2] [--models small,narrow,tiny] [--cpu-batch 4] [--no-torch]
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -31,7 +31,12 @@ const { values: args } = parseArgs({
 });
 const BATCH = Number(args.batch);
 const STEPS = Number(args.steps);
-const MODELS: Record<string, number[]> = { small: [64, 128, 256], narrow: [16, 32, 64] };
+const MODELS: Record<string, number[]> = {
+  small: [64, 128, 256],
+  narrow: [16, 32, 64],
+  // The trainer's `cpu` preset.
+  tiny: [8, 16, 32],
+};
 
 interface Row {
   runtime: string;
@@ -119,7 +124,7 @@ async function child(): Promise<void> {
   const out: Row[] = [];
   for (const name of args.models.split(",")) {
     const widths = MODELS[name];
-    if (!widths) throw new Error(`--models: expected small or narrow, got ${name}`);
+    if (!widths) throw new Error(`--models: expected small, narrow or tiny, got ${name}`);
     const model = smallResNet({ widths, seed: 0 });
     const r = measure(model, batch, cpu ? 1 : STEPS);
     model.dispose();
