@@ -28,21 +28,95 @@ import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.
  * in JS then one GEMM. It wrote kh*kw copies of x through JS loops and spent 3-8x the forward
  * conv's time on the narrow nets' convs; this spends about 1-2x (`pnpm bench:kernels`).
  */
+/**
+ * x zero-padded, split into stride phases and laid out channel-major, xc[phase][c][n][r][q], with
+ * at least offMax + 16 zero floats after the last row (the overrun of the last GEMM row, and
+ * XNNPACK reading a few floats past its input).
+ *
+ * Stride 1 (one phase) runs as the backend's own PadV2 and Transpose: padding one extra channel of
+ * zeros provides the slack as a zero row C. On wasm that is C++ instead of a JS loop whose writes
+ * jump a whole row apart (about 2x faster on the narrow nets' 32x32 layers). Other strides, or
+ * geometries where a pad would be negative (rows no output reads), copy in JS.
+ */
+function channelMajorPhases(
+  ops: KernelOps,
+  x: TensorInfo,
+  g: ConvGeometry,
+  Hq: number,
+  Wq: number,
+  phasesH: number,
+  phasesW: number,
+  offMax: number,
+): TensorInfo {
+  const { batch: N, inHeight: H, inWidth: W, inChannels: C } = g;
+  const sh = g.strideHeight;
+  const sw = g.strideWidth;
+  const L = N * Hq * Wq;
+  const bottom = Hq - H - g.padTop;
+  const right = Wq - W - g.padLeft;
+  if (
+    sh === 1 &&
+    sw === 1 &&
+    bottom >= 0 &&
+    right >= 0 &&
+    g.padTop >= 0 &&
+    g.padLeft >= 0 &&
+    L > offMax + 16
+  ) {
+    const padded = ops.run(
+      "PadV2",
+      { x },
+      {
+        paddings: [
+          [0, 0],
+          [g.padTop, bottom],
+          [g.padLeft, right],
+          [0, 1],
+        ],
+        constantValue: 0,
+      },
+    );
+    const xc = ops.run("Transpose", { x: padded }, { perm: [3, 0, 1, 2] });
+    ops.dispose(padded);
+    return xc;
+  }
+  const plane = Hq * Wq;
+  const phaseSize = C * L;
+  const xc = ops.alloc([phasesH * phasesW * phaseSize + offMax + 16]);
+  const xv = ops.values(x);
+  const cv = ops.values(xc);
+  cv.fill(0);
+  for (let a = 0; a < phasesH; a++) {
+    for (let b = 0; b < phasesW; b++) {
+      const base = (a * phasesW + b) * phaseSize;
+      for (let n = 0; n < N; n++) {
+        for (let r = 0; r < Hq; r++) {
+          const row = r * sh + a - g.padTop;
+          if (row < 0 || row >= H) continue;
+          for (let q = 0; q < Wq; q++) {
+            const col = q * sw + b - g.padLeft;
+            if (col < 0 || col >= W) continue;
+            const src = ((n * H + row) * W + col) * C;
+            let dst = base + n * plane + r * Wq + q;
+            for (let c = 0; c < C; c++) {
+              cv[dst] = xv[src + c] as number;
+              dst += L;
+            }
+          }
+        }
+      }
+    }
+  }
+  return xc;
+}
+
 export function conv2DBackpropFilterByShiftedGemm(
   ops: KernelOps,
   x: TensorInfo,
   dy: TensorInfo,
   g: ConvGeometry,
 ): TensorInfo {
-  const {
-    batch: N,
-    inHeight: H,
-    inWidth: W,
-    inChannels: C,
-    outHeight: Ho,
-    outWidth: Wo,
-    outChannels: O,
-  } = g;
+  const { batch: N, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: O } = g;
   const kh = g.filterHeight;
   const kw = g.filterWidth;
   const sh = g.strideHeight;
@@ -56,34 +130,7 @@ export function conv2DBackpropFilterByShiftedGemm(
   const phasesW = Math.min(sw, kw);
   const phaseSize = C * L;
   const offMax = Math.floor((kh - 1) / sh) * Wq + Math.floor((kw - 1) / sw);
-  // +16: XNNPACK's kernels may read a few floats past the end of their last input row.
-  const xc = ops.alloc([phasesH * phasesW * phaseSize + offMax + 16]);
-  {
-    const xv = ops.values(x);
-    const cv = ops.values(xc);
-    cv.fill(0);
-    for (let a = 0; a < phasesH; a++) {
-      for (let b = 0; b < phasesW; b++) {
-        const base = (a * phasesW + b) * phaseSize;
-        for (let n = 0; n < N; n++) {
-          for (let r = 0; r < Hq; r++) {
-            const row = r * sh + a - g.padTop;
-            if (row < 0 || row >= H) continue;
-            for (let q = 0; q < Wq; q++) {
-              const col = q * sw + b - g.padLeft;
-              if (col < 0 || col >= W) continue;
-              const src = ((n * H + row) * W + col) * C;
-              let dst = base + n * plane + r * Wq + q;
-              for (let c = 0; c < C; c++) {
-                cv[dst] = xv[src + c] as number;
-                dst += L;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  const xc = channelMajorPhases(ops, x, g, Hq, Wq, phasesH, phasesW, offMax);
   // Always a fresh tensor, also when no padding is needed: tfjs-wasm caches its XNNPACK operator
   // per weights tensor id, with the shape of the first call, so dy itself must not be the weights.
   const dyP = ops.alloc([1, L, O]);
