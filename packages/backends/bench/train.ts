@@ -1,5 +1,5 @@
 // `pnpm bench` in packages/backends: images/s for training and inference of SmallResNet (64/128/256)
-// and its narrow variant (16/32/64) on every backend that loads (wasm with 1 thread and with all
+// and its narrow variants (16/32/64, 8/16/32) on every backend that loads (wasm with 1 thread and with all
 // cores, cpu), and the same model in PyTorch (Debian's /usr/bin/python3 with torch) in the same
 // run, with the ratio tfjs/PyTorch. Each tfjs configuration runs in its own process, since the
 // wasm thread count is fixed when the backend first starts.
@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "3" },
     backends: { type: "string", default: "wasm,cpu" },
-    models: { type: "string", default: "small,narrow" },
+    models: { type: "string", default: "small,narrow,tiny" },
     "cpu-batch": { type: "string", default: "4" },
     "wasm-threads": { type: "string", default: `1,${os.availableParallelism()}` },
     "no-torch": { type: "boolean", default: false },
