@@ -95,19 +95,6 @@ function getTorchBatchNormClass(): BatchNormalizationClass {
 }
 
 /**
- * Training-mode batch normalisation over every axis but the last, with its gradient written out
- * in closed form instead of left to autodiff. Autodiff differentiates `moments` and `batchNorm`
- * op by op (Tile, Sum, Mean, Multiply, Sub, ... about 30 kernels per layer); on the CPU
- * backends these small passes over the activations were half of a narrow ResNet's training step
- * (`pnpm --filter @cnnkit/backends bench:profile`). With x̂ = (x - mean) / sqrt(var + eps) and
- * M values per channel, the standard result is
- *
- *   dbeta = Σ dy,   dgamma = Σ dy·x̂,   dx = gamma / sqrt(var + eps) · (dy - dbeta/M - x̂·dgamma/M)
- *
- * (the same formula PyTorch's native kernel uses). `mean` and `variance` (biased) come back for
- * the moving statistics and carry no gradient.
- */
-/**
  * Fused kernels a backend may register (`@cnnkit/backends` does for cpu and wasm):
  * `x, gamma, beta → y, mean, variance` and `dy, x, mean, variance, gamma → dx, dgamma, dbeta`,
  * both with attrs `{ epsilon }`. Without them the same formulas run as ordinary tfjs ops.
@@ -125,6 +112,19 @@ function hasFusedKernels(): boolean {
   );
 }
 
+/**
+ * Training-mode batch normalisation over every axis but the last, with its gradient written out
+ * in closed form instead of left to autodiff. Autodiff differentiates `moments` and `batchNorm`
+ * op by op (Tile, Sum, Mean, Multiply, Sub, ... about 30 kernels per layer); on the CPU
+ * backends these small passes over the activations were half of a narrow ResNet's training step
+ * (`pnpm --filter @cnnkit/backends bench:profile`). With x̂ = (x - mean) / sqrt(var + eps) and
+ * M values per channel, the standard result is
+ *
+ *   dbeta = Σ dy,   dgamma = Σ dy·x̂,   dx = gamma / sqrt(var + eps) · (dy - dbeta/M - x̂·dgamma/M)
+ *
+ * (the same formula PyTorch's native kernel uses). `mean` and `variance` (biased) come back for
+ * the moving statistics and carry no gradient.
+ */
 export function batchNormTraining(
   x: tf.Tensor,
   gamma: tf.Tensor,
