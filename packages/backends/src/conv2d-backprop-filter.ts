@@ -6,29 +6,6 @@ import { BackendError } from "./errors.js";
 import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
 
 /**
- * dW[i,j,c,o] = sum over (n,y,x) of xPadded[n, y*sh+i, x*sw+j, c] * dy[n,y,x,o], computed without
- * im2col: one GEMM per filter tap (i,j), dW[i,j] [C, O] = X_ij^T [C, L] x dyP [L, O], where both
- * operands are plain views of two buffers built once per call.
- *
- * - Phases. Split the padded input by stride phase, P_ab[n,r,q] = xPadded[n, r*sh+a, q*sw+b]
- *   (one plane for stride 1). Tap (i,j) = (i'*sh+a, j'*sw+b) then reads P_ab[n, y+i', x+j']: a
- *   stride-1 shift of one plane. Each plane is [N, Hq, Wq] with Hq = Ho + (kh-1)/sh rounded down
- *   (same for Wq), stored channel-major: xc[phase][c][n*Hq*Wq + r*Wq + q], one row per channel.
- * - dyP is dy zero-padded to [N, Hq, Wq, O], flattened to [L, O] with L = N*Hq*Wq, so output
- *   (n,y,x) sits at row m = n*Hq*Wq + y*Wq + x, and tap (i,j) needs X_ij[m] = P_ab[m + i'*Wq + j'].
- *   So X_ij^T is the C rows of phase ab's block each shifted by off = i'*Wq + j': a view of xc at
- *   element offset phaseBase + off with shape [C, L] (row stride L, as a GEMM expects).
- * - Rows overrun into the next row's first `off` elements. Those meet dyP rows m >= L - off, which
- *   are all padding and so zero (the last real output row is exactly L - offMax - 1, given Hq and
- *   Wq); xc has `offMax` zeroed floats of slack after its last row for the final overrun.
- *
- * On wasm the GEMM is the backend's BatchMatMul, i.e. XNNPACK's fully-connected operator with dyP
- * as its weights: tfjs caches that operator per weights tensor, so dyP is packed once per call
- * and the nine taps of a 3x3 conv reuse it. Measured alternative (the previous version): im2col
- * in JS then one GEMM. It wrote kh*kw copies of x through JS loops and spent 3-8x the forward
- * conv's time on the narrow nets' convs; this spends about 1-2x (`pnpm bench:kernels`).
- */
-/**
  * x zero-padded, split into stride phases and laid out channel-major, xc[phase][c][n][r][q], with
  * at least offMax + 16 zero floats after the last row (the overrun of the last GEMM row, and
  * XNNPACK reading a few floats past its input).
@@ -110,6 +87,31 @@ function channelMajorPhases(
   return xc;
 }
 
+/**
+ * dW[i,j,c,o] = sum over (n,y,x) of xPadded[n, y*sh+i, x*sw+j, c] * dy[n,y,x,o], computed without
+ * im2col: one GEMM per filter tap (i,j), dW[i,j] [C, O] = X_ij^T [C, L] x dyP [L, O], where both
+ * operands are plain views of two buffers built once per call.
+ *
+ * - Phases. Split the padded input by stride phase, P_ab[n,r,q] = xPadded[n, r*sh+a, q*sw+b]
+ *   (one plane for stride 1). Tap (i,j) = (i'*sh+a, j'*sw+b) then reads P_ab[n, y+i', x+j']: a
+ *   stride-1 shift of one plane. Each plane is [N, Hq, Wq] with Hq = Ho + (kh-1)/sh rounded down
+ *   (same for Wq), stored channel-major: xc[phase][c][n*Hq*Wq + r*Wq + q], one row per channel.
+ * - dyP is dy zero-padded to [N, Hq, Wq, O], flattened to [L, O] with L = N*Hq*Wq, so output
+ *   (n,y,x) sits at row m = n*Hq*Wq + y*Wq + x, and tap (i,j) needs X_ij[m] = P_ab[m + i'*Wq + j'].
+ *   So X_ij^T is the C rows of phase ab's block each shifted by off = i'*Wq + j': a view of xc at
+ *   element offset phaseBase + off with shape [C, L] (row stride L, as a GEMM expects).
+ * - Rows overrun into the next row's first `off` elements. Those meet dyP rows m >= L - off, which
+ *   are all padding and so zero (the last real output row is exactly L - offMax - 1, given Hq and
+ *   Wq); xc has `offMax` zeroed floats of slack after its last row for the final overrun.
+ *
+ * On wasm the GEMM is the backend's BatchMatMul, i.e. XNNPACK's fully-connected operator with dyP
+ * as its weights: tfjs caches that operator per weights tensor, so dyP is packed once per call
+ * and the nine taps of a 3x3 conv reuse it. Measured alternative (the previous version): im2col
+ * in JS then one GEMM. It wrote kh*kw copies of x through JS loops and spent 3-8x the forward
+ * conv's time on the narrow nets' convs; this spends about 2x (1.9-2.5x, `pnpm bench:kernels`).
+ * Also measured and dropped: cutting L into blocks so each GEMM's operands stay in L2 (no gain
+ * on the large layers, and the extra calls made the small ones slower).
+ */
 export function conv2DBackpropFilterByShiftedGemm(
   ops: KernelOps,
   x: TensorInfo,
