@@ -1,14 +1,16 @@
-// Per-convolution timings of the training kernels on every ResNet conv shape, against the
-// backend's forward conv (the speed to aim for) and, on wasm, its own Conv2DBackpropInput.
-//   node --conditions=@cnnkit/source --import tsx bench/kernels.ts [--backend wasm] [--batch 64] [--filter REGEX]
+// Per-convolution timings of the training kernels on every ResNet conv shape: the backend's
+// (forward conv, and this package's gradient kernels built on it) against the same three on
+// ONNX Runtime (registerOnnxRuntimeKernels), when onnxruntime-node loads.
+//   node --conditions=@cnnkit/source --import tsx bench/kernels.ts [--backend wasm] [--batch 64]
+//        [--threads 2] [--filter REGEX] [--reps 2]
+import os from "node:os";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
+import { type BackendChoice, useBackend } from "../src/index.js";
 import {
-  type BackendChoice,
-  registerTrainingKernels,
-  unregisterTrainingKernels,
-  useBackend,
-} from "../src/index.js";
+  registerOnnxRuntimeKernels,
+  unregisterOnnxRuntimeKernels,
+} from "../src/onnxruntime-kernels.js";
 import { resnetConvShapes } from "../src/resnet-conv-shapes.js";
 import { outputShape } from "../test/conv-check.js";
 
@@ -16,11 +18,20 @@ const { values: args } = parseArgs({
   options: {
     backend: { type: "string", default: "wasm" },
     batch: { type: "string", default: "64" },
+    threads: { type: "string", default: String(os.availableParallelism()) },
     filter: { type: "string", default: "" },
     reps: { type: "string", default: "2" },
   },
 });
-const chosen = await useBackend(args.backend as BackendChoice);
+const threads = Number(args.threads);
+const chosen = await useBackend(args.backend as BackendChoice, { threads, onnxruntime: false });
+let ort = "";
+try {
+  ort = `onnxruntime-node ${registerOnnxRuntimeKernels({ threads }).version}, ${threads} threads`;
+  unregisterOnnxRuntimeKernels();
+} catch (err) {
+  ort = `no onnxruntime: ${(err as Error).message}`;
+}
 const reps = Number(args.reps);
 
 function ms(f: () => tf.Tensor): number {
@@ -34,9 +45,12 @@ function ms(f: () => tf.Tensor): number {
   return (performance.now() - t) / reps;
 }
 
-console.log(`${chosen.reason}; batch ${args.batch}, ms per call (mean of ${reps} after a warm-up)`);
 console.log(
-  `${"conv".padEnd(34)}${"Conv2D".padStart(9)}${"dFilter".padStart(9)}${"dInput".padStart(9)}${"own dIn".padStart(9)}${"GFLOP/s".padStart(9)}`,
+  `${chosen.reason}; ${ort}; batch ${args.batch}, ms per call (mean of ${reps} after a warm-up)`,
+);
+const cols = ["Conv2D", "dFilter", "dInput", "GFLOP/s"];
+console.log(
+  `${"".padEnd(34)}${`${chosen.backend}`.padStart(36)}${"onnxruntime".padStart(36)}\n${"conv".padEnd(34)}${[...cols, ...cols].map((c) => c.padStart(9)).join("")}`,
 );
 for (const s of resnetConvShapes(Number(args.batch))) {
   if (args.filter && !new RegExp(args.filter).test(s.name)) continue;
@@ -47,32 +61,35 @@ for (const s of resnetConvShapes(Number(args.batch))) {
   const dy = tf.randomNormal(dyShape);
   const common = { strides: s.stride, pad: s.pad, dataFormat: "NHWC", dimRoundingMode: undefined };
   const e = tf.engine();
-  const fwd = ms(() => tf.conv2d(x, w, s.stride, s.pad));
-  const dW = ms(
-    () =>
-      e.runKernel("Conv2DBackpropFilter", { x, dy }, {
-        ...common,
-        filterShape: s.filterShape,
-      } as never) as tf.Tensor,
-  );
-  const runDX = () =>
-    e.runKernel("Conv2DBackpropInput", { dy, filter: w }, {
-      ...common,
-      inputShape: s.inputShape,
-    } as never) as tf.Tensor;
-  const dX = ms(runDX);
-  // The backend's own Conv2DBackpropInput (wasm has one; cpu's is too slow to time at batch 64).
-  let ownDX = Number.NaN;
-  if (chosen.backend === "wasm") {
-    unregisterTrainingKernels();
-    ownDX = ms(runDX);
-    registerTrainingKernels();
+  const times = () => {
+    const fwd = ms(() => tf.conv2d(x, w, s.stride, s.pad));
+    const dW = ms(
+      () =>
+        e.runKernel("Conv2DBackpropFilter", { x, dy }, {
+          ...common,
+          filterShape: s.filterShape,
+        } as never) as tf.Tensor,
+    );
+    const dX = ms(
+      () =>
+        e.runKernel("Conv2DBackpropInput", { dy, filter: w }, {
+          ...common,
+          inputShape: s.inputShape,
+        } as never) as tf.Tensor,
+    );
+    const flops =
+      2 * tf.util.sizeFromShape(dyShape) * s.filterShape[0] * s.filterShape[1] * s.filterShape[2];
+    return [fwd, dW, dX, (3 * flops) / (fwd + dW + dX) / 1e6];
+  };
+  const own = times();
+  let onOrt = [Number.NaN, Number.NaN, Number.NaN, Number.NaN];
+  if (!ort.startsWith("no ")) {
+    registerOnnxRuntimeKernels({ threads });
+    onOrt = times();
+    unregisterOnnxRuntimeKernels();
   }
-  const flops =
-    2 * tf.util.sizeFromShape(dyShape) * s.filterShape[0] * s.filterShape[1] * s.filterShape[2];
-  const gf = (3 * flops) / (fwd + dW + dX) / 1e6;
   console.log(
-    `${s.name.padEnd(34)}${fwd.toFixed(1).padStart(9)}${dW.toFixed(1).padStart(9)}${dX.toFixed(1).padStart(9)}${ownDX.toFixed(1).padStart(9)}${gf.toFixed(1).padStart(9)}`,
+    `${s.name.padEnd(34)}${[...own, ...onOrt].map((v) => v.toFixed(1).padStart(9)).join("")}`,
   );
   tf.dispose([x, w, dy]);
 }

@@ -1,6 +1,6 @@
 // Where a SmallResNet training step spends its time, per tfjs kernel (tf.profile), on one backend.
 //   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64]
-//        [--batch 64] [--threads 1] [--infer]
+//        [--batch 64] [--threads 1] [--infer] [--no-onnxruntime]
 import { parseArgs } from "node:util";
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
@@ -13,9 +13,14 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "64" },
     infer: { type: "boolean", default: false },
     threads: { type: "string", default: "1" },
+    "no-onnxruntime": { type: "boolean", default: false },
   },
 });
-await useBackend(args.backend as BackendChoice, { threads: Number(args.threads) });
+const chosen = await useBackend(args.backend as BackendChoice, {
+  threads: Number(args.threads),
+  onnxruntime: args["no-onnxruntime"] ? false : "auto",
+});
+console.log(chosen.reason);
 const batch = Number(args.batch);
 const model = smallResNet({ widths: args.widths.split(",").map(Number), seed: 0 });
 const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);

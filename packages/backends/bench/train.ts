@@ -1,11 +1,13 @@
 // `pnpm bench` in packages/backends: images/s for training and inference of SmallResNet (64/128/256)
 // and its narrow variants (16/32/64, 8/16/32) on every backend that loads (wasm with 1 thread and with all
-// cores, cpu), and the same model in PyTorch (Debian's /usr/bin/python3 with torch) in the same
-// run, with the ratio tfjs/PyTorch. Each tfjs configuration runs in its own process, since the
-// wasm thread count is fixed when the backend first starts.
+// cores, wasm and cpu with their convolutions on onnxruntime-node, plain cpu), and the same model
+// in PyTorch (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
+// Each tfjs configuration runs in its own process, since the wasm thread count is fixed when the
+// backend first starts.
 //
 //   node --conditions=@cnnkit/source --import tsx bench/train.ts [--batch 64] [--steps 3]
-//        [--backends wasm,cpu] [--wasm-threads 1,2] [--models small,narrow,tiny] [--cpu-batch 4] [--no-torch]
+//        [--backends wasm+onnxruntime,cpu+onnxruntime,wasm,cpu] [--wasm-threads 1,2]
+//        [--models small,narrow,tiny] [--cpu-batch 4] [--no-torch]
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -19,7 +21,7 @@ const { values: args } = parseArgs({
   options: {
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "3" },
-    backends: { type: "string", default: "wasm,cpu" },
+    backends: { type: "string", default: "wasm+onnxruntime,cpu+onnxruntime,wasm,cpu" },
     models: { type: "string", default: "small,narrow,tiny" },
     "cpu-batch": { type: "string", default: "4" },
     "wasm-threads": { type: "string", default: `1,${os.availableParallelism()}` },
@@ -117,9 +119,13 @@ function torchRow(model: string, widths: number[], threads: number): Row | strin
 }
 
 async function child(): Promise<void> {
-  const chosen = await useBackend(args.backend as BackendChoice, { threads: Number(args.threads) });
+  const [backendName, ort] = (args.backend as string).split("+");
+  const chosen = await useBackend(backendName as BackendChoice, {
+    threads: Number(args.threads),
+    onnxruntime: ort === "onnxruntime",
+  });
   // tfjs's cpu convolutions are plain JS loops: a smaller batch keeps the run in minutes.
-  const cpu = chosen.backend === "cpu";
+  const cpu = chosen.backend === "cpu" && chosen.onnxruntime == null;
   const batch = cpu ? Number(args["cpu-batch"]) : BATCH;
   const out: Row[] = [];
   for (const name of args.models.split(",")) {
@@ -128,8 +134,11 @@ async function child(): Promise<void> {
     const model = smallResNet({ widths, seed: 0 });
     const r = measure(model, batch, cpu ? 1 : STEPS);
     model.dispose();
-    const threads =
-      chosen.backend === "wasm" ? `, ${chosen.reason.match(/(\d+) threads/)?.[1] ?? 1} thr` : "";
+    const threads = chosen.onnxruntime
+      ? `+ort, ${chosen.onnxruntime.threads} thr`
+      : chosen.backend === "wasm"
+        ? `, ${chosen.reason.match(/(\d+) threads/)?.[1] ?? 1} thr`
+        : "";
     out.push({ runtime: `tfjs ${chosen.backend}${threads}`, model: name, batch, ...r });
   }
   console.log(JSON.stringify(out));
@@ -142,7 +151,14 @@ const rows: Row[] = [];
 const notes: string[] = [];
 const self = fileURLToPath(import.meta.url);
 for (const backend of args.backends.split(",")) {
-  for (const threads of backend === "wasm" ? args["wasm-threads"].split(",") : ["1"]) {
+  // Plain wasm at each thread count; ONNX Runtime with all cores; plain cpu is single-threaded.
+  const counts =
+    backend === "wasm"
+      ? args["wasm-threads"].split(",")
+      : backend.endsWith("+onnxruntime")
+        ? [String(os.availableParallelism())]
+        : ["1"];
+  for (const threads of counts) {
     const res = spawnSync(
       process.execPath,
       [

@@ -1,5 +1,18 @@
 export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 export { BackendError } from "./errors.js";
+export type {
+  NativeSession,
+  OnnxRuntimeKernelsOptions,
+  OnnxRuntimeKernelsReport,
+  OnnxRuntimeModule,
+} from "./onnxruntime-kernels.js";
+export {
+  loadOnnxRuntime,
+  ONNXRUNTIME_KERNELS,
+  onnxRuntimeKernelsActive,
+  registerOnnxRuntimeKernels,
+  unregisterOnnxRuntimeKernels,
+} from "./onnxruntime-kernels.js";
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 export type {

@@ -16,6 +16,7 @@ import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
+import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
 import { makeTile } from "./tile.js";
 
 /** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */
@@ -67,7 +68,8 @@ export function registerTrainingKernels(): TrainingKernelsReport {
     for (const [kernelName, factory] of FACTORIES) {
       const key = `${kernelName}@${backendName}`;
       const existing = getKernel(kernelName, backendName);
-      if (isOurs(existing)) {
+      // Ours already, or the faster ONNX Runtime kernel on top of ours: leave it.
+      if (isOurs(existing) || isOnnxRuntimeKernel(existing)) {
         unchanged.push(key);
         continue;
       }
@@ -86,7 +88,10 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   return { added, replaced, unchanged };
 }
 
-/** Restores the registry as it was before `registerTrainingKernels()` (for comparisons and tests). */
+/**
+ * Restores the registry as it was before `registerTrainingKernels()` (for comparisons and tests).
+ * Call `unregisterOnnxRuntimeKernels()` first if those are registered: they sit on top of these.
+ */
 export function unregisterTrainingKernels(): void {
   for (const backendName of BACKENDS) {
     for (const [kernelName] of FACTORIES) {

@@ -13,6 +13,7 @@ export interface ConvShape {
 
 /** Stage widths of each family; each stage after the first halves the 32x32 input. */
 const FAMILIES: Record<string, readonly number[]> = {
+  "tiny (8/16/32: the trainer's cpu preset)": [8, 16, 32],
   "narrow (16/32/64: ResNet-20/32/56, SmallResNet narrow)": [16, 32, 64],
   "SmallResNet (64/128/256)": [64, 128, 256],
   "ResNet-18 (64/128/256/512)": [64, 128, 256, 512],

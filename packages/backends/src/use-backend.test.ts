@@ -3,18 +3,26 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { BackendError } from "./errors.js";
+import { onnxRuntimeKernelsActive, unregisterOnnxRuntimeKernels } from "./onnxruntime-kernels.js";
 import { unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 
-afterEach(() => unregisterTrainingKernels());
+afterEach(() => {
+  unregisterOnnxRuntimeKernels(); // first: they sit on top of the training kernels
+  unregisterTrainingKernels();
+});
 
 describe("useBackend", () => {
   it("'auto' skips the native packages that are not installed, in one line each, and lands on wasm", async () => {
     const chosen = await useBackend("auto", { threads: 2 });
     expect(chosen.backend).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
-    // Two threads even in Node, where tfjs itself would start one (see wasm-threads.ts).
-    expect(chosen.reason).toBe("@tensorflow/tfjs-backend-wasm: WebAssembly + SIMD, 2 threads");
+    // Two threads even in Node, where tfjs itself would start one (see wasm-threads.ts), and the
+    // convolutions on onnxruntime-node (a devDependency here).
+    expect(chosen.reason).toMatch(
+      /^@tensorflow\/tfjs-backend-wasm: WebAssembly \+ SIMD, 2 threads; convolutions on onnxruntime-node 1\.\d+\.\d+ \(2 threads\)$/,
+    );
+    expect(chosen.onnxruntime?.kernels).toContain("Conv2DBackpropFilter@wasm");
     expect(chosen.tried.map((t) => [t.choice, t.ok])).toEqual([
       ["tensorflow-gpu", false],
       ["tensorflow", false],
@@ -41,6 +49,21 @@ describe("useBackend", () => {
     );
     expect(chosen.tried.every((t) => !t.reason.includes("\n"))).toBe(true);
     expect(tf.getKernel("Conv2DBackpropFilter", "wasm")).toBeUndefined();
+  });
+
+  it("says in one line why the convolutions are not on onnxruntime-node, or throws when required", async () => {
+    const loadOnnxRuntime = () => {
+      throw new BackendError("onnxruntime_unavailable", "onnxruntime-node: not installed");
+    };
+    const chosen = await useBackend("cpu", { loadOnnxRuntime });
+    expect(chosen.reason).toBe(
+      "@tensorflow/tfjs-backend-cpu: plain JavaScript (slowest); onnxruntime-node: not installed (convolutions on cpu)",
+    );
+    expect(chosen.onnxruntime).toBeNull();
+    expect(onnxRuntimeKernelsActive()).toBeNull();
+    await expect(useBackend("cpu", { loadOnnxRuntime, onnxruntime: true })).rejects.toThrow(
+      /^onnxruntime-node: not installed$/,
+    );
   });
 
   it("says so when tfjs-node-gpu loads but TensorFlow runs on the CPU (wrong CUDA/cuDNN)", async () => {

@@ -13,7 +13,7 @@ describe("wasm threads in Node", () => {
     const script = `
       const { useBackend } = await import(${JSON.stringify(INDEX)});
       const tf = await import("@tensorflow/tfjs-core");
-      const chosen = await useBackend("wasm", { threads: 2 });
+      const chosen = await useBackend("wasm", { threads: 2, onnxruntime: false });
       const y = tf.conv2d(tf.ones([2, 8, 8, 4]), tf.ones([3, 3, 4, 5]), 1, "valid");
       console.log(JSON.stringify({ reason: chosen.reason, sum: tf.sum(y).dataSync()[0] }));
     `;

@@ -2,6 +2,11 @@
 // Shared by the tests (small shapes) and the full-shape check (`CNNKIT_ALL_SHAPES=1`, bench).
 import * as tf from "@tensorflow/tfjs-core";
 import {
+  onnxRuntimeKernelsActive,
+  registerOnnxRuntimeKernels,
+  unregisterOnnxRuntimeKernels,
+} from "../src/onnxruntime-kernels.js";
+import {
   registerTrainingKernels,
   unregisterTrainingKernels,
 } from "../src/register-training-kernels.js";
@@ -13,6 +18,100 @@ export interface GradCase {
   stride: number | [number, number];
   pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
 }
+
+/** Small shapes covering every padding/stride path of the gradient kernels, and two real layers. */
+export const SMALL_CASES: GradCase[] = [
+  {
+    name: "3x3 s1 same",
+    inputShape: [2, 6, 6, 3],
+    filterShape: [3, 3, 3, 4],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "3x3 s1 valid",
+    inputShape: [2, 7, 5, 3],
+    filterShape: [3, 3, 3, 2],
+    stride: 1,
+    pad: "valid",
+  },
+  {
+    name: "3x3 s2 same, even",
+    inputShape: [2, 8, 8, 4],
+    filterShape: [3, 3, 4, 5],
+    stride: 2,
+    pad: "same",
+  },
+  {
+    name: "3x3 s2 same, odd",
+    inputShape: [1, 7, 9, 2],
+    filterShape: [3, 3, 2, 3],
+    stride: 2,
+    pad: "same",
+  },
+  {
+    name: "3x3 s2 valid, odd",
+    inputShape: [2, 9, 7, 3],
+    filterShape: [3, 3, 3, 2],
+    stride: 2,
+    pad: "valid",
+  },
+  {
+    name: "1x1 s1 same",
+    inputShape: [2, 5, 5, 4],
+    filterShape: [1, 1, 4, 6],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "1x1 s2 same",
+    inputShape: [2, 8, 8, 4],
+    filterShape: [1, 1, 4, 8],
+    stride: 2,
+    pad: "same",
+  },
+  {
+    name: "1x1 s2 valid, odd",
+    inputShape: [1, 7, 7, 3],
+    filterShape: [1, 1, 3, 5],
+    stride: 2,
+    pad: "valid",
+  },
+  {
+    name: "2x3 s[2,1] pad 1",
+    inputShape: [2, 6, 5, 2],
+    filterShape: [2, 3, 2, 3],
+    stride: [2, 1],
+    pad: 1,
+  },
+  {
+    name: "3x3 s1 explicit pad larger than k-1",
+    inputShape: [1, 4, 4, 2],
+    filterShape: [3, 3, 2, 2],
+    stride: 1,
+    pad: [
+      [0, 0],
+      [3, 1],
+      [0, 2],
+      [0, 0],
+    ],
+  },
+  // The smallest real ResNet layers, batch 1 and 4.
+  {
+    name: "stem 3->16 @32",
+    inputShape: [1, 32, 32, 3],
+    filterShape: [3, 3, 3, 16],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "3x3 s2 16->32 @32",
+    inputShape: [4, 32, 32, 16],
+    filterShape: [3, 3, 16, 32],
+    stride: 2,
+    pad: "same",
+  },
+];
 
 export interface GradResult {
   dFilter: Float32Array;
@@ -77,17 +176,25 @@ function expectShape(got: readonly number[], want: readonly number[], what: stri
     throw new Error(`${what}: expected shape [${want}], got [${got}]`);
 }
 
-/** The cpu backend's original kernels, whatever is registered now. */
-export function referenceGrads(c: GradCase, seed = 1): GradResult {
+/** Runs `f` on the cpu backend's original kernels, whatever is registered now. */
+export function onReferenceKernels<T>(f: () => T): T {
   const previous = tf.getBackend();
+  const ort = onnxRuntimeKernelsActive();
+  if (ort) unregisterOnnxRuntimeKernels();
   unregisterTrainingKernels();
   try {
     if (previous !== "cpu") tf.setBackend("cpu");
-    return runGradKernels(c, seed);
+    return f();
   } finally {
     registerTrainingKernels();
+    if (ort) registerOnnxRuntimeKernels(ort);
     if (previous !== "cpu") tf.setBackend(previous);
   }
+}
+
+/** The cpu backend's original gradient kernels' results. */
+export function referenceGrads(c: GradCase, seed = 1): GradResult {
+  return onReferenceKernels(() => runGradKernels(c, seed));
 }
 
 /**

@@ -1,0 +1,146 @@
+// A minimal ONNX model writer: just enough protobuf to describe the small float32 graphs the
+// onnxruntime kernels run (a convolution between layout transposes, one GEMM per filter tap).
+// ONNX models are protobuf messages (onnx/onnx.proto); the field numbers below are that file's.
+// Writing the ~10 fields by hand keeps this package free of a protobuf runtime.
+
+/** An integer attribute, or a list of them (`perm`, `pads`, `strides`, …). */
+export type OnnxAttribute = number | readonly number[];
+
+export interface OnnxNode {
+  readonly op: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attributes?: Readonly<Record<string, OnnxAttribute>>;
+}
+
+export interface OnnxValue {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+export interface OnnxGraph {
+  readonly nodes: readonly OnnxNode[];
+  /** float32 graph inputs. */
+  readonly inputs: readonly OnnxValue[];
+  /** float32 graph outputs. */
+  readonly outputs: readonly OnnxValue[];
+  /** int64 constants (Pad's pads, Slice's starts/ends, Reshape's shapes), by name. */
+  readonly int64Constants?: Readonly<Record<string, readonly number[]>>;
+}
+
+/** The opset the graphs are written against (ORT 1.14+ runs it). */
+export const ONNX_OPSET = 17;
+
+const WIRE_VARINT = 0;
+const WIRE_BYTES = 2;
+const FLOAT = 1; // TensorProto.DataType
+const INT64 = 7;
+const ATTR_INT = 2; // AttributeProto.AttributeType
+const ATTR_INTS = 7;
+
+/** Appends protobuf fields to a growing byte list. */
+class Writer {
+  private readonly bytes: number[] = [];
+
+  private varint(value: number | bigint): void {
+    // int64 fields: negatives are written as their 64-bit two's complement (10 bytes).
+    let v = BigInt.asUintN(64, BigInt(value));
+    while (v >= 0x80n) {
+      this.bytes.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    this.bytes.push(Number(v));
+  }
+
+  private key(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  int(field: number, value: number): this {
+    this.key(field, WIRE_VARINT);
+    this.varint(value);
+    return this;
+  }
+
+  /** A repeated int64 field, packed. */
+  ints(field: number, values: readonly number[]): this {
+    const packed = new Writer();
+    for (const v of values) packed.varint(v);
+    return this.raw(field, packed.finish());
+  }
+
+  string(field: number, value: string): this {
+    return this.raw(field, new TextEncoder().encode(value));
+  }
+
+  message(field: number, build: (w: Writer) => void): this {
+    const inner = new Writer();
+    build(inner);
+    return this.raw(field, inner.finish());
+  }
+
+  raw(field: number, data: Uint8Array): this {
+    this.key(field, WIRE_BYTES);
+    this.varint(data.length);
+    for (const b of data) this.bytes.push(b);
+    return this;
+  }
+
+  finish(): Uint8Array {
+    return Uint8Array.from(this.bytes);
+  }
+}
+
+function valueInfo(w: Writer, v: OnnxValue): void {
+  w.string(1, v.name); // ValueInfoProto.name
+  w.message(2, (type) =>
+    // TypeProto.tensor_type -> TypeProto.Tensor{ elem_type, shape{ dim{ dim_value } } }
+    type.message(1, (tensor) => {
+      tensor.int(1, FLOAT);
+      tensor.message(2, (shape) => {
+        for (const d of v.shape) shape.message(1, (dim) => dim.int(1, d));
+      });
+    }),
+  );
+}
+
+function node(w: Writer, n: OnnxNode, index: number): void {
+  for (const input of n.inputs) w.string(1, input); // NodeProto.input
+  for (const output of n.outputs) w.string(2, output); // NodeProto.output
+  w.string(3, `${n.op}_${index}`); // NodeProto.name
+  w.string(4, n.op); // NodeProto.op_type
+  for (const [name, value] of Object.entries(n.attributes ?? {})) {
+    w.message(5, (attr) => {
+      attr.string(1, name); // AttributeProto.name
+      if (typeof value === "number")
+        attr.int(3, value).int(20, ATTR_INT); // i, type
+      else attr.ints(8, value).int(20, ATTR_INTS); // ints, type
+    });
+  }
+}
+
+/** The serialised `ModelProto` of `graph`, ready for an ONNX Runtime session. */
+export function encodeOnnxModel(graph: OnnxGraph): Uint8Array {
+  const w = new Writer();
+  w.int(1, 8); // ModelProto.ir_version
+  w.string(2, "@cnnkit/backends"); // producer_name
+  w.message(7, (g) => {
+    graph.nodes.forEach((n, i) => {
+      g.message(1, (m) => node(m, n, i)); // GraphProto.node
+    });
+    g.string(2, "cnnkit_kernel"); // GraphProto.name
+    for (const [name, values] of Object.entries(graph.int64Constants ?? {})) {
+      g.message(5, (t) => {
+        // GraphProto.initializer: TensorProto{ dims, data_type, int64_data, name }
+        t.ints(1, [values.length]);
+        t.int(2, INT64);
+        t.ints(7, values);
+        t.string(8, name);
+      });
+    }
+    for (const v of graph.inputs) g.message(11, (m) => valueInfo(m, v));
+    for (const v of graph.outputs) g.message(12, (m) => valueInfo(m, v));
+  });
+  w.message(8, (op) => op.string(1, "").int(2, ONNX_OPSET)); // opset_import{ domain, version }
+  return w.finish();
+}

@@ -1,0 +1,641 @@
+// Convolutions on ONNX Runtime's CPU kernels, for the wasm and cpu backends.
+//
+// Why: a training step is ~90% convolutions, and tfjs-wasm's are bound by 128-bit WebAssembly
+// SIMD without FMA (XNNPACK). `onnxruntime-node` ships a native CPU build (MLAS: AVX2/AVX-512 FMA
+// GEMMs, its own thread pool) in its npm package, so, where it is installed, the four
+// convolution kernels of a training step (Conv2D, FusedConv2D, Conv2DBackpropInput,
+// Conv2DBackpropFilter) run there: each call runs a tiny cached ONNX graph directly on the
+// tensors' memory (wasm heap or cpu arrays), writing its result straight into the tfjs output.
+// The rest of the step (BatchNorm, ReLU, adds, the optimizer) stays on the tfjs backend.
+//
+// tfjs kernels are synchronous, and the public `InferenceSession.run` returns a promise. It only
+// defers (setImmediate) a call to the native session's synchronous `run`; this module calls
+// that native binding (`onnxruntime-node/dist/binding.js`) directly, so it checks the binding's
+// shape when loading and names the version it was built against (1.30) if it differs.
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import {
+  backend_util,
+  getKernel,
+  type KernelBackend,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  registerKernel,
+  type TensorInfo,
+  unregisterKernel,
+} from "@tensorflow/tfjs-core";
+import { BackendError } from "./errors.js";
+import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
+import { encodeOnnxModel, type OnnxGraph, type OnnxNode } from "./onnx-model.js";
+
+/** The kernels this module replaces, on each of the `cpu` and `wasm` backends. */
+export const ONNXRUNTIME_KERNELS = [
+  "Conv2D",
+  "FusedConv2D",
+  "Conv2DBackpropInput",
+  "Conv2DBackpropFilter",
+] as const;
+
+/** The part of `onnxruntime-node` this module uses. */
+export interface OnnxRuntimeModule {
+  readonly version: string;
+  /** `ort.Tensor`: wraps a Float32Array (no copy) with its dims. */
+  readonly Tensor: new (
+    type: "float32",
+    data: Float32Array,
+    dims: readonly number[],
+  ) => unknown;
+  /** A new native session (`binding.InferenceSession`), synchronous `loadModel` and `run`. */
+  createSession(): NativeSession;
+}
+
+export interface NativeSession {
+  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
+  run(feeds: Record<string, unknown>, fetches: Record<string, unknown>, options: object): unknown;
+  dispose?(): void;
+}
+
+export interface OnnxRuntimeKernelsOptions {
+  /** ONNX Runtime's intra-op threads. Defaults to `os.availableParallelism()`. */
+  threads?: number;
+  /**
+   * On wasm, the forward and input-gradient convolutions go to ONNX Runtime only when the filter
+   * is larger than 1x1 and both channel counts are at least this; smaller ones stay on wasm,
+   * where they are faster (their layout transposes cost more than the GEMMs save; `pnpm
+   * bench:kernels`). The filter gradient, and every convolution on cpu, always go. Default 32.
+   */
+  minChannels?: number;
+  /** Loads `onnxruntime-node`; replaceable for tests and bundlers. */
+  load?: () => OnnxRuntimeModule;
+}
+
+/** What `registerOnnxRuntimeKernels()` did. */
+export interface OnnxRuntimeKernelsReport {
+  /** The `onnxruntime-node` version now running the convolutions. */
+  readonly version: string;
+  readonly threads: number;
+  /** `"KernelName@backend"` for each kernel now on ONNX Runtime. */
+  readonly kernels: readonly string[];
+}
+
+const BACKENDS: readonly KernelBackendName[] = ["cpu", "wasm"];
+const MARK = Symbol.for("@cnnkit/backends/onnxruntime-kernel");
+const originals = new Map<string, KernelConfig | undefined>();
+let active: {
+  ort: OnnxRuntimeModule;
+  threads: number;
+  minChannels: number;
+  sessions: Map<string, NativeSession>;
+} | null = null;
+
+/** Whether a forward or input-gradient convolution of this geometry should run on ONNX Runtime. */
+function worthIt(backendName: KernelBackendName, info: backend_util.Conv2DInfo): boolean {
+  if (backendName === "cpu") return true;
+  const min = active?.minChannels ?? 32;
+  return (
+    info.filterHeight * info.filterWidth > 1 && Math.min(info.inChannels, info.outChannels) >= min
+  );
+}
+
+/** True for a kernel registered by this module (so other registrars leave it in place). */
+export function isOnnxRuntimeKernel(config: KernelConfig | undefined): boolean {
+  return config != null && (config as unknown as Record<symbol, unknown>)[MARK] === true;
+}
+
+/** Loads `onnxruntime-node` and its native binding, or throws one line saying why not. */
+export function loadOnnxRuntime(): OnnxRuntimeModule {
+  const require = createRequire(import.meta.url);
+  let main: string;
+  try {
+    main = require.resolve("onnxruntime-node");
+  } catch {
+    throw new BackendError("onnxruntime_unavailable", "onnxruntime-node: not installed");
+  }
+  let ort: { Tensor?: OnnxRuntimeModule["Tensor"] };
+  let binding: { binding?: { InferenceSession?: new () => NativeSession }; initOrt?: () => void };
+  let version = "unknown";
+  try {
+    ort = require(main);
+    binding = require(path.join(path.dirname(main), "binding.js"));
+    version = (require(path.join(path.dirname(main), "..", "package.json")) as { version: string })
+      .version;
+  } catch (err) {
+    const line = (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "";
+    throw new BackendError("onnxruntime_unavailable", `onnxruntime-node: ${line.slice(0, 300)}`);
+  }
+  const Session = binding.binding?.InferenceSession;
+  if (ort.Tensor == null || Session == null || typeof Session.prototype.run !== "function") {
+    throw new BackendError(
+      "onnxruntime_unavailable",
+      `onnxruntime-node ${version}: its native binding lacks the synchronous session this package uses (built against 1.30)`,
+    );
+  }
+  binding.initOrt?.();
+  const Tensor = ort.Tensor;
+  return { version, Tensor, createSession: () => new Session() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The graphs. tfjs tensors are NHWC with HWIO filters; ONNX's Conv is NCHW with OIHW filters, so
+// each graph transposes at its edges (ORT then runs Conv in its blocked NCHWc layout anyway).
+
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+const HWIO_TO_OIHW = [3, 2, 0, 1];
+
+interface Geometry {
+  info: backend_util.Conv2DInfo;
+  /** ONNX pads: [top, left, bottom, right]. */
+  pads: number[];
+}
+
+function geometry(
+  inShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: NamedAttrMap,
+  dilations: number | [number, number] = 1,
+): Geometry | null {
+  if (attrs.dataFormat === "NCHW") return null;
+  const info = backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    dilations,
+    attrs.pad as "same" | "valid" | number | backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    false,
+    "channelsLast",
+  );
+  const p = info.padInfo;
+  if (p.top < 0 || p.left < 0 || p.bottom < 0 || p.right < 0) return null;
+  // ONNX derives the output size from the pads; tfjs does not always agree (a numeric `pad` with
+  // a non-square filter or stride sizes both axes from the height's): leave those to tfjs.
+  const natural = (size: number, before: number, after: number, k: number, d: number, s: number) =>
+    Math.floor((size + before + after - ((k - 1) * d + 1)) / s) + 1;
+  if (
+    natural(
+      info.inHeight,
+      p.top,
+      p.bottom,
+      info.filterHeight,
+      info.dilationHeight,
+      info.strideHeight,
+    ) !== info.outHeight ||
+    natural(
+      info.inWidth,
+      p.left,
+      p.right,
+      info.filterWidth,
+      info.dilationWidth,
+      info.strideWidth,
+    ) !== info.outWidth
+  ) {
+    return null;
+  }
+  return { info, pads: [p.top, p.left, p.bottom, p.right] };
+}
+
+function forwardGraph(g: Geometry, bias: boolean, relu: boolean): OnnxGraph {
+  const i = g.info;
+  const nodes: OnnxNode[] = [
+    { op: "Transpose", inputs: ["x"], outputs: ["xc"], attributes: { perm: NHWC_TO_NCHW } },
+    { op: "Transpose", inputs: ["w"], outputs: ["wc"], attributes: { perm: HWIO_TO_OIHW } },
+    {
+      op: "Conv",
+      inputs: bias ? ["xc", "wc", "b"] : ["xc", "wc"],
+      outputs: [relu ? "yc0" : "yc"],
+      attributes: {
+        pads: g.pads,
+        strides: [i.strideHeight, i.strideWidth],
+        dilations: [i.dilationHeight, i.dilationWidth],
+      },
+    },
+  ];
+  if (relu) nodes.push({ op: "Relu", inputs: ["yc0"], outputs: ["yc"] });
+  nodes.push({
+    op: "Transpose",
+    inputs: ["yc"],
+    outputs: ["y"],
+    attributes: { perm: NCHW_TO_NHWC },
+  });
+  return {
+    nodes,
+    inputs: [
+      { name: "x", shape: i.inShape },
+      { name: "w", shape: [i.filterHeight, i.filterWidth, i.inChannels, i.outChannels] },
+      ...(bias ? [{ name: "b", shape: [i.outChannels] }] : []),
+    ],
+    outputs: [{ name: "y", shape: i.outShape }],
+  };
+}
+
+/**
+ * dX. Stride 1: the 'full' convolution of dy with the filter rotated 180° and its channels
+ * swapped (one forward Conv, padding k-1-pad). Strides > 1: ConvTranspose with the forward
+ * pads, and output_padding for rows the forward conv never reached. `null` when neither fits.
+ */
+function inputGradGraph(g: Geometry): OnnxGraph | null {
+  const i = g.info;
+  const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
+  const inputs = [
+    { name: "dy", shape: i.outShape },
+    { name: "w", shape: [kh, kw, i.inChannels, i.outChannels] },
+  ];
+  const outputs = [{ name: "dx", shape: i.inShape }];
+  const head: OnnxNode = {
+    op: "Transpose",
+    inputs: ["dy"],
+    outputs: ["dyc"],
+    attributes: { perm: NHWC_TO_NCHW },
+  };
+  const tail: OnnxNode = {
+    op: "Transpose",
+    inputs: ["dxc"],
+    outputs: ["dx"],
+    attributes: { perm: NCHW_TO_NHWC },
+  };
+  if (sh === 1 && sw === 1) {
+    const top = kh - 1 - i.padInfo.top;
+    const left = kw - 1 - i.padInfo.left;
+    const bottom = i.inHeight + kh - 1 - i.outHeight - top;
+    const right = i.inWidth + kw - 1 - i.outWidth - left;
+    if (Math.min(top, left, bottom, right) < 0) return null;
+    return {
+      nodes: [
+        head,
+        // Reverse both spatial axes of the HWIO filter, then HWIO -> (O=in channels, I=out channels).
+        { op: "Slice", inputs: ["w", "flipStart", "flipEnd", "hw", "back"], outputs: ["wf"] },
+        { op: "Transpose", inputs: ["wf"], outputs: ["wt"], attributes: { perm: [2, 3, 0, 1] } },
+        {
+          op: "Conv",
+          inputs: ["dyc", "wt"],
+          outputs: ["dxc"],
+          attributes: { pads: [top, left, bottom, right] },
+        },
+        tail,
+      ],
+      inputs,
+      outputs,
+      int64Constants: {
+        flipStart: [-1, -1],
+        flipEnd: [-(kh + 1), -(kw + 1)],
+        hw: [0, 1],
+        back: [-1, -1],
+      },
+    };
+  }
+  const { top, left, bottom, right } = i.padInfo;
+  const outPadH = i.inHeight - (sh * (i.outHeight - 1) + kh - top - bottom);
+  const outPadW = i.inWidth - (sw * (i.outWidth - 1) + kw - left - right);
+  if (outPadH < 0 || outPadW < 0 || outPadH >= sh || outPadW >= sw) return null;
+  return {
+    nodes: [
+      head,
+      { op: "Transpose", inputs: ["w"], outputs: ["wc"], attributes: { perm: HWIO_TO_OIHW } },
+      {
+        op: "ConvTranspose",
+        inputs: ["dyc", "wc"],
+        outputs: ["dxc"],
+        attributes: {
+          pads: [top, left, bottom, right],
+          strides: [sh, sw],
+          output_padding: [outPadH, outPadW],
+        },
+      },
+      tail,
+    ],
+    inputs,
+    outputs,
+  };
+}
+
+/**
+ * dW, one GEMM per filter tap: dW[a,b] (ci x co) = X_ab^T · dY, where X_ab (M x ci, M = batch
+ * × output pixels) is the padded input sampled at tap (a,b) with the stride, and dY is M x co.
+ * Concatenated over the taps in row-major (a,b) order that is the HWIO filter. Measured against
+ * the alternative single Conv (batch and channels swapped, dilation = stride): 1.2-2.5x faster.
+ */
+function filterGradGraph(g: Geometry): OnnxGraph {
+  const i = g.info;
+  const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
+  const { top, left, bottom, right } = i.padInfo;
+  const m = i.batchSize * i.outHeight * i.outWidth;
+  const padded = top + left + bottom + right > 0;
+  const nodes: OnnxNode[] = [{ op: "Reshape", inputs: ["dy", "dyShape"], outputs: ["dy2"] }];
+  const constants: Record<string, number[]> = {
+    dyShape: [m, i.outChannels],
+    tapShape: [m, i.inChannels],
+    hw: [1, 2],
+    strides: [sh, sw],
+    filterShape: [kh, kw, i.inChannels, i.outChannels],
+  };
+  if (padded) {
+    nodes.push({ op: "Pad", inputs: ["x", "pads"], outputs: ["xp"] });
+    constants.pads = [0, top, left, 0, 0, bottom, right, 0];
+  }
+  const taps: string[] = [];
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const t = `t${a}_${b}`;
+      constants[`${t}_start`] = [a, b];
+      constants[`${t}_end`] = [a + (i.outHeight - 1) * sh + 1, b + (i.outWidth - 1) * sw + 1];
+      nodes.push(
+        {
+          op: "Slice",
+          inputs: [padded ? "xp" : "x", `${t}_start`, `${t}_end`, "hw", "strides"],
+          outputs: [`${t}_x`],
+        },
+        { op: "Reshape", inputs: [`${t}_x`, "tapShape"], outputs: [`${t}_m`] },
+        { op: "Gemm", inputs: [`${t}_m`, "dy2"], outputs: [t], attributes: { transA: 1 } },
+      );
+      taps.push(t);
+    }
+  }
+  if (taps.length > 1)
+    nodes.push({ op: "Concat", inputs: taps, outputs: ["dw2"], attributes: { axis: 0 } });
+  nodes.push({
+    op: "Reshape",
+    inputs: [taps.length > 1 ? "dw2" : (taps[0] as string), "filterShape"],
+    outputs: ["dw"],
+  });
+  return {
+    nodes,
+    inputs: [
+      { name: "x", shape: i.inShape },
+      { name: "dy", shape: i.outShape },
+    ],
+    outputs: [{ name: "dw", shape: [kh, kw, i.inChannels, i.outChannels] }],
+    int64Constants: constants,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a graph on tfjs tensors.
+
+/** Sessions kept per distinct graph; a ResNet has a few dozen (shapes × 3 kernels). */
+const MAX_SESSIONS = 256;
+
+function session(key: string, build: () => OnnxGraph): NativeSession {
+  if (active == null)
+    throw new BackendError("onnxruntime_unavailable", "onnxruntime kernels are not registered");
+  const cached = active.sessions.get(key);
+  if (cached) return cached;
+  const bytes = encodeOnnxModel(build());
+  const s = active.ort.createSession();
+  s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
+    intraOpNumThreads: active.threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    // Each session has its own pool: idle threads must sleep, not spin against the next kernel's.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+  });
+  if (active.sessions.size >= MAX_SESSIONS) {
+    const [oldest] = active.sessions.keys();
+    if (oldest !== undefined) {
+      active.sessions.get(oldest)?.dispose?.();
+      active.sessions.delete(oldest);
+    }
+  }
+  active.sessions.set(key, s);
+  return s;
+}
+
+/**
+ * ONNX Runtime reads and writes only unshared memory. Single-threaded wasm and cpu tensors are
+ * passed as they are (no copy); multi-threaded wasm keeps its heap in a SharedArrayBuffer, so
+ * its tensors are copied through these buffers (a memcpy: ~3% of a convolution's time).
+ */
+let scratch: Float32Array[] = [];
+
+function unshared(values: Float32Array, slot: number): Float32Array {
+  if (!(values.buffer instanceof SharedArrayBuffer)) return values;
+  let buf = scratch[slot];
+  if (buf == null || buf.length < values.length) {
+    buf = new Float32Array(values.length);
+    scratch[slot] = buf;
+  }
+  const copy = buf.subarray(0, values.length);
+  copy.set(values);
+  return copy;
+}
+
+/** Runs graph `key` on float32 `inputs`, writing its one output into a new tfjs tensor. */
+function runGraph(
+  ops: KernelOps,
+  key: string,
+  build: () => OnnxGraph,
+  inputs: Record<string, TensorInfo>,
+  outputName: string,
+  outShape: readonly number[],
+): TensorInfo {
+  const s = session(key, build);
+  const ort = (active as { ort: OnnxRuntimeModule }).ort;
+  const out = ops.alloc(outShape);
+  try {
+    // Views are taken after the allocation: on wasm, growing the heap detaches older views.
+    const feeds: Record<string, unknown> = {};
+    let slot = 1;
+    for (const [name, info] of Object.entries(inputs)) {
+      feeds[name] = new ort.Tensor("float32", unshared(ops.values(info), slot++), info.shape);
+    }
+    const target = ops.values(out);
+    const result = unshared(target, 0);
+    s.run(feeds, { [outputName]: new ort.Tensor("float32", result, outShape) }, {});
+    if (result !== target) target.set(result);
+  } catch (err) {
+    ops.dispose(out);
+    throw err;
+  }
+  return out;
+}
+
+const allFloat = (...infos: (TensorInfo | undefined)[]) =>
+  infos.every((t) => t == null || t.dtype === "float32");
+
+const shapeKey = (t: TensorInfo) => t.shape.join("x");
+
+type Factory = (backendName: KernelBackendName, fallback: KernelFunc) => KernelFunc;
+
+const makeConv2D: Factory = (backendName, fallback) => (args) => {
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as NamedAttrMap;
+  const g = allFloat(x, filter)
+    ? geometry(x.shape, filter.shape, attrs, attrs.dilations as number | [number, number])
+    : null;
+  if (g == null || !worthIt(backendName, g.info)) return fallback(args);
+  const ops = kernelOps(backendName, args.backend as KernelBackend);
+  const key = `Conv2D ${shapeKey(x)} ${shapeKey(filter)} ${g.pads} ${g.info.strideHeight},${g.info.strideWidth} d${g.info.dilationHeight},${g.info.dilationWidth}`;
+  return runGraph(
+    ops,
+    key,
+    () => forwardGraph(g, false, false),
+    { x, w: filter },
+    "y",
+    g.info.outShape,
+  );
+};
+
+const makeFusedConv2D: Factory = (backendName, fallback) => (args) => {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<
+    string,
+    TensorInfo | undefined
+  >;
+  const attrs = args.attrs as NamedAttrMap;
+  const activation = (attrs.activation as string | undefined) ?? "linear";
+  if (
+    x == null ||
+    filter == null ||
+    preluActivationWeights != null ||
+    (activation !== "linear" && activation !== "relu") ||
+    !allFloat(x, filter, bias)
+  ) {
+    return fallback(args);
+  }
+  const g = geometry(x.shape, filter.shape, attrs, attrs.dilations as number | [number, number]);
+  const outChannels = filter.shape[3] as number;
+  // A per-channel bias only (tfjs also allows scalars and other broadcasts: left to the fallback).
+  if (
+    g == null ||
+    !worthIt(backendName, g.info) ||
+    (bias != null && bias.shape.reduce((a, b) => a * b, 1) !== outChannels)
+  ) {
+    return fallback(args);
+  }
+  const ops = kernelOps(backendName, args.backend as KernelBackend);
+  const key = `FusedConv2D ${shapeKey(x)} ${shapeKey(filter)} ${g.pads} ${g.info.strideHeight},${g.info.strideWidth} d${g.info.dilationHeight},${g.info.dilationWidth} ${bias ? "bias" : ""} ${activation}`;
+  const inputs: Record<string, TensorInfo> = { x, w: filter };
+  if (bias) inputs.b = { ...bias, shape: [outChannels] };
+  return runGraph(
+    ops,
+    key,
+    () => forwardGraph(g, bias != null, activation === "relu"),
+    inputs,
+    "y",
+    g.info.outShape,
+  );
+};
+
+const makeConv2DBackpropInput: Factory = (backendName, fallback) => (args) => {
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as NamedAttrMap;
+  const inputShape = attrs.inputShape as number[];
+  const g = allFloat(dy, filter) ? geometry(inputShape, filter.shape, attrs) : null;
+  const graph = g && worthIt(backendName, g.info) ? inputGradGraph(g) : null;
+  if (g == null || graph == null) return fallback(args);
+  const ops = kernelOps(backendName, args.backend as KernelBackend);
+  const key = `Conv2DBackpropInput ${inputShape.join("x")} ${shapeKey(filter)} ${g.pads} ${g.info.strideHeight},${g.info.strideWidth}`;
+  return runGraph(ops, key, () => graph, { dy, w: filter }, "dx", inputShape);
+};
+
+const makeConv2DBackpropFilter: Factory = (backendName, fallback) => (args) => {
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as NamedAttrMap;
+  const filterShape = attrs.filterShape as number[];
+  const g = allFloat(x, dy) ? geometry(x.shape, filterShape, attrs) : null;
+  if (g == null) return fallback(args);
+  const ops = kernelOps(backendName, args.backend as KernelBackend);
+  const key = `Conv2DBackpropFilter ${shapeKey(x)} ${filterShape.join("x")} ${g.pads} ${g.info.strideHeight},${g.info.strideWidth}`;
+  return runGraph(ops, key, () => filterGradGraph(g), { x, dy }, "dw", filterShape);
+};
+
+const FACTORIES: Record<(typeof ONNXRUNTIME_KERNELS)[number], Factory> = {
+  Conv2D: makeConv2D,
+  FusedConv2D: makeFusedConv2D,
+  Conv2DBackpropInput: makeConv2DBackpropInput,
+  Conv2DBackpropFilter: makeConv2DBackpropFilter,
+};
+
+/**
+ * Runs the convolutions of the `cpu` and `wasm` backends (forward, fused forward with bias and
+ * ReLU, and both gradients) on ONNX Runtime's native CPU kernels, when `onnxruntime-node` is
+ * installed. Anything these graphs do not cover (NCHW, non-float, other fused activations,
+ * paddings the gradient graphs cannot express) runs on the kernel registered before, kept and
+ * restored by `unregisterOnnxRuntimeKernels()`. Register after `registerTrainingKernels()` (whose
+ * gradient kernels become the fallbacks); calling it again does nothing.
+ *
+ * @throws BackendError `onnxruntime_unavailable`, with one line saying why, when the package
+ *   cannot be loaded; nothing is registered then.
+ */
+export function registerOnnxRuntimeKernels(
+  options: OnnxRuntimeKernelsOptions = {},
+): OnnxRuntimeKernelsReport {
+  const threads = options.threads ?? os.availableParallelism();
+  if (!Number.isSafeInteger(threads) || threads < 1) {
+    throw new BackendError(
+      "invalid_option",
+      `registerOnnxRuntimeKernels: expected options.threads to be a positive integer, got ${threads}`,
+    );
+  }
+  const minChannels = options.minChannels ?? 32;
+  if (!Number.isSafeInteger(minChannels) || minChannels < 1) {
+    throw new BackendError(
+      "invalid_option",
+      `registerOnnxRuntimeKernels: expected options.minChannels to be a positive integer, got ${minChannels}`,
+    );
+  }
+  if (active == null) {
+    const ort = (options.load ?? loadOnnxRuntime)();
+    active = { ort, threads, minChannels, sessions: new Map() };
+  }
+  const kernels: string[] = [];
+  for (const backendName of BACKENDS) {
+    for (const kernelName of ONNXRUNTIME_KERNELS) {
+      const key = `${kernelName}@${backendName}`;
+      kernels.push(key);
+      const existing = getKernel(kernelName, backendName);
+      if (isOnnxRuntimeKernel(existing)) continue;
+      if (existing == null) {
+        // The backend package is not imported: nothing to fall back to, so nothing to replace.
+        kernels.pop();
+        continue;
+      }
+      unregisterKernel(kernelName, backendName);
+      originals.set(key, existing);
+      const config: KernelConfig = {
+        kernelName,
+        backendName,
+        kernelFunc: FACTORIES[kernelName](backendName, existing.kernelFunc),
+      };
+      Object.defineProperty(config, MARK, { value: true });
+      registerKernel(config);
+    }
+  }
+  return { version: active.ort.version, threads: active.threads, kernels };
+}
+
+/** The running ONNX Runtime kernels' version and threads, or `null` when none are registered. */
+export function onnxRuntimeKernelsActive(): {
+  version: string;
+  threads: number;
+  minChannels: number;
+} | null {
+  return (
+    active && {
+      version: active.ort.version,
+      threads: active.threads,
+      minChannels: active.minChannels,
+    }
+  );
+}
+
+/** Restores the kernels `registerOnnxRuntimeKernels()` replaced and releases its sessions. */
+export function unregisterOnnxRuntimeKernels(): void {
+  for (const backendName of BACKENDS) {
+    for (const kernelName of ONNXRUNTIME_KERNELS) {
+      const key = `${kernelName}@${backendName}`;
+      if (!isOnnxRuntimeKernel(getKernel(kernelName, backendName))) continue;
+      unregisterKernel(kernelName, backendName);
+      const original = originals.get(key);
+      if (original) registerKernel(original);
+      originals.delete(key);
+    }
+  }
+  if (active) {
+    for (const s of active.sessions.values()) s.dispose?.();
+    active = null;
+  }
+  scratch = [];
+}
