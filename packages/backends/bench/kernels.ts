@@ -1,6 +1,8 @@
 // Per-convolution timings of the training kernels on every ResNet conv shape: the backend's
 // (forward conv, and this package's gradient kernels built on it) against the same three on
-// ONNX Runtime (registerOnnxRuntimeKernels), when onnxruntime-node loads.
+// ONNX Runtime (registerOnnxRuntimeKernels with minChannels 1, so that every shape really runs
+// there: these columns are what the default minChannels policy was chosen from), when
+// onnxruntime-node loads.
 //   node --conditions=@cnnkit/source --import tsx bench/kernels.ts [--backend wasm] [--batch 64]
 //        [--threads 2] [--filter REGEX] [--reps 2]
 import os from "node:os";
@@ -27,7 +29,7 @@ const threads = Number(args.threads);
 const chosen = await useBackend(args.backend as BackendChoice, { threads, onnxruntime: false });
 let ort = "";
 try {
-  ort = `onnxruntime-node ${registerOnnxRuntimeKernels({ threads }).version}, ${threads} threads`;
+  ort = `onnxruntime-node ${registerOnnxRuntimeKernels({ threads, minChannels: 1 }).version}, ${threads} threads`;
   unregisterOnnxRuntimeKernels();
 } catch (err) {
   ort = `no onnxruntime: ${(err as Error).message}`;
@@ -84,7 +86,7 @@ for (const s of resnetConvShapes(Number(args.batch))) {
   const own = times();
   let onOrt = [Number.NaN, Number.NaN, Number.NaN, Number.NaN];
   if (!ort.startsWith("no ")) {
-    registerOnnxRuntimeKernels({ threads });
+    registerOnnxRuntimeKernels({ threads, minChannels: 1 });
     onOrt = times();
     unregisterOnnxRuntimeKernels();
   }
