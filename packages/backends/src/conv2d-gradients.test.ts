@@ -2,6 +2,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  allShapeCases,
   type GradCase,
   type GradResult,
   referenceGrads,
@@ -10,32 +11,12 @@ import {
   SMALL_CASES,
 } from "../test/conv-check.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
-import { type ConvShape as ResnetConvShape, resnetConvShapes } from "./resnet-conv-shapes.js";
 import { useBackend } from "./use-backend.js";
 
 /** The tolerance the issue asks for: 1e-4 relative to the cpu reference kernels. */
 const RTOL = 1e-4;
 
-// Every conv of every ResNet, opt-in because the cpu reference kernels are naive loops (its
-// Conv2DBackpropFilter ~50x slower than its forward conv):
-//   CNNKIT_ALL_SHAPES=1     every shape at batch 1, plus batch 64 for every conv as small as the
-//                           narrow (16/32/64) net's (<= 160 M multiply-adds): tens of minutes;
-//   CNNKIT_ALL_SHAPES=full  every shape at batch 1 and 64: hours on a 2-core machine.
-const ALL = process.env.CNNKIT_ALL_SHAPES;
-/** Multiply-adds of the forward conv; the narrow net's convs are all <= 151 M at batch 64. */
-const macs = (s: ResnetConvShape) => {
-  const [n, h, w] = s.inputShape;
-  const [kh, kw, cin, cout] = s.filterShape;
-  return (n * Math.ceil(h / s.stride) * Math.ceil(w / s.stride) * kh * kw * cin * cout) as number;
-};
-const FULL: GradCase[] =
-  ALL === "1" || ALL === "full"
-    ? [1, 64].flatMap((b) =>
-        resnetConvShapes(b)
-          .filter((s) => b === 1 || ALL === "full" || macs(s) <= 160e6)
-          .map((s) => ({ ...s, name: `${s.name} batch ${b}` })),
-      )
-    : [];
+const FULL = allShapeCases(process.env.CNNKIT_ALL_SHAPES);
 
 const references = new Map<string, GradResult>();
 

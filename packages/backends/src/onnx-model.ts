@@ -3,11 +3,13 @@
 // ONNX models are protobuf messages (onnx/onnx.proto); the field numbers below are that file's.
 // Writing the ~10 fields by hand keeps this package free of a protobuf runtime.
 
-/** An integer attribute, or a list of them (`perm`, `pads`, `strides`, …). */
-export type OnnxAttribute = number | readonly number[];
+/** An integer attribute, a list of them (`perm`, `pads`, `strides`, …), or a string. */
+export type OnnxAttribute = number | readonly number[] | string;
 
 export interface OnnxNode {
   readonly op: string;
+  /** The operator set's domain; `""` (ONNX's own) by default, e.g. `"com.microsoft.nchwc"`. */
+  readonly domain?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes?: Readonly<Record<string, OnnxAttribute>>;
@@ -15,7 +17,8 @@ export interface OnnxNode {
 
 export interface OnnxValue {
   readonly name: string;
-  readonly shape: readonly number[];
+  /** Omitted: the shape is left for ONNX Runtime to infer (an output only). */
+  readonly shape?: readonly number[];
 }
 
 export interface OnnxGraph {
@@ -36,6 +39,7 @@ const WIRE_BYTES = 2;
 const FLOAT = 1; // TensorProto.DataType
 const INT64 = 7;
 const ATTR_INT = 2; // AttributeProto.AttributeType
+const ATTR_STRING = 3;
 const ATTR_INTS = 7;
 
 /** Appends protobuf fields to a growing byte list. */
@@ -97,9 +101,12 @@ function valueInfo(w: Writer, v: OnnxValue): void {
     // TypeProto.tensor_type -> TypeProto.Tensor{ elem_type, shape{ dim{ dim_value } } }
     type.message(1, (tensor) => {
       tensor.int(1, FLOAT);
-      tensor.message(2, (shape) => {
-        for (const d of v.shape) shape.message(1, (dim) => dim.int(1, d));
-      });
+      const dims = v.shape;
+      if (dims) {
+        tensor.message(2, (shape) => {
+          for (const d of dims) shape.message(1, (dim) => dim.int(1, d));
+        });
+      }
     }),
   );
 }
@@ -112,11 +119,16 @@ function node(w: Writer, n: OnnxNode, index: number): void {
   for (const [name, value] of Object.entries(n.attributes ?? {})) {
     w.message(5, (attr) => {
       attr.string(1, name); // AttributeProto.name
-      if (typeof value === "number")
+      if (typeof value === "number") {
         attr.int(3, value).int(20, ATTR_INT); // i, type
-      else attr.ints(8, value).int(20, ATTR_INTS); // ints, type
+      } else if (typeof value === "string") {
+        attr.string(4, value).int(20, ATTR_STRING); // s, type
+      } else {
+        attr.ints(8, value).int(20, ATTR_INTS); // ints, type
+      }
     });
   }
+  if (n.domain) w.string(7, n.domain); // NodeProto.domain
 }
 
 /** The serialised `ModelProto` of `graph`, ready for an ONNX Runtime session. */
@@ -142,5 +154,9 @@ export function encodeOnnxModel(graph: OnnxGraph): Uint8Array {
     for (const v of graph.outputs) g.message(12, (m) => valueInfo(m, v));
   });
   w.message(8, (op) => op.string(1, "").int(2, ONNX_OPSET)); // opset_import{ domain, version }
+  // ONNX Runtime's own operator sets (com.microsoft.*) are all at version 1.
+  for (const domain of new Set(graph.nodes.map((n) => n.domain ?? ""))) {
+    if (domain !== "") w.message(8, (op) => op.string(1, domain).int(2, 1));
+  }
   return w.finish();
 }

@@ -4,7 +4,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  allShapeCases,
   type GradCase,
+  type GradResult,
   onReferenceKernels,
   outputShape,
   referenceGrads,
@@ -48,6 +50,7 @@ function runForward(c: GradCase): { plain: Float32Array; fused: Float32Array } {
 // The forward cases: tfjs's numeric `pad` with unequal strides has its own output-size rule
 // (covered by the fallback test below), so forward checks use the other small cases.
 const FORWARD_CASES = SMALL_CASES.filter((c) => typeof c.pad !== "number");
+const references = new Map<string, GradResult>();
 
 // wasm here is multi-threaded (shared heap: the copy path); cpu tensors are passed without a copy.
 describe.each(["cpu", "wasm"] as const)("onnxruntime kernels on %s", (backend) => {
@@ -66,14 +69,21 @@ describe.each(["cpu", "wasm"] as const)("onnxruntime kernels on %s", (backend) =
     unregisterTrainingKernels();
   });
 
-  it.each(SMALL_CASES.map((c) => [c.name, c] as const))(
+  // CNNKIT_ALL_SHAPES=1 adds every ResNet conv shape (see test/conv-check.ts).
+  it.each(
+    [...SMALL_CASES, ...allShapeCases(process.env.CNNKIT_ALL_SHAPES)].map(
+      (c) => [c.name, c] as const,
+    ),
+  )(
     "%s: both gradients equal the cpu reference to 1e-4",
     (_name, c) => {
-      const expected = referenceGrads(c);
+      const expected = references.get(c.name) ?? referenceGrads(c);
+      references.set(c.name, expected);
       const actual = runGradKernels(c);
       expect(relativeError(actual.dFilter, expected.dFilter)).toBeLessThan(RTOL);
       expect(relativeError(actual.dInput, expected.dInput)).toBeLessThan(RTOL);
     },
+    600_000,
   );
 
   it.each(FORWARD_CASES.map((c) => [c.name, c] as const))(
@@ -147,6 +157,7 @@ describe("registering", () => {
       version: first.version,
       threads: 1,
       minChannels: 32,
+      blockSize: expect.any(Number),
     });
     unregisterOnnxRuntimeKernels();
     expect(ONNXRUNTIME_KERNELS.map((k) => tf.getKernel(k, "cpu"))).toEqual(before);
@@ -200,8 +211,9 @@ describe("registering", () => {
       },
     };
     registerOnnxRuntimeKernels({ threads: 1, load: () => counting });
+    sessions.length = 0; // the block-size probe
     try {
-      const small = SMALL_CASES[0] as GradCase; // 3 -> 4 channels
+      const small = SMALL_CASES[0] as GradCase; // 3 -> 4 channels: below minChannels
       runForward(small);
       expect(sessions).toHaveLength(0);
       const { dInput } = runGradKernels(small);
@@ -228,6 +240,17 @@ describe("registering", () => {
     );
     expect(tf.getKernel("Conv2D", "cpu")).toBe(before);
     expect(onnxRuntimeKernelsActive()).toBeNull();
+  });
+
+  it("finds MLAS's NCHWc block size (x64: 8 with AVX2, 16 with AVX-512F)", () => {
+    registerOnnxRuntimeKernels({ threads: 1 });
+    try {
+      const block = onnxRuntimeKernelsActive()?.blockSize;
+      if (process.arch === "x64") expect([8, 16]).toContain(block);
+      else expect([0, 8, 16]).toContain(block);
+    } finally {
+      unregisterOnnxRuntimeKernels();
+    }
   });
 
   it("loads the installed onnxruntime-node and names its version", () => {

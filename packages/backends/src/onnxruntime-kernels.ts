@@ -28,7 +28,12 @@ import {
 } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
-import { encodeOnnxModel, type OnnxGraph, type OnnxNode } from "./onnx-model.js";
+import {
+  encodeOnnxModel,
+  type OnnxAttribute,
+  type OnnxGraph,
+  type OnnxNode,
+} from "./onnx-model.js";
 
 /** The kernels this module replaces, on each of the `cpu` and `wasm` backends. */
 export const ONNXRUNTIME_KERNELS = [
@@ -87,16 +92,30 @@ let active: {
   ort: OnnxRuntimeModule;
   threads: number;
   minChannels: number;
+  /** MLAS's NCHWc block (8 with AVX2, 16 with AVX-512F); 0 where the blocked kernels are absent. */
+  blockSize: number;
   sessions: Map<string, NativeSession>;
 } | null = null;
 
-/** Whether a forward or input-gradient convolution of this geometry should run on ONNX Runtime. */
+/**
+ * Whether a forward or input-gradient convolution should run on ONNX Runtime: always on cpu; on
+ * wasm only for filters larger than 1x1 with at least `minChannels` channels each way. Smaller
+ * ones are about as fast on XNNPACK-wasm (`bench:kernels`: either wins by a few tenths of a ms
+ * per shape, and whole training steps of the tiny and narrow nets measured the same with
+ * minChannels 8, 16 and 32); strided 1x1 convolutions are 2-3x faster there.
+ */
 function worthIt(backendName: KernelBackendName, info: backend_util.Conv2DInfo): boolean {
   if (backendName === "cpu") return true;
   const min = active?.minChannels ?? 32;
   return (
     info.filterHeight * info.filterWidth > 1 && Math.min(info.inChannels, info.outChannels) >= min
   );
+}
+
+/** Whether a convolution from `cin` to `cout` channels can run in the NCHWc layout. */
+function blockable(cin: number, cout: number): boolean {
+  const b = active?.blockSize ?? 0;
+  return b > 1 && cin % b === 0 && cout % b === 0;
 }
 
 /** True for a kernel registered by this module (so other registrars leave it in place). */
@@ -197,8 +216,118 @@ function geometry(
   return { info, pads: [p.top, p.left, p.bottom, p.right] };
 }
 
+const NCHWC = "com.microsoft.nchwc";
+
+/**
+ * Nodes turning the HWIO filter `src` ([kh, kw, cin, cout]) into `dst` in MLAS's blocked
+ * OIHWBiBo layout ([cout/B, cin/B, kh, kw, B(in), B(out)], shaped [cout, cin, kh, kw]), which
+ * the NCHWc Conv reads: a reshape, a 6-D transpose and a reshape.
+ */
+function blockedFilter(
+  src: string,
+  dst: string,
+  [kh, kw, cin, cout]: readonly number[],
+  constants: Record<string, number[]>,
+): OnnxNode[] {
+  const b = (active as { blockSize: number }).blockSize;
+  constants[`${dst}_6d`] = [
+    kh as number,
+    kw as number,
+    (cin as number) / b,
+    b,
+    (cout as number) / b,
+    b,
+  ];
+  constants[`${dst}_4d`] = [cout as number, cin as number, kh as number, kw as number];
+  return [
+    { op: "Reshape", inputs: [src, `${dst}_6d`], outputs: [`${dst}_r`] },
+    {
+      op: "Transpose",
+      inputs: [`${dst}_r`],
+      outputs: [`${dst}_t`],
+      attributes: { perm: [4, 2, 0, 1, 3, 5] },
+    },
+    { op: "Reshape", inputs: [`${dst}_t`, `${dst}_4d`], outputs: [dst] },
+  ];
+}
+
+/**
+ * A convolution in ONNX Runtime's internal blocked layout (NCHWc: channels in blocks of B, the
+ * layout its fastest CPU convolutions use), straight from and to NHWC: its ReorderInput and
+ * ReorderOutput read and write channels-last themselves, so no transposes. ORT would choose this
+ * layout on its own only for constant filters; these filters change every step, so the graph
+ * asks for it explicitly (1.3-2x faster than transpose + Conv; `bench:kernels`).
+ */
+function blockedConv(
+  input: string,
+  filterHwio: string,
+  filterShape: readonly number[],
+  output: string,
+  outChannels: number,
+  convAttributes: Record<string, OnnxAttribute>,
+  constants: Record<string, number[]>,
+  bias?: string,
+): OnnxNode[] {
+  return [
+    {
+      op: "ReorderInput",
+      domain: NCHWC,
+      inputs: [input],
+      outputs: [`${input}_b`],
+      attributes: { channels_last: 1 },
+    },
+    ...blockedFilter(filterHwio, `${filterHwio}_b`, filterShape, constants),
+    {
+      op: "Conv",
+      domain: NCHWC,
+      inputs: bias ? [`${input}_b`, `${filterHwio}_b`, bias] : [`${input}_b`, `${filterHwio}_b`],
+      outputs: [`${output}_b`],
+      attributes: {
+        ...convAttributes,
+        kernel_shape: [filterShape[0] as number, filterShape[1] as number],
+      },
+    },
+    {
+      op: "ReorderOutput",
+      domain: NCHWC,
+      inputs: [`${output}_b`],
+      outputs: [output],
+      attributes: { channels: outChannels, channels_last: 1 },
+    },
+  ];
+}
+
 function forwardGraph(g: Geometry, bias: boolean, relu: boolean): OnnxGraph {
   const i = g.info;
+  if (blockable(i.inChannels, i.outChannels)) {
+    const constants: Record<string, number[]> = {};
+    const attributes: Record<string, OnnxAttribute> = {
+      pads: g.pads,
+      strides: [i.strideHeight, i.strideWidth],
+      dilations: [i.dilationHeight, i.dilationWidth],
+    };
+    if (relu) attributes.activation = "Relu";
+    const filterShape = [i.filterHeight, i.filterWidth, i.inChannels, i.outChannels];
+    return {
+      nodes: blockedConv(
+        "x",
+        "w",
+        filterShape,
+        "y",
+        i.outChannels,
+        attributes,
+        constants,
+        bias ? "b" : undefined,
+      ),
+      inputs: [
+        { name: "x", shape: i.inShape },
+        { name: "w", shape: filterShape },
+        ...(bias ? [{ name: "b", shape: [i.outChannels] }] : []),
+      ],
+      outputs: [{ name: "y", shape: i.outShape }],
+      int64Constants: constants,
+    };
+  }
   const nodes: OnnxNode[] = [
     { op: "Transpose", inputs: ["x"], outputs: ["xc"], attributes: { perm: NHWC_TO_NCHW } },
     { op: "Transpose", inputs: ["w"], outputs: ["wc"], attributes: { perm: HWIO_TO_OIHW } },
@@ -262,6 +391,34 @@ function inputGradGraph(g: Geometry): OnnxGraph | null {
     const bottom = i.inHeight + kh - 1 - i.outHeight - top;
     const right = i.inWidth + kw - 1 - i.outWidth - left;
     if (Math.min(top, left, bottom, right) < 0) return null;
+    const flip = {
+      flipStart: [-1, -1],
+      flipEnd: [-(kh + 1), -(kw + 1)],
+      hw: [0, 1],
+      back: [-1, -1],
+    };
+    if (blockable(i.outChannels, i.inChannels)) {
+      // The rotated filter as HWIO of the flipped conv: in = the forward's out channels.
+      const constants: Record<string, number[]> = { ...flip };
+      return {
+        nodes: [
+          { op: "Slice", inputs: ["w", "flipStart", "flipEnd", "hw", "back"], outputs: ["wf"] },
+          { op: "Transpose", inputs: ["wf"], outputs: ["wt"], attributes: { perm: [0, 1, 3, 2] } },
+          ...blockedConv(
+            "dy",
+            "wt",
+            [kh, kw, i.outChannels, i.inChannels],
+            "dx",
+            i.inChannels,
+            { pads: [top, left, bottom, right] },
+            constants,
+          ),
+        ],
+        inputs,
+        outputs,
+        int64Constants: constants,
+      };
+    }
     return {
       nodes: [
         head,
@@ -278,12 +435,7 @@ function inputGradGraph(g: Geometry): OnnxGraph | null {
       ],
       inputs,
       outputs,
-      int64Constants: {
-        flipStart: [-1, -1],
-        flipEnd: [-(kh + 1), -(kw + 1)],
-        hw: [0, 1],
-        back: [-1, -1],
-      },
+      int64Constants: flip,
     };
   }
   const { top, left, bottom, right } = i.padInfo;
@@ -576,6 +728,41 @@ const FACTORIES: Record<(typeof ONNXRUNTIME_KERNELS)[number], Factory> = {
 };
 
 /**
+ * MLAS's NCHWc block size, read off ReorderInput's output shape for 4 channels (it pads the
+ * channels to a whole block); 0 when the blocked operators are missing (another build, or a
+ * CPU without a blocked kernel: then the channel dimension comes back as 4).
+ */
+function probeBlockSize(ort: OnnxRuntimeModule): number {
+  try {
+    const bytes = encodeOnnxModel({
+      nodes: [
+        {
+          op: "ReorderInput",
+          domain: NCHWC,
+          inputs: ["x"],
+          outputs: ["y"],
+          attributes: { channels_last: 1 },
+        },
+      ],
+      inputs: [{ name: "x", shape: [1, 1, 1, 4] }],
+      outputs: [{ name: "y" }],
+    });
+    const s = ort.createSession();
+    s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, { logSeverityLevel: 3 });
+    const out = s.run(
+      { x: new ort.Tensor("float32", new Float32Array(4), [1, 1, 1, 4]) },
+      { y: null },
+      {},
+    ) as { y?: { dims?: readonly number[] } };
+    s.dispose?.();
+    const block = out.y?.dims?.[1] ?? 0;
+    return block >= 8 ? block : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * Runs the convolutions of the `cpu` and `wasm` backends (forward, fused forward with bias and
  * ReLU, and both gradients) on ONNX Runtime's native CPU kernels, when `onnxruntime-node` is
  * installed. Anything these graphs do not cover (NCHW, non-float, other fused activations,
@@ -605,7 +792,7 @@ export function registerOnnxRuntimeKernels(
   }
   if (active == null) {
     const ort = (options.load ?? loadOnnxRuntime)();
-    active = { ort, threads, minChannels, sessions: new Map() };
+    active = { ort, threads, minChannels, blockSize: probeBlockSize(ort), sessions: new Map() };
   }
   const kernels: string[] = [];
   for (const backendName of BACKENDS) {
@@ -638,12 +825,15 @@ export function onnxRuntimeKernelsActive(): {
   version: string;
   threads: number;
   minChannels: number;
+  /** MLAS's NCHWc block size (8 with AVX2, 16 with AVX-512F), 0 when unavailable. */
+  blockSize: number;
 } | null {
   return (
     active && {
       version: active.ort.version,
       threads: active.threads,
       minChannels: active.minChannels,
+      blockSize: active.blockSize,
     }
   );
 }

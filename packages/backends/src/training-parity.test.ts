@@ -3,13 +3,15 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { afterAll, describe, expect, it } from "vitest";
 import { seededValues } from "../test/conv-check.js";
+import { registerOnnxRuntimeKernels, unregisterOnnxRuntimeKernels } from "./onnxruntime-kernels.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 
 /**
  * Loss curves may differ only by float32 rounding: the kernels sum in another order than the
  * reference, and the SGD steps carry that forward. Measured: at most 1.5e-7 relative over 8 steps
- * on cpu and wasm; 1e-4 leaves room for other CPUs and is far below what a wrong gradient causes.
+ * on cpu and wasm, with and without ONNX Runtime's convolutions (6.0e-8 to 1.45e-7); 1e-4 leaves
+ * room for other CPUs and is far below what a wrong gradient causes.
  */
 const LOSS_RTOL = 1e-4;
 const STEPS = 8;
@@ -55,10 +57,14 @@ function tinyResNet(): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: x });
 }
 
-async function lossCurve(backend: "cpu" | "wasm", kernels: boolean): Promise<number[]> {
-  await useBackend(backend, { trainingKernels: false });
-  if (kernels) registerTrainingKernels();
-  else unregisterTrainingKernels();
+type Kernels = "reference" | "training" | "onnxruntime";
+
+async function lossCurve(backend: "cpu" | "wasm", kernels: Kernels): Promise<number[]> {
+  await useBackend(backend, { trainingKernels: false }); // also unregisters the ONNX Runtime ones
+  if (kernels === "reference") unregisterTrainingKernels();
+  else registerTrainingKernels();
+  // minChannels 1: this net's 4-6 channel convs all run on ONNX Runtime, forward included.
+  if (kernels === "onnxruntime") registerOnnxRuntimeKernels({ threads: 2, minChannels: 1 });
   const model = tinyResNet();
   const xs = tf.tensor4d(seededValues(4 * 8 * 8 * 3, 11), [4, 8, 8, 3]);
   const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1], "int32"), 3);
@@ -96,20 +102,29 @@ async function lossCurve(backend: "cpu" | "wasm", kernels: boolean): Promise<num
 }
 
 describe("a short training run with the training kernels", () => {
-  afterAll(() => unregisterTrainingKernels());
+  afterAll(() => {
+    unregisterOnnxRuntimeKernels();
+    unregisterTrainingKernels();
+  });
 
-  it("follows the reference kernels' loss curve on cpu and wasm", async () => {
-    const reference = await lossCurve("cpu", false);
+  it("follows the reference kernels' loss curve on cpu and wasm, with and without ONNX Runtime", async () => {
+    const reference = await lossCurve("cpu", "reference");
     // The run must actually learn, or matching curves would prove little.
     expect(reference.at(-1) as number).toBeLessThan((reference[0] as number) * 0.8);
-    for (const backend of ["cpu", "wasm"] as const) {
-      const curve = await lossCurve(backend, true);
+    const runs = [
+      ["cpu", "training"],
+      ["wasm", "training"],
+      ["cpu", "onnxruntime"],
+      ["wasm", "onnxruntime"],
+    ] as const;
+    for (const [backend, kernels] of runs) {
+      const curve = await lossCurve(backend, kernels);
       expect(curve).toHaveLength(STEPS);
       curve.forEach((loss, i) => {
         const ref = reference[i] as number;
         expect(
           Math.abs(loss - ref) / Math.abs(ref),
-          `${backend} step ${i}: ${loss} vs ${ref}`,
+          `${backend} + ${kernels} step ${i}: ${loss} vs ${ref}`,
         ).toBeLessThan(LOSS_RTOL);
       });
     }

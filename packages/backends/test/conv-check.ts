@@ -10,6 +10,7 @@ import {
   registerTrainingKernels,
   unregisterTrainingKernels,
 } from "../src/register-training-kernels.js";
+import { type ConvShape as ResnetConvShape, resnetConvShapes } from "../src/resnet-conv-shapes.js";
 
 export interface GradCase {
   name: string;
@@ -96,6 +97,35 @@ export const SMALL_CASES: GradCase[] = [
       [0, 0],
     ],
   },
+  // Channel counts in multiples of 8: the blocked (NCHWc) graphs of the ONNX Runtime kernels.
+  {
+    name: "3x3 s1 same 8->16 (NCHWc)",
+    inputShape: [2, 6, 6, 8],
+    filterShape: [3, 3, 8, 16],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "3x3 s1 valid 16->8 (NCHWc)",
+    inputShape: [2, 7, 5, 16],
+    filterShape: [3, 3, 16, 8],
+    stride: 1,
+    pad: "valid",
+  },
+  {
+    name: "1x1 s1 same 16->16 (NCHWc)",
+    inputShape: [2, 5, 5, 16],
+    filterShape: [1, 1, 16, 16],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "3x3 s2 same 8->8, odd (NCHWc)",
+    inputShape: [1, 7, 9, 8],
+    filterShape: [3, 3, 8, 8],
+    stride: 2,
+    pad: "same",
+  },
   // The smallest real ResNet layers, batch 1 and 4.
   {
     name: "stem 3->16 @32",
@@ -112,6 +142,28 @@ export const SMALL_CASES: GradCase[] = [
     pad: "same",
   },
 ];
+
+// Every conv of every ResNet, opt-in because the cpu reference kernels are naive loops (its
+// Conv2DBackpropFilter ~50x slower than its forward conv):
+//   CNNKIT_ALL_SHAPES=1     every shape at batch 1, plus batch 64 for every conv as small as the
+//                           narrow (16/32/64) net's (<= 160 M multiply-adds): tens of minutes;
+//   CNNKIT_ALL_SHAPES=full  every shape at batch 1 and 64: hours on a 2-core machine.
+/** Multiply-adds of the forward conv; the narrow net's convs are all <= 151 M at batch 64. */
+const macs = (s: ResnetConvShape) => {
+  const [n, h, w] = s.inputShape;
+  const [kh, kw, cin, cout] = s.filterShape;
+  return (n * Math.ceil(h / s.stride) * Math.ceil(w / s.stride) * kh * kw * cin * cout) as number;
+};
+
+/** The ResNet conv shapes `CNNKIT_ALL_SHAPES` (`"1"` or `"full"`) asks for; none otherwise. */
+export function allShapeCases(all: string | undefined): GradCase[] {
+  if (all !== "1" && all !== "full") return [];
+  return [1, 64].flatMap((b) =>
+    resnetConvShapes(b)
+      .filter((s) => b === 1 || all === "full" || macs(s) <= 160e6)
+      .map((s) => ({ ...s, name: `${s.name} batch ${b}` })),
+  );
+}
 
 export interface GradResult {
   dFilter: Float32Array;
