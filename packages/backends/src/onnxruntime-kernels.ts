@@ -1,7 +1,7 @@
 // Convolutions on ONNX Runtime's CPU kernels, for the wasm and cpu backends.
 //
-// Why: a training step is ~90% convolutions, and tfjs-wasm's are bound by 128-bit WebAssembly
-// SIMD without FMA (XNNPACK). `onnxruntime-node` ships a native CPU build (MLAS: AVX2/AVX-512 FMA
+// Why: convolutions are ~80% of a training step on wasm, and tfjs-wasm's are bound by 128-bit
+// WebAssembly SIMD without FMA (XNNPACK). `onnxruntime-node` ships a native CPU build (MLAS: AVX2/AVX-512 FMA
 // GEMMs, its own thread pool) in its npm package, so, where it is installed, the four
 // convolution kernels of a training step (Conv2D, FusedConv2D, Conv2DBackpropInput,
 // Conv2DBackpropFilter) run there: each call runs a tiny cached ONNX graph directly on the
@@ -68,8 +68,8 @@ export interface OnnxRuntimeKernelsOptions {
   /**
    * On wasm, the forward and input-gradient convolutions go to ONNX Runtime only when the filter
    * is larger than 1x1 and both channel counts are at least this; smaller ones stay on wasm,
-   * where they are faster (their layout transposes cost more than the GEMMs save; `pnpm
-   * bench:kernels`). The filter gradient, and every convolution on cpu, always go. Default 32.
+   * which is as fast for them (strided 1x1: faster; `pnpm bench:kernels`). The filter gradient,
+   * and every convolution on cpu, always go. Default 32.
    */
   minChannels?: number;
   /** Loads `onnxruntime-node`; replaceable for tests and bundlers. */
@@ -157,8 +157,9 @@ export function loadOnnxRuntime(): OnnxRuntimeModule {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The graphs. tfjs tensors are NHWC with HWIO filters; ONNX's Conv is NCHW with OIHW filters, so
-// each graph transposes at its edges (ORT then runs Conv in its blocked NCHWc layout anyway).
+// The graphs. tfjs tensors are NHWC with HWIO filters; ONNX's Conv is NCHW with OIHW filters.
+// Where the channels come in whole blocks, the graphs use ORT's blocked layout, which reads and
+// writes NHWC itself (`blockedConv`); elsewhere they transpose at their edges.
 
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 const NCHW_TO_NHWC = [0, 2, 3, 1];
