@@ -41,7 +41,8 @@ export interface UseBackendOptions {
   trainingKernels?: boolean;
   /**
    * Run the wasm/cpu convolutions on ONNX Runtime's native CPU kernels
-   * (`registerOnnxRuntimeKernels()`): 2-4x faster than wasm's on AVX2 machines. `'auto'` (the
+   * (`registerOnnxRuntimeKernels()`): up to 2-4x faster per convolution than wasm's on AVX2
+   * machines (SmallResNet trains 2x faster; small nets gain less). `'auto'` (the
    * default when `trainingKernels` is on) uses them when `onnxruntime-node` loads and says in
    * `reason` why not otherwise; `true` requires them (throws when they cannot load); `false`
    * (the default when `trainingKernels` is off) leaves the backend's own.
