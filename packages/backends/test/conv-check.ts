@@ -268,3 +268,20 @@ export function relativeError(actual: Float32Array, expected: Float32Array): num
   }
   return worst;
 }
+
+/**
+ * The active kernels' relative errors against the cpu reference for `c`. The reference is slow
+ * on the full shapes, so it is computed once per case and kept in `cache` (shared by backends).
+ */
+export function gradErrors(
+  c: GradCase,
+  cache: Map<string, GradResult>,
+): { dFilter: number; dInput: number } {
+  const expected = cache.get(c.name) ?? referenceGrads(c);
+  cache.set(c.name, expected);
+  const actual = runGradKernels(c);
+  return {
+    dFilter: relativeError(actual.dFilter, expected.dFilter),
+    dInput: relativeError(actual.dInput, expected.dInput),
+  };
+}
