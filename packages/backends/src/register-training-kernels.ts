@@ -16,6 +16,7 @@ import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
+import { makeCast, makeIdentity, makeSlice } from "./memory-kernels.js";
 import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
 import { makeTile } from "./tile.js";
 
@@ -31,16 +32,20 @@ export interface TrainingKernelsReport {
 
 type Factory = (backendName: KernelBackendName, fallback: KernelFunc | undefined) => KernelFunc;
 
-const FACTORIES: ReadonlyArray<readonly [string, Factory]> = [
-  ["Conv2DBackpropFilter", makeConv2DBackpropFilter],
-  ["Conv2DBackpropInput", makeConv2DBackpropInput],
-  ["Tile", makeTile],
-  ["Sum", makeSum],
-  ["Mean", makeMean],
-  [BATCH_NORM_TRAINING, makeBatchNormTraining],
-  [BATCH_NORM_TRAINING_GRAD, makeBatchNormTrainingGrad],
-];
 const BACKENDS: readonly KernelBackendName[] = ["cpu", "wasm"];
+const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackendName[]]> = [
+  ["Conv2DBackpropFilter", makeConv2DBackpropFilter, BACKENDS],
+  ["Conv2DBackpropInput", makeConv2DBackpropInput, BACKENDS],
+  ["Tile", makeTile, BACKENDS],
+  ["Sum", makeSum, BACKENDS],
+  ["Mean", makeMean, BACKENDS],
+  [BATCH_NORM_TRAINING, makeBatchNormTraining, BACKENDS],
+  [BATCH_NORM_TRAINING_GRAD, makeBatchNormTrainingGrad, BACKENDS],
+  ["Slice", makeSlice, BACKENDS],
+  // cpu's own already share memory instead of copying it.
+  ["Identity", makeIdentity, ["wasm"]],
+  ["Cast", makeCast, ["wasm"]],
+];
 
 // The registry is global to the tfjs-core instance, so this state is module-global too. A marker
 // on our configs (not only this map) keeps the call idempotent even across duplicated copies.
@@ -53,8 +58,9 @@ function isOurs(config: KernelConfig | undefined): boolean {
 
 /**
  * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput`, fast `Tile`, `Sum` and `Mean`
- * (BatchNorm and its gradient), and two fused training-mode BatchNorm kernels (`CnnkitBatchNorm*`,
- * which `@cnnkit/resnet`'s BatchNorm layers use when present) for the `wasm` and `cpu` backends,
+ * (BatchNorm and its gradient), two fused training-mode BatchNorm kernels (`CnnkitBatchNorm*`,
+ * which `@cnnkit/resnet`'s BatchNorm layers use when present), a block-copy `Slice`, and on wasm
+ * an `Identity` and same-dtype `Cast` that share memory instead of copying it, for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
  * axes) and restored by `unregisterTrainingKernels()`. Call it after
@@ -65,7 +71,8 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   const replaced: string[] = [];
   const unchanged: string[] = [];
   for (const backendName of BACKENDS) {
-    for (const [kernelName, factory] of FACTORIES) {
+    for (const [kernelName, factory, backends] of FACTORIES) {
+      if (!backends.includes(backendName)) continue;
       const key = `${kernelName}@${backendName}`;
       const existing = getKernel(kernelName, backendName);
       // Ours already, or the faster ONNX Runtime kernel on top of ours: leave it.
@@ -94,7 +101,8 @@ export function registerTrainingKernels(): TrainingKernelsReport {
  */
 export function unregisterTrainingKernels(): void {
   for (const backendName of BACKENDS) {
-    for (const [kernelName] of FACTORIES) {
+    for (const [kernelName, , backends] of FACTORIES) {
+      if (!backends.includes(backendName)) continue;
       const key = `${kernelName}@${backendName}`;
       if (!isOurs(getKernel(kernelName, backendName))) continue;
       unregisterKernel(kernelName, backendName);
