@@ -126,6 +126,22 @@ export const SMALL_CASES: GradCase[] = [
     stride: 2,
     pad: "same",
   },
+  // The three ways the ONNX Runtime filter gradient samples its taps (stride 1): per image on
+  // outputs of 32x32 and more, channel-major on 16x16 to 32x32, pixel-major below.
+  {
+    name: "3x3 s1 same 8->8 @32, batch 2 (per-image filter gradient)",
+    inputShape: [2, 32, 32, 8],
+    filterShape: [3, 3, 8, 8],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "3x3 s1 same 4->6 @16 (channel-major filter gradient)",
+    inputShape: [2, 16, 16, 4],
+    filterShape: [3, 3, 4, 6],
+    stride: 1,
+    pad: "same",
+  },
   // The smallest real ResNet layers, batch 1 and 4.
   {
     name: "stem 3->16 @32",
