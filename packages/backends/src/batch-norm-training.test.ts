@@ -55,6 +55,10 @@ const SHAPES = [
   [4, 6, 5, 3],
   [2, 8, 8, 16],
   [7, 10], // dense activations: [batch, features]
+  // Channels in fours run the WebAssembly SIMD loops on wasm: three groups of four over three
+  // row tiles, the last one partial (1100 rows; tiles of 341 for 12 channels).
+  [11, 10, 10, 12],
+  [3, 20, 20, 8], // 1200 rows, tiles of 512: the tiny net's first layers
 ];
 
 const references = new Map<string, Outputs>();

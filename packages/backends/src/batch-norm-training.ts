@@ -12,7 +12,14 @@
 // Two passes over the activations each way, the least these formulas allow.
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
-import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
+import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
+import {
+  SIMD_MAX_CHANNELS,
+  type SimdLoops,
+  simdChannelAffine,
+  simdChannelSums,
+  simdLoops,
+} from "./wasm-simd.js";
 
 /** The kernel names, shared with `@cnnkit/resnet` (which spells the same strings). */
 export const BATCH_NORM_TRAINING = "CnnkitBatchNormTraining";
@@ -179,6 +186,12 @@ function channelAffine(
   }
 }
 
+/** The WebAssembly SIMD loops, where they apply: wasm, channels in fours (wasm-simd.ts). */
+function simdFor(ops: KernelOps, backend: KernelBackend, C: number): SimdLoops | null {
+  if (ops.address == null || C % 4 !== 0 || C > SIMD_MAX_CHANNELS) return null;
+  return simdLoops(backend);
+}
+
 export function makeBatchNormTraining(backendName: KernelBackendName): KernelFunc {
   return (args) => {
     const { x, gamma, beta } = args.inputs as {
@@ -200,7 +213,10 @@ export function makeBatchNormTraining(backendName: KernelBackendName): KernelFun
     const shift = Float64Array.from(xv.subarray(0, C));
     const s1 = new Float64Array(C);
     const s2 = new Float64Array(C);
-    channelSums(xv, null, C, shift, s1, s2);
+    const simd = simdFor(ops, args.backend as KernelBackend, C);
+    const at = (t: TensorInfo) => (ops.address as (t: TensorInfo) => number)(t);
+    if (simd) simdChannelSums(simd, at(x), 0, M, C, shift, s1, s2);
+    else channelSums(xv, null, C, shift, s1, s2);
     const mean = new Float64Array(C);
     const variance = new Float64Array(C);
     const g = ops.values(gamma);
@@ -214,7 +230,8 @@ export function makeBatchNormTraining(backendName: KernelBackendName): KernelFun
       scale[c] = (g[c] as number) / Math.sqrt((variance[c] as number) + epsilon);
       offset[c] = (b[c] as number) - (mean[c] as number) * (scale[c] as number);
     }
-    channelAffine(ops.values(y), null, xv, C, scale, scale, offset);
+    if (simd) simdChannelAffine(simd, at(y), 0, at(x), M, C, scale, scale, offset);
+    else channelAffine(ops.values(y), null, xv, C, scale, scale, offset);
     ops.values(meanOut).set(mean);
     ops.values(varOut).set(variance);
     return [y, meanOut, varOut];
@@ -242,7 +259,10 @@ export function makeBatchNormTrainingGrad(backendName: KernelBackendName): Kerne
     // Pass 1: Σ dy and Σ dy·(x - mean) per channel.
     const sumDy = new Float64Array(C);
     const sumDyXc = new Float64Array(C);
-    channelSums(xv, dyv, C, mu, sumDy, sumDyXc);
+    const simd = simdFor(ops, args.backend as KernelBackend, C);
+    const at = (t: TensorInfo) => (ops.address as (t: TensorInfo) => number)(t);
+    if (simd) simdChannelSums(simd, at(x), at(dy), M, C, mu, sumDy, sumDyXc);
+    else channelSums(xv, dyv, C, mu, sumDy, sumDyXc);
     // dx = gamma·inv·(dy - Σdy/M - x̂·Σ(dy·x̂)/M), x̂ = (x - mean)·inv, as k1·dy + k2·x + k3.
     const k1 = new Float64Array(C);
     const k2 = new Float64Array(C);
@@ -257,7 +277,8 @@ export function makeBatchNormTrainingGrad(backendName: KernelBackendName): Kerne
       k3[c] = (-gi * (sumDy[c] as number)) / M - (k2[c] as number) * (mu[c] as number);
     }
     // Pass 2.
-    channelAffine(ops.values(dx), dyv, xv, C, k1, k2, k3);
+    if (simd) simdChannelAffine(simd, at(dx), at(dy), at(x), M, C, k1, k2, k3);
+    else channelAffine(ops.values(dx), dyv, xv, C, k1, k2, k3);
     ops.values(dGammaOut).set(dGamma);
     ops.values(dBetaOut).set(sumDy);
     return [dx, dGammaOut, dBetaOut];

@@ -36,6 +36,8 @@ export interface KernelOps {
    */
   view(info: TensorInfo, offset: number, shape: readonly number[]): TensorInfo;
   disposeView(view: TensorInfo): void;
+  /** wasm only: the byte address of `info`'s data in the backend's memory (for wasm-simd.ts). */
+  address?(info: TensorInfo): number;
   /** Runs the backend's registered kernel `name` directly (no tape, no engine bookkeeping). */
   run(name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo;
 }
@@ -152,6 +154,16 @@ export function kernelOps(backendName: KernelBackendName, backend: KernelBackend
         );
       }
       return wasm.makeOutput([...shape], "float32", data.memoryOffset + 4 * offset);
+    },
+    address: (info) => {
+      const data = wasm.dataIdMap.get(info.dataId);
+      if (data == null) {
+        throw new BackendError(
+          "unsupported_tensor",
+          "wasm: expected a live tensor, got a disposed one",
+        );
+      }
+      return data.memoryOffset;
     },
     disposeView: (view) => {
       const data = wasm.dataIdMap.get(view.dataId);
