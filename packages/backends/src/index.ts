@@ -15,6 +15,7 @@ export {
 } from "./onnxruntime-kernels.js";
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
+export { RELU_GRAD } from "./relu-gradient.js";
 export type {
   BackendAttempt,
   BackendChoice,

@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
+import { RELU_GRAD } from "./relu-gradient.js";
 
 /** Kernels cpu has of its own (replaced there), the fused ones no backend has, wasm-only ones. */
 const NAMES = [
@@ -13,7 +14,7 @@ const NAMES = [
   "Mean",
   "Slice",
 ] as const;
-const FUSED = [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD] as const;
+const FUSED = [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD] as const;
 const WASM_ONLY = ["Identity", "Cast"] as const;
 const sorted = (a: readonly string[]) => [...a].sort();
 

@@ -18,6 +18,12 @@ import type { KernelBackendName } from "./kernel-ops.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
 import { makeCast, makeIdentity, makeSlice } from "./memory-kernels.js";
 import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
+import {
+  installReluGradient,
+  makeReluGrad,
+  RELU_GRAD,
+  restoreReluGradient,
+} from "./relu-gradient.js";
 import { makeTile } from "./tile.js";
 
 /** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */
@@ -42,6 +48,7 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   [BATCH_NORM_TRAINING, makeBatchNormTraining, BACKENDS],
   [BATCH_NORM_TRAINING_GRAD, makeBatchNormTrainingGrad, BACKENDS],
   ["Slice", makeSlice, BACKENDS],
+  [RELU_GRAD, makeReluGrad, BACKENDS],
   // cpu's own already share memory instead of copying it.
   ["Identity", makeIdentity, ["wasm"]],
   ["Cast", makeCast, ["wasm"]],
@@ -60,7 +67,9 @@ function isOurs(config: KernelConfig | undefined): boolean {
  * Registers `Conv2DBackpropFilter`, a fast `Conv2DBackpropInput`, fast `Tile`, `Sum` and `Mean`
  * (BatchNorm and its gradient), two fused training-mode BatchNorm kernels (`CnnkitBatchNorm*`,
  * which `@cnnkit/resnet`'s BatchNorm layers use when present), a block-copy `Slice`, and on wasm
- * an `Identity` and same-dtype `Cast` that share memory instead of copying it, for the `wasm` and `cpu` backends,
+ * an `Identity` and same-dtype `Cast` that share memory instead of copying it, and ReLU's gradient
+ * as one kernel (`CnnkitReluGrad`, with tfjs-core's `Relu` gradient replaced by one that calls it
+ * where the active backend has it), for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
  * axes) and restored by `unregisterTrainingKernels()`. Call it after
@@ -92,6 +101,7 @@ export function registerTrainingKernels(): TrainingKernelsReport {
       (existing ? replaced : added).push(key);
     }
   }
+  installReluGradient();
   return { added, replaced, unchanged };
 }
 
@@ -100,6 +110,7 @@ export function registerTrainingKernels(): TrainingKernelsReport {
  * Call `unregisterOnnxRuntimeKernels()` first if those are registered: they sit on top of these.
  */
 export function unregisterTrainingKernels(): void {
+  restoreReluGradient();
   for (const backendName of BACKENDS) {
     for (const [kernelName, , backends] of FACTORIES) {
       if (!backends.includes(backendName)) continue;
