@@ -1,6 +1,7 @@
 // Where a SmallResNet training step spends its time, per tfjs kernel (tf.profile), on one backend.
 //   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64]
-//        [--batch 64] [--threads 1] [--infer] [--no-onnxruntime]
+//        [--batch 64] [--threads 1] [--infer] [--no-onnxruntime] [--by-shape]
+// --by-shape also lists the convolution kernels per input shapes (which layers cost what).
 import { parseArgs } from "node:util";
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
@@ -14,6 +15,7 @@ const { values: args } = parseArgs({
     infer: { type: "boolean", default: false },
     threads: { type: "string", default: "1" },
     "no-onnxruntime": { type: "boolean", default: false },
+    "by-shape": { type: "boolean", default: false },
   },
 });
 const chosen = await useBackend(args.backend as BackendChoice, {
@@ -67,5 +69,20 @@ for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0,
   console.log(
     `${name.padEnd(24)}${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls ${((100 * e.ms) / total).toFixed(1).padStart(6)}%`,
   );
+}
+if (args["by-shape"]) {
+  const byShape = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    if (!/^Conv2D|^FusedConv2D/.test(k.name)) continue;
+    const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`;
+    const e = byShape.get(key) ?? { ms: 0, calls: 0 };
+    e.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+    e.calls += 1;
+    byShape.set(key, e);
+  }
+  console.log("\nconvolution kernels by input shapes:");
+  for (const [key, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms)) {
+    console.log(`${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(3)}x  ${key}`);
+  }
 }
 process.exit(0); // wasm pthread workers would keep the process alive
