@@ -18,7 +18,6 @@ import {
   type SimdLoops,
   simdChannelAffine,
   simdChannelSums,
-  simdLoops,
 } from "./wasm-simd.js";
 
 /** The kernel names, shared with `@cnnkit/resnet` (which spells the same strings). */
@@ -187,9 +186,9 @@ function channelAffine(
 }
 
 /** The WebAssembly SIMD loops, where they apply: wasm, channels in fours (wasm-simd.ts). */
-function simdFor(ops: KernelOps, backend: KernelBackend, C: number): SimdLoops | null {
-  if (ops.address == null || C % 4 !== 0 || C > SIMD_MAX_CHANNELS) return null;
-  return simdLoops(backend);
+function simdFor(ops: KernelOps, C: number): SimdLoops | null {
+  if (C % 4 !== 0 || C > SIMD_MAX_CHANNELS) return null;
+  return ops.simd?.() ?? null;
 }
 
 export function makeBatchNormTraining(backendName: KernelBackendName): KernelFunc {
@@ -213,7 +212,7 @@ export function makeBatchNormTraining(backendName: KernelBackendName): KernelFun
     const shift = Float64Array.from(xv.subarray(0, C));
     const s1 = new Float64Array(C);
     const s2 = new Float64Array(C);
-    const simd = simdFor(ops, args.backend as KernelBackend, C);
+    const simd = simdFor(ops, C);
     const at = (t: TensorInfo) => (ops.address as (t: TensorInfo) => number)(t);
     if (simd) simdChannelSums(simd, at(x), 0, M, C, shift, s1, s2);
     else channelSums(xv, null, C, shift, s1, s2);
@@ -259,7 +258,7 @@ export function makeBatchNormTrainingGrad(backendName: KernelBackendName): Kerne
     // Pass 1: Σ dy and Σ dy·(x - mean) per channel.
     const sumDy = new Float64Array(C);
     const sumDyXc = new Float64Array(C);
-    const simd = simdFor(ops, args.backend as KernelBackend, C);
+    const simd = simdFor(ops, C);
     const at = (t: TensorInfo) => (ops.address as (t: TensorInfo) => number)(t);
     if (simd) simdChannelSums(simd, at(x), at(dy), M, C, mu, sumDy, sumDyXc);
     else channelSums(xv, dyv, C, mu, sumDy, sumDyXc);

@@ -80,6 +80,7 @@ function byStridePhases(
   const sw = g.strideWidth;
   const dx = ops.alloc([N, H, W, C]);
   ops.values(dx).fill(0);
+  const simd = C % 4 === 0 ? (ops.simd?.() ?? null) : null;
   for (let a = 0; a < Math.min(sh, kh); a++) {
     for (let b = 0; b < Math.min(sw, kw); b++) {
       const ka = Math.ceil((kh - a) / sh);
@@ -117,6 +118,24 @@ function byStridePhases(
       ops.dispose(sub);
       const Hp = Ho + ka - 1;
       const Wp = Wo + kb - 1;
+      // Phase column q lands on dx column q·sw + b - padLeft: the ones inside dx, [q0, q1).
+      const q0 = Math.max(0, Math.ceil((g.padLeft - b) / sw));
+      const q1 = Math.min(Wp, Math.ceil((W + g.padLeft - b) / sw));
+      if (simd && ops.address && q1 > q0) {
+        // Each phase row's pixels are one SIMD block copy each, sw pixels apart in dx.
+        const [src0, dst0] = [ops.address(phase), ops.address(dx)];
+        for (let n = 0; n < N; n++) {
+          for (let r = 0; r < Hp; r++) {
+            const row = r * sh + a - g.padTop;
+            if (row < 0 || row >= H) continue;
+            const src = src0 + 4 * ((n * Hp + r) * Wp + q0) * C;
+            const dst = dst0 + 4 * ((n * H + row) * W + q0 * sw + b - g.padLeft) * C;
+            simd.scatter(dst, src, q1 - q0, 4 * C, 4 * sw * C);
+          }
+        }
+        ops.dispose(phase);
+        continue;
+      }
       const pv = ops.values(phase);
       const xv = ops.values(dx);
       for (let n = 0; n < N; n++) {

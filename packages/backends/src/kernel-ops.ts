@@ -9,6 +9,7 @@ import {
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
+import { type SimdLoops, simdLoops } from "./wasm-simd.js";
 
 /** The backends whose kernels `registerTrainingKernels()` replaces or adds. */
 export type KernelBackendName = "cpu" | "wasm";
@@ -38,6 +39,8 @@ export interface KernelOps {
   disposeView(view: TensorInfo): void;
   /** wasm only: the byte address of `info`'s data in the backend's memory (for wasm-simd.ts). */
   address?(info: TensorInfo): number;
+  /** wasm only: the WebAssembly SIMD loops on the backend's memory, where they can run. */
+  simd?(): SimdLoops | null;
   /** Runs the backend's registered kernel `name` directly (no tape, no engine bookkeeping). */
   run(name: string, inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>): TensorInfo;
 }
@@ -155,6 +158,7 @@ export function kernelOps(backendName: KernelBackendName, backend: KernelBackend
       }
       return wasm.makeOutput([...shape], "float32", data.memoryOffset + 4 * offset);
     },
+    simd: () => simdLoops(backend),
     address: (info) => {
       const data = wasm.dataIdMap.get(info.dataId);
       if (data == null) {

@@ -20,7 +20,6 @@ import {
 } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
-import { simdLoops } from "./wasm-simd.js";
 
 export const RELU_GRAD = "CnnkitReluGrad";
 
@@ -39,7 +38,7 @@ export function makeReluGrad(backendName: KernelBackendName): KernelFunc {
     let n = 1;
     for (const d of x.shape) n *= d;
     let done = 0;
-    const simd = ops.address != null && n >= 4 ? simdLoops(args.backend as KernelBackend) : null;
+    const simd = n >= 4 ? (ops.simd?.() ?? null) : null;
     if (simd && ops.address) {
       done = n - (n % 4);
       simd.reluGrad(ops.address(out), ops.address(dy), ops.address(x), done);

@@ -102,6 +102,22 @@ describe.each([false, true])("the SIMD loops (shared memory: %s)", (shared) => {
   });
 });
 
+describe.each([false, true])("the SIMD scatter (shared memory: %s)", (shared) => {
+  it("copies each block to its strided place and nothing else", () => {
+    const { loops, put, get } = setup(shared);
+    const src = Float32Array.from({ length: 5 * 8 }, (_, i) => i + 1); // 5 blocks of 8 floats
+    const [srcAt, dstAt] = [put(src), put(new Float32Array(3 * 5 * 8))];
+    loops.scatter(dstAt, srcAt, 5, 4 * 8, 4 * 3 * 8); // every third block of dst
+    const dst = get(dstAt, 3 * 5 * 8 + 16);
+    for (let k = 0; k < 15; k++) {
+      const block = Array.from(dst.subarray(8 * k, 8 * k + 8));
+      const expected = k % 3 === 0 ? Array.from(src.subarray(8 * (k / 3), 8 * (k / 3) + 8)) : [];
+      expect(block).toEqual(k % 3 === 0 ? expected : new Array(8).fill(0));
+    }
+    expect(Array.from(dst.subarray(120))).toEqual(new Array(16).fill(0));
+  });
+});
+
 describe("simdLoops", () => {
   it("finds tfjs-backend-wasm's memory, and is absent on cpu", async () => {
     await useBackend("cpu", { trainingKernels: false, onnxruntime: false });

@@ -20,6 +20,8 @@
 //     u = 0: out = q·v + r;  else out = p·u + q·v + r
 // and, for ReLU's gradient, over n floats (n a positive multiple of 4):
 //   reluGrad(out, dy, x, n)                 out = x > 0 ? dy : 0 (NaN where x is NaN, as tfjs)
+// and, for the stride-phase input gradient, count ≥ 1 blocks of len bytes (a multiple of 16):
+//   scatter(dst, src, count, len, dstStride)   block i: src + i·len → dst + i·dstStride
 //
 // Sums accumulate in float32 over one call (a tile of rows), which the caller adds up in float64.
 import type { KernelBackend } from "@tensorflow/tfjs-core";
@@ -191,39 +193,67 @@ function reluGradBody(): number[] {
   ];
 }
 
+function scatterBody(): number[] {
+  // params: dst 0, src 1, count 2, len 3, dstStride 4; locals: end 5, j 6.
+  const [dst, src, count, len, dstStride, end, j] = [0, 1, 2, 3, 4, 5, 6];
+  const code = [
+    ...[...get(src), ...get(count), ...get(len), ...I32_MUL, ...I32_ADD, ...set(end)],
+    ...LOOP,
+    ...[...i32(0), ...set(j)],
+    ...LOOP,
+    ...[...get(dst), ...get(j), ...I32_ADD],
+    ...[...get(src), ...get(j), ...I32_ADD, ...LOAD()],
+    ...STORE(),
+    ...[...get(j), ...i32(16), ...I32_ADD, ...tee(j), ...get(len), ...I32_LT_U, ...BR_IF_0],
+    ...END,
+    ...advance(dst, dstStride),
+    ...[...get(src), ...get(len), ...I32_ADD, ...tee(src), ...get(end), ...I32_LT_U, ...BR_IF_0],
+    ...END,
+    ...END,
+  ];
+  return [...vec([[...uleb(2), I32]]), ...code];
+}
+
 /** The module's bytes; `shared` must match the memory it will import (threaded builds share). */
 export function assembleSimdModule(shared: boolean): Uint8Array {
   const sixI32 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   const fourI32 = [0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([])];
+  const fiveI32 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   // A shared memory must declare a maximum: 65536 pages (4 GiB), the most wasm32 allows.
   const limits = shared ? [0x03, ...uleb(0), ...uleb(65536)] : [0x00, ...uleb(0)];
   const body = (b: number[]) => [...uleb(b.length), ...b];
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([sixI32, fourI32])),
+    ...section(1, vec([sixI32, fourI32, fiveI32])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...limits]])),
-    ...section(3, vec([[0], [0], [1]])),
+    ...section(3, vec([[0], [0], [1], [2]])),
     ...section(
       7,
       vec([
         [...name("sums"), 0x00, 0],
         [...name("affine"), 0x00, 1],
         [...name("reluGrad"), 0x00, 2],
+        [...name("scatter"), 0x00, 3],
       ]),
     ),
-    ...section(10, vec([body(sumsBody()), body(affineBody()), body(reluGradBody())])),
+    ...section(
+      10,
+      vec([body(sumsBody()), body(affineBody()), body(reluGradBody()), body(scatterBody())]),
+    ),
   ];
   return Uint8Array.from(bytes);
 }
 
 type Fn6 = (a: number, b: number, c: number, d: number, e: number, f: number) => void;
 type Fn4 = (a: number, b: number, c: number, d: number) => void;
+type Fn5 = (a: number, b: number, c: number, d: number, e: number) => void;
 
 /** The loops, bound to one wasm backend's memory, with scratch space in it. */
 export interface SimdLoops {
   readonly sums: Fn6;
   readonly affine: Fn6;
   readonly reluGrad: Fn4;
+  readonly scatter: Fn5;
   /** Address of SCRATCH_FLOATS floats of scratch. */
   readonly scratch: number;
   /** A fresh view of the backend's memory as floats (the heap may have grown since the last). */
@@ -338,11 +368,12 @@ export function bindSimdLoops(memory: object, scratch: number): SimdLoops {
   const m = memory as WasmMemory;
   const bytes = assembleSimdModule(m.buffer instanceof SharedArrayBuffer);
   const instance = new WASM.Instance(new WASM.Module(bytes), { env: { memory: m } });
-  const exports = instance.exports as { sums: Fn6; affine: Fn6; reluGrad: Fn4 };
+  const exports = instance.exports as { sums: Fn6; affine: Fn6; reluGrad: Fn4; scatter: Fn5 };
   return {
     sums: exports.sums,
     affine: exports.affine,
     reluGrad: exports.reluGrad,
+    scatter: exports.scatter,
     scratch,
     f32: () => new Float32Array(m.buffer),
   };
