@@ -98,7 +98,8 @@ export const PRESETS: Record<PresetName, TrainConfig> = {
   // model as the host's load varies): at equal time (~4-5 min), [8, 16, 32] on 60,000 images
   // reached 58.9% and [16, 32, 64] on 30,000 images 54.0%, so the small model with more data
   // wins. Grown to the whole training set: 4 epochs 70.9% in 12.7 min (71.6% in 13.4 min with the
-  // final wasm kernels; 72.0% in 11.7 min with ONNX Runtime's convolutions), 5 epochs 73.7% in
+  // final wasm kernels; 72.0% in 11.7 min with ONNX Runtime's convolutions, 71.2% in 10.2 min
+  // with the SIMD BatchNorm), 5 epochs 73.7% in
   // 19.5 min (a slower hour); 4 keeps "about 15 minutes" true on a busier machine. See the README.
   cpu: {
     ...SEED,
