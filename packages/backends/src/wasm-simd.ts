@@ -71,6 +71,12 @@ const V128_OR = simd(0x50);
 const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
 const i32 = (n: number) => [0x41, n]; // small non-negative constants only (one-byte LEB)
 
+/** A function body: its locals, as runs of one type, then its code. */
+const funcBody = (locals: [count: number, type: number][], code: number[]) => [
+  ...vec(locals.map(([count, type]) => [...uleb(count), type])),
+  ...code,
+];
+
 /** p += stride; loop while p < end (unsigned addresses). */
 const advance = (p: number, stride: number) => [...get(p), ...get(stride), ...I32_ADD, ...set(p)];
 const advanceAndLoop = (p: number, stride: number, end: number) => [
@@ -119,13 +125,13 @@ function sumsBody(): number[] {
     ...[...get(out), ...get(b), ...STORE(16)],
     ...END,
   ];
-  return [
-    ...vec([
-      [...uleb(4), V128],
-      [...uleb(1), I32],
-    ]),
-    ...code,
-  ];
+  return funcBody(
+    [
+      [4, V128],
+      [1, I32],
+    ],
+    code,
+  );
 }
 
 function affineBody(): number[] {
@@ -157,13 +163,13 @@ function affineBody(): number[] {
     ...END,
     ...END,
   ];
-  return [
-    ...vec([
-      [...uleb(3), V128],
-      [...uleb(1), I32],
-    ]),
-    ...code,
-  ];
+  return funcBody(
+    [
+      [3, V128],
+      [1, I32],
+    ],
+    code,
+  );
 }
 
 function reluGradBody(): number[] {
@@ -184,13 +190,13 @@ function reluGradBody(): number[] {
     ...END,
     ...END,
   ];
-  return [
-    ...vec([
-      [...uleb(1), V128],
-      [...uleb(1), I32],
-    ]),
-    ...code,
-  ];
+  return funcBody(
+    [
+      [1, V128],
+      [1, I32],
+    ],
+    code,
+  );
 }
 
 function scatterBody(): number[] {
@@ -211,7 +217,7 @@ function scatterBody(): number[] {
     ...END,
     ...END,
   ];
-  return [...vec([[...uleb(2), I32]]), ...code];
+  return funcBody([[2, I32]], code);
 }
 
 /** The module's bytes; `shared` must match the memory it will import (threaded builds share). */
