@@ -17,6 +17,7 @@ import {
   slice_util,
   type TensorInfo,
 } from "@tensorflow/tfjs-core";
+import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps, type NumericDType } from "./kernel-ops.js";
 
 interface RefCounted extends KernelBackend {
@@ -24,6 +25,15 @@ interface RefCounted extends KernelBackend {
 }
 
 const numeric = (t: TensorInfo) => t.dtype !== "string" && t.dtype !== "complex64";
+
+/** The backend's own kernel for what these do not handle (strings, complex, other dtypes). */
+function orFallback(name: string, backendName: string, fallback: KernelFunc | undefined) {
+  if (fallback) return fallback;
+  throw new BackendError(
+    "missing_kernel",
+    `${name} on '${backendName}': no kernel of the backend's own to fall back on`,
+  );
+}
 
 /** The same tensor under a new reference: no copy. */
 function shared(backend: KernelBackend, x: TensorInfo): TensorInfo {
@@ -38,8 +48,7 @@ export function makeIdentity(
   return (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     if (backendName === "wasm" && numeric(x)) return shared(args.backend as KernelBackend, x);
-    if (!fallback) throw new Error(`Identity: no kernel for ${x.dtype} on '${backendName}'`);
-    return fallback(args);
+    return orFallback("Identity", backendName, fallback)(args);
   };
 }
 
@@ -52,8 +61,7 @@ export function makeCast(
     const { dtype } = args.attrs as unknown as { dtype: string };
     if (backendName === "wasm" && dtype === x.dtype && numeric(x))
       return shared(args.backend as KernelBackend, x);
-    if (!fallback) throw new Error(`Cast: no kernel for ${x.dtype} on '${backendName}'`);
-    return fallback(args);
+    return orFallback("Cast", backendName, fallback)(args);
   };
 }
 
@@ -125,8 +133,7 @@ export function makeSlice(
     const viewOnCpu = backendName === "cpu" && slice_util.isSliceContinous(x.shape, b, s);
     if (!numeric(x) || viewOnCpu) {
       // cpu answers a contiguous slice with a view (no copy): keep that, and strings.
-      if (!fallback) throw new Error(`Slice: no kernel for ${x.dtype} on '${backendName}'`);
-      return fallback(args);
+      return orFallback("Slice", backendName, fallback)(args);
     }
     slice_util.assertParamsValid(x as never, b, s);
     const ops = kernelOps(backendName, args.backend as KernelBackend);
