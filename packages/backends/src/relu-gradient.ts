@@ -20,6 +20,7 @@ import {
 } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
+import { simdReluGrad } from "./wasm-simd.js";
 
 export const RELU_GRAD = "CnnkitReluGrad";
 
@@ -41,7 +42,7 @@ export function makeReluGrad(backendName: KernelBackendName): KernelFunc {
     const simd = n >= 4 ? (ops.simd?.() ?? null) : null;
     if (simd && ops.address) {
       done = n - (n % 4);
-      simd.reluGrad(ops.address(out), ops.address(dy), ops.address(x), done);
+      simdReluGrad(simd, ops.address(out), ops.address(dy), ops.address(x), done);
     }
     if (done < n) {
       const o = ops.values(out);

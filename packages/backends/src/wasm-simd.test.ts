@@ -7,9 +7,11 @@ import {
   assembleSimdModule,
   bindSimdLoops,
   SIMD_SCRATCH_BYTES,
+  type SimdLoops,
   simdChannelAffine,
   simdChannelSums,
   simdLoops,
+  simdReluGrad,
 } from "./wasm-simd.js";
 
 const WASM = (
@@ -115,6 +117,79 @@ describe.each([false, true])("the SIMD scatter (shared memory: %s)", (shared) =>
       expect(block).toEqual(k % 3 === 0 ? expected : new Array(8).fill(0));
     }
     expect(Array.from(dst.subarray(120))).toEqual(new Array(16).fill(0));
+  });
+});
+
+describe("the helper thread", () => {
+  // Large enough to be split (SPLIT_BYTES): 20000 rows of 16 channels, 1.28 MB a tensor.
+  const [M, C] = [20000, 16];
+  const v = Float32Array.from(seededValues(M * C, 3), (x, i) => 5 + x + (i % C));
+  const w = seededValues(M * C, 4);
+  const shift = Float64Array.from({ length: C }, (_, c) => 5 + c);
+  const coef = (k: number) => Float64Array.from({ length: C }, (_, c) => k + 0.25 * c);
+
+  /** Runs every loop over the same tensors; the results as plain arrays. */
+  function results(loops: SimdLoops, at: { v: number; w: number; out: number }) {
+    const sums = [0, 1].map((withW) => {
+      const a = new Float64Array(C);
+      const b = new Float64Array(C);
+      simdChannelSums(loops, at.v, withW ? at.w : 0, M, C, shift, a, b);
+      return [...a, ...b];
+    });
+    simdChannelAffine(loops, at.out, at.w, at.v, M, C, coef(0.5), coef(-1), coef(2));
+    const affine = Array.from(loops.f32().subarray(at.out / 4, at.out / 4 + M * C + 16));
+    simdReluGrad(loops, at.out, at.w, at.v - 4 * 8 * C, M * C); // x: v shifted, mixed signs
+    const relu = Array.from(loops.f32().subarray(at.out / 4, at.out / 4 + M * C + 16));
+    return { sums, affine, relu };
+  }
+
+  it("takes part in large batches, with results identical to one thread's", async () => {
+    const memory = new WASM.Memory({ initial: 256, maximum: 65536, shared: true });
+    const bytes = 4 * M * C;
+    const base = 2 * SIMD_SCRATCH_BYTES + 4096;
+    const at = { v: base, w: base + bytes + 64, out: base + 2 * (bytes + 64) };
+    const one = bindSimdLoops(memory, 0);
+    const two = bindSimdLoops(memory, SIMD_SCRATCH_BYTES, { helper: true });
+    const f32 = one.f32();
+    f32.set(v, at.v / 4);
+    f32.set(w, at.w / 4);
+    for (let i = 0; i < 8 * C; i++) f32[at.v / 4 - 8 * C + i] = -1 + (i % 3); // before v, for x
+    for (let t = 0; t < 200 && !two.helperReady(); t++) await new Promise((r) => setTimeout(r, 25));
+    expect(two.helperReady()).toBe(true);
+    expect(one.helperReady()).toBe(false);
+    const alone = results(one, at);
+    // The helper takes what is left when it wakes: on a fast machine this thread may finish a
+    // pass first, but a helper woken by one batch spins through the next ones.
+    for (let round = 0; round < 50 && two.helperCalls() === 0; round++) {
+      const split = results(two, at);
+      expect(split.sums).toEqual(alone.sums);
+      expect(split.affine).toEqual(alone.affine);
+      expect(split.relu).toEqual(alone.relu);
+    }
+    expect(two.helperCalls()).toBeGreaterThan(0);
+    expect(one.helperCalls()).toBe(0);
+    const split = results(two, at);
+    expect(split.sums).toEqual(alone.sums);
+    expect(split.affine).toEqual(alone.affine);
+    expect(split.relu).toEqual(alone.relu);
+    // and the single-thread results are right: spot checks of the affine map and ReLU's gradient
+    for (const i of [0, 17, M * C - 1]) {
+      const c = i % C;
+      const e =
+        (0.5 + 0.25 * c) * (w[i] as number) + (-1 + 0.25 * c) * (v[i] as number) + 2 + 0.25 * c;
+      expect(Math.abs((alone.affine[i] as number) - e)).toBeLessThan(1e-5 * (1 + Math.abs(e)));
+    }
+    expect(alone.affine.slice(M * C)).toEqual(new Array(16).fill(0));
+    const x = (i: number) => (i < 8 * C ? -1 + (i % 3) : (v[i - 8 * C] as number));
+    for (const i of [0, 1, 2, 5, M * C - 1]) {
+      expect(alone.relu[i]).toBe(x(i) > 0 ? Math.fround(w[i] as number) : 0);
+    }
+  });
+
+  it("is not started on an unshared memory: one thread", () => {
+    const memory = new WASM.Memory({ initial: 64 });
+    const loops = bindSimdLoops(memory, 0, { helper: true });
+    expect(loops.helperReady()).toBe(false);
   });
 });
 
