@@ -1,6 +1,10 @@
 // Layer factories with PyTorch's choices: He (Kaiming) normal init, fan_out, for convs (as
 // torchvision's ResNet), no conv bias before BN, PyTorch's Linear init, PyTorch's BN numbers.
+import * as tf from "@tensorflow/tfjs-core";
 import { initializers, layers } from "@tensorflow/tfjs-layers";
+import type { Layer } from "@tensorflow/tfjs-layers/dist/engine/topology";
+import type { Conv2D, ConvLayerArgs } from "@tensorflow/tfjs-layers/dist/layers/convolutional";
+import type { Kwargs } from "@tensorflow/tfjs-layers/dist/types";
 import type { ResolvedLayerDefaults } from "./options.js";
 import { torchBatchNorm } from "./torch-batch-norm.js";
 
@@ -16,6 +20,54 @@ export function seedSource(seed: number | undefined): SeedSource {
   return { next: () => (seed === undefined ? undefined : seed + k++) };
 }
 
+type Conv2DClass = new (args: ConvLayerArgs) => Layer;
+let biasFreeConv2DClass: Conv2DClass | undefined;
+
+/**
+ * tfjs-layers' Conv2D, except that without bias and activation (every conv here: BatchNorm
+ * follows) it calls `tf.conv2d` instead of `tf.fused.conv2d`. The fused op's gradient computes
+ * the input's and the filter's gradients together, always; the plain op's are computed only for
+ * what needs one, so autodiff no longer computes the gradient of the input images through the
+ * stem conv, which nothing uses (1–3% of a small net's training step). Same kernels, same
+ * numbers. It serialises as the built-in "Conv2D" (same className and config) and is never
+ * registered, so a saved model loads in plain tfjs as the built-in class.
+ */
+function getBiasFreeConv2DClass(): Conv2DClass {
+  if (biasFreeConv2DClass !== undefined) return biasFreeConv2DClass;
+  const Base = Object.getPrototypeOf(
+    layers.conv2d({ filters: 1, kernelSize: 1, name: "cnnkit_probe_conv" }),
+  ).constructor as typeof Conv2D;
+
+  class BiasFreeConv2D extends Base {
+    static override className = "Conv2D";
+
+    override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (
+        x === undefined ||
+        x.rank !== 4 ||
+        this.useBias ||
+        this.dataFormat !== "channelsLast" ||
+        this.activation.getClassName() !== "linear"
+      ) {
+        return super.call(inputs, kwargs);
+      }
+      return tf.tidy(() =>
+        tf.conv2d(
+          x as tf.Tensor4D,
+          this.kernel.read() as tf.Tensor4D,
+          this.strides as [number, number],
+          this.padding === "same" ? "same" : "valid",
+          "NHWC",
+          this.dilationRate as [number, number],
+        ),
+      );
+    }
+  }
+  biasFreeConv2DClass = BiasFreeConv2D as unknown as Conv2DClass;
+  return biasFreeConv2DClass;
+}
+
 /** A bias-free conv; kernel ~ N(0, 2 / (k*k*filters)), torchvision's kaiming_normal_(fan_out). */
 export function conv(
   name: string,
@@ -25,7 +77,8 @@ export function conv(
   padding: "same" | "valid",
   seed: number | undefined,
 ) {
-  return layers.conv2d({
+  const BiasFreeConv2D = getBiasFreeConv2DClass();
+  return new BiasFreeConv2D({
     name,
     filters,
     kernelSize,
