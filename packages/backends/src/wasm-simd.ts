@@ -264,9 +264,7 @@ type Fn5 = (a: number, b: number, c: number, d: number, e: number) => void;
 
 /** The loops, bound to one wasm backend's memory, with scratch space in it. */
 export interface SimdLoops {
-  readonly sums: Fn6;
-  readonly affine: Fn6;
-  readonly reluGrad: Fn4;
+  /** The block copy, called directly (one call per row of blocks; the others go through `run`). */
   readonly scatter: Fn5;
   /** Address of SIMD_SCRATCH_BYTES of scratch. */
   readonly scratch: number;
@@ -580,9 +578,6 @@ export function bindSimdLoops(
   const helperReady = () =>
     helper && Atomics.load(control, 5) === 1 && Atomics.load(control, 4) === 0;
   return {
-    sums: e.sums,
-    affine: e.affine,
-    reluGrad: e.reluGrad,
     scatter: e.scatter,
     scratch,
     f32: () => new Float32Array(m.buffer),
