@@ -51,8 +51,10 @@ export interface UseBackendOptions {
   /**
    * Threads for the heavy kernels: ONNX Runtime's, and the `wasm` backend's convolutions and
    * matmuls (XNNPACK), through its multi-threaded build, which tfjs leaves off in Node and this
-   * package bridges; `1` keeps the single-threaded build. Wasm's threads take effect only when
-   * it is first initialised in the process. Defaults to `os.availableParallelism()`.
+   * package bridges (with more than one, the SIMD passes of BatchNorm and ReLU's gradient also
+   * share their work with one helper thread); `1` keeps the single-threaded build. Wasm's
+   * threads take effect only when it is first initialised in the process. Defaults to
+   * `os.availableParallelism()`.
    */
   threads?: number;
   /** Directory holding the `.wasm` binaries, ending in `/`. Defaults to `@tensorflow/tfjs-backend-wasm`'s `dist/`. */
