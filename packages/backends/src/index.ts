@@ -1,3 +1,4 @@
+export { ADAMW_UPDATE } from "./adamw-update.js";
 export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 export { BackendError } from "./errors.js";
 export type {

@@ -6,6 +6,7 @@ import {
   registerKernel,
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
+import { ADAMW_UPDATE, makeAdamWUpdate } from "./adamw-update.js";
 import {
   BATCH_NORM_TRAINING,
   BATCH_NORM_TRAINING_GRAD,
@@ -49,6 +50,7 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   [BATCH_NORM_TRAINING_GRAD, makeBatchNormTrainingGrad, BACKENDS],
   ["Slice", makeSlice, BACKENDS],
   [RELU_GRAD, makeReluGrad, BACKENDS],
+  [ADAMW_UPDATE, makeAdamWUpdate, BACKENDS],
   // cpu's own already share memory instead of copying it.
   ["Identity", makeIdentity, ["wasm"]],
   ["Cast", makeCast, ["wasm"]],
@@ -69,7 +71,8 @@ function isOurs(config: KernelConfig | undefined): boolean {
  * which `@cnnkit/resnet`'s BatchNorm layers use when present), a block-copy `Slice`, and on wasm
  * an `Identity` and same-dtype `Cast` that share memory instead of copying it, and ReLU's gradient
  * as one kernel (`CnnkitReluGrad`, with tfjs-core's `Relu` gradient replaced by one that calls it
- * where the active backend has it), for the `wasm` and `cpu` backends,
+ * where the active backend has it), one AdamW update per variable as one kernel
+ * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present), for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
  * axes) and restored by `unregisterTrainingKernels()`. Call it after

@@ -2,6 +2,9 @@
 import {
   add,
   div,
+  engine,
+  getBackend,
+  getKernel,
   mul,
   serialization,
   sqrt,
@@ -69,6 +72,15 @@ export function resolveAdamWOptions(options: AdamWOptions = {}): ResolvedAdamWOp
  * β1 ≈ 0.9), OneCycleLR recipes were tuned with PyTorch's choice, and matching it is what makes
  * ported runs agree.
  */
+/**
+ * A fused kernel a backend may register (`@cnnkit/backends` does, for cpu and wasm): one AdamW
+ * update of one variable, `{ value, gradient, m, v }` → `[value, m, v]`, with attrs
+ * `{ beta1, beta2, epsilon, decay, stepSize, sqrtBias2 }` (see `updateVariable`). Without it the
+ * same formula runs as tfjs ops: ~14 kernels per variable, whose per-call costs dominate the
+ * update on the CPU backends (658 kernels and ~7 ms per step for a 47-variable SmallResNet).
+ */
+export const ADAMW_UPDATE_KERNEL = "CnnkitAdamWUpdate";
+
 export class AdamW extends SlotOptimizer {
   static get className(): string {
     return "cnnkit.AdamW";
@@ -106,13 +118,31 @@ export class AdamW extends SlotOptimizer {
     const v = this.getSlot(name, "v") ?? this.setSlot(name, "v", zerosLike(value));
 
     const wd = this.decays(name) ? this.weightDecay : 0;
-    const decayed: Tensor = wd === 0 ? value : mul(value, 1 - lr * wd);
-    const mNew = add(mul(m, beta1), mul(gradient, 1 - beta1));
-    const vNew = add(mul(v, beta2), mul(square(gradient), 1 - beta2));
     const biasCorrection1 = 1 - beta1 ** step;
     const biasCorrection2 = 1 - beta2 ** step;
     const stepSize = lr / biasCorrection1;
-    const denom = add(div(sqrt(vNew), Math.sqrt(biasCorrection2)), this.epsilon);
+    // value ← value·decay − stepSize · m' / (sqrt(v') / sqrtBias2 + ε), with
+    // m' = β1·m + (1−β1)·g and v' = β2·v + (1−β2)·g²: PyTorch's AdamW step.
+    const decay = 1 - lr * wd;
+    const sqrtBias2 = Math.sqrt(biasCorrection2);
+    if (
+      getKernel(ADAMW_UPDATE_KERNEL, getBackend()) !== undefined &&
+      [value, gradient, m, v].every((t) => t.dtype === "float32")
+    ) {
+      const [next, mNext, vNext] = engine().runKernel(
+        ADAMW_UPDATE_KERNEL,
+        { value, gradient, m, v },
+        { beta1, beta2, epsilon: this.epsilon, decay, stepSize, sqrtBias2 },
+      ) as Tensor[];
+      m.assign(mNext as Tensor);
+      v.assign(vNext as Tensor);
+      value.assign(next as Tensor);
+      return;
+    }
+    const decayed: Tensor = wd === 0 ? value : mul(value, decay);
+    const mNew = add(mul(m, beta1), mul(gradient, 1 - beta1));
+    const vNew = add(mul(v, beta2), mul(square(gradient), 1 - beta2));
+    const denom = add(div(sqrt(vNew), sqrtBias2), this.epsilon);
     m.assign(mNew);
     v.assign(vNew);
     value.assign(sub(decayed, mul(div(mNew, denom), stepSize)));

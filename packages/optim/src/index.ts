@@ -1,4 +1,5 @@
 export {
+  ADAMW_UPDATE_KERNEL,
   AdamW,
   type AdamWOptions,
   type ResolvedAdamWOptions,
