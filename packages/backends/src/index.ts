@@ -1,6 +1,7 @@
 export { ADAMW_UPDATE } from "./adamw-update.js";
 export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 export { BackendError } from "./errors.js";
+export { L2_NORMS } from "./l2-norms.js";
 export type {
   NativeSession,
   OnnxRuntimeKernelsOptions,

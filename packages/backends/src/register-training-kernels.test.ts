@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { ADAMW_UPDATE } from "./adamw-update.js";
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
+import { L2_NORMS } from "./l2-norms.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { RELU_GRAD } from "./relu-gradient.js";
 
@@ -15,7 +16,13 @@ const NAMES = [
   "Mean",
   "Slice",
 ] as const;
-const FUSED = [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD, ADAMW_UPDATE] as const;
+const FUSED = [
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  RELU_GRAD,
+  ADAMW_UPDATE,
+  L2_NORMS,
+] as const;
 const WASM_ONLY = ["Identity", "Cast"] as const;
 const sorted = (a: readonly string[]) => [...a].sort();
 

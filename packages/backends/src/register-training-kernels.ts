@@ -16,6 +16,7 @@ import {
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
+import { L2_NORMS, makeL2Norms } from "./l2-norms.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
 import { makeCast, makeIdentity, makeSlice } from "./memory-kernels.js";
 import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
@@ -51,6 +52,7 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   ["Slice", makeSlice, BACKENDS],
   [RELU_GRAD, makeReluGrad, BACKENDS],
   [ADAMW_UPDATE, makeAdamWUpdate, BACKENDS],
+  [L2_NORMS, makeL2Norms, BACKENDS],
   // cpu's own already share memory instead of copying it.
   ["Identity", makeIdentity, ["wasm"]],
   ["Cast", makeCast, ["wasm"]],
@@ -72,7 +74,8 @@ function isOurs(config: KernelConfig | undefined): boolean {
  * an `Identity` and same-dtype `Cast` that share memory instead of copying it, and ReLU's gradient
  * as one kernel (`CnnkitReluGrad`, with tfjs-core's `Relu` gradient replaced by one that calls it
  * where the active backend has it), one AdamW update per variable as one kernel
- * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present), for the `wasm` and `cpu` backends,
+ * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present) and the L2 norms of
+ * several tensors as one (`CnnkitL2Norms`, for its `clipByGlobalNorm`), for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
  * axes) and restored by `unregisterTrainingKernels()`. Call it after

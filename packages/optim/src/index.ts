@@ -6,7 +6,7 @@ export {
   resolveAdamWOptions,
 } from "./adamw.js";
 export { applySchedule, type ScheduledValues } from "./apply-schedule.js";
-export { type ClipResult, clipByGlobalNorm } from "./clip-by-global-norm.js";
+export { type ClipResult, clipByGlobalNorm, L2_NORMS_KERNEL } from "./clip-by-global-norm.js";
 export { type DecayFilter, decayKernelsOnly } from "./decay-filter.js";
 export { OptimError } from "./errors.js";
 export {
