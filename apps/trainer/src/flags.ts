@@ -26,8 +26,8 @@ Usage
   cnnkit-train show-batch [options]         write the augmented batch grid (check the data first)
 
 Presets (--preset, default cpu)
-  cpu      a narrow SmallResNet on all 50,000 images, 4 epochs: ~10-12 minutes on 2 quiet
-           CPU cores, 71-72% test accuracy (the default: it finishes on any machine; the others
+  cpu      a narrow SmallResNet on all 50,000 images, 4 epochs: ~10 minutes on 2 quiet
+           CPU cores, 71-73% test accuracy (the default: it finishes on any machine; the others
            want a GPU backend)
   seed     the original recipe: SmallResNet, batch 128, AdamW (OneCycleLR peak 3e-4, wd 1e-4),
            clipping 1.0, random crop (pad 4) + flip, CIFAR-10 normalisation, 10 epochs
