@@ -2,7 +2,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { ADAMW_UPDATE_KERNEL, AdamW } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seededValues } from "../test/conv-check.js";
+import { seededValues, seededVariables } from "../test/conv-check.js";
 import { ADAMW_UPDATE } from "./adamw-update.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
@@ -15,19 +15,7 @@ const SHAPES = [[3, 3, 4, 8], [8], [13]];
  * moments after them, as plain arrays.
  */
 function adamwRun(prefix: string) {
-  const vars = SHAPES.map((s, i) =>
-    tf.variable(
-      tf.tensor(
-        seededValues(
-          s.reduce((a, b) => a * b, 1),
-          10 + i,
-        ),
-        s,
-      ),
-      true,
-      `${prefix}_w${i}`,
-    ),
-  );
+  const vars = seededVariables(prefix, SHAPES, 10);
   const optimizer = new AdamW({
     learningRate: 0.01,
     weightDecay: 0.05,

@@ -18,6 +18,7 @@ export {
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 export { RELU_GRAD } from "./relu-gradient.js";
+export { SGD_UPDATE } from "./sgd-update.js";
 export type {
   BackendAttempt,
   BackendChoice,

@@ -6,6 +6,7 @@ import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-trai
 import { L2_NORMS } from "./l2-norms.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { RELU_GRAD } from "./relu-gradient.js";
+import { SGD_UPDATE } from "./sgd-update.js";
 
 /** Kernels cpu has of its own (replaced there), the fused ones no backend has, wasm-only ones. */
 const NAMES = [
@@ -21,6 +22,7 @@ const FUSED = [
   BATCH_NORM_TRAINING_GRAD,
   RELU_GRAD,
   ADAMW_UPDATE,
+  SGD_UPDATE,
   L2_NORMS,
 ] as const;
 const WASM_ONLY = ["Identity", "Cast"] as const;

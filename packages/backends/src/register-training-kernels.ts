@@ -26,6 +26,7 @@ import {
   RELU_GRAD,
   restoreReluGradient,
 } from "./relu-gradient.js";
+import { makeSGDUpdate, SGD_UPDATE } from "./sgd-update.js";
 import { makeTile } from "./tile.js";
 
 /** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */
@@ -52,6 +53,7 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   ["Slice", makeSlice, BACKENDS],
   [RELU_GRAD, makeReluGrad, BACKENDS],
   [ADAMW_UPDATE, makeAdamWUpdate, BACKENDS],
+  [SGD_UPDATE, makeSGDUpdate, BACKENDS],
   [L2_NORMS, makeL2Norms, BACKENDS],
   // cpu's own already share memory instead of copying it.
   ["Identity", makeIdentity, ["wasm"]],
@@ -74,7 +76,8 @@ function isOurs(config: KernelConfig | undefined): boolean {
  * an `Identity` and same-dtype `Cast` that share memory instead of copying it, and ReLU's gradient
  * as one kernel (`CnnkitReluGrad`, with tfjs-core's `Relu` gradient replaced by one that calls it
  * where the active backend has it), one AdamW update per variable as one kernel
- * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present) and the L2 norms of
+ * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present; `CnnkitSGDUpdate` for
+ * its SGD) and the L2 norms of
  * several tensors as one (`CnnkitL2Norms`, for its `clipByGlobalNorm`), for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading

@@ -301,3 +301,27 @@ export function gradErrors(
     dInput: relativeError(actual.dInput, expected.dInput),
   };
 }
+
+/** Trainable variables `${prefix}_w0`, `_w1`, … of these shapes, seeded from `seed` + index. */
+export function seededVariables(
+  prefix: string,
+  shapes: readonly number[][],
+  seed: number,
+): tf.Variable[] {
+  // In a tidy: the initial tensors go, the variables stay.
+  return tf.tidy(() =>
+    shapes.map((s, i) =>
+      tf.variable(
+        tf.tensor(
+          seededValues(
+            s.reduce((a, b) => a * b, 1),
+            seed + i,
+          ),
+          s,
+        ),
+        true,
+        `${prefix}_w${i}`,
+      ),
+    ),
+  );
+}

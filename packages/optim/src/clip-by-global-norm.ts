@@ -1,8 +1,6 @@
 // Global-norm gradient clipping with PyTorch's clip_grad_norm_ semantics, refusing non-finite norms.
 import {
   engine,
-  getBackend,
-  getKernel,
   mul,
   type NamedTensorMap,
   norm,
@@ -11,16 +9,10 @@ import {
   tidy,
 } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
+import { canFuse, L2_NORMS_KERNEL } from "./fused-kernels.js";
 import { checkNumber } from "./validate.js";
 
 /** What {@link clipByGlobalNorm} returns. */
-/**
- * A kernel a backend may register (`@cnnkit/backends` does, for cpu and wasm): the L2 norm of
- * each of its float32 inputs (keyed "0", "1", …) → one float32 tensor [n]. Without it the norms
- * are `tf.norm` per tensor and a `stack`.
- */
-export const L2_NORMS_KERNEL = "CnnkitL2Norms";
-
 export interface ClipResult<G> {
   /** The gradients to apply: new tensors the caller owns (and disposes), same keys/order as given. */
   grads: G;
@@ -57,10 +49,10 @@ export function clipByGlobalNorm(
   }
   // One read-back for all per-tensor norms: it tells which tensors are at fault when the total is
   // not finite. One kernel for all of them where the backend has it, ~4 per tensor otherwise.
-  const fused =
-    getKernel(L2_NORMS_KERNEL, getBackend()) !== undefined &&
-    entries.every(([, g]) => g.dtype === "float32");
-  const norms = fused
+  const norms = canFuse(
+    L2_NORMS_KERNEL,
+    entries.map(([, g]) => g),
+  )
     ? (engine().runKernel(
         L2_NORMS_KERNEL,
         Object.fromEntries(entries.map(([, g], i) => [String(i), g])),

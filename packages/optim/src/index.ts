@@ -1,14 +1,14 @@
 export {
-  ADAMW_UPDATE_KERNEL,
   AdamW,
   type AdamWOptions,
   type ResolvedAdamWOptions,
   resolveAdamWOptions,
 } from "./adamw.js";
 export { applySchedule, type ScheduledValues } from "./apply-schedule.js";
-export { type ClipResult, clipByGlobalNorm, L2_NORMS_KERNEL } from "./clip-by-global-norm.js";
+export { type ClipResult, clipByGlobalNorm } from "./clip-by-global-norm.js";
 export { type DecayFilter, decayKernelsOnly } from "./decay-filter.js";
 export { OptimError } from "./errors.js";
+export { ADAMW_UPDATE_KERNEL, L2_NORMS_KERNEL, SGD_UPDATE_KERNEL } from "./fused-kernels.js";
 export {
   getOptimizerState,
   getWeightEMAState,

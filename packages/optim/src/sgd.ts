@@ -1,7 +1,16 @@
 // SGD with momentum, Nesterov and weight decay, with PyTorch's semantics (torch.optim.SGD, 1.13).
-import { add, mul, serialization, sub, type Tensor, type Variable } from "@tensorflow/tfjs-core";
+import {
+  add,
+  engine,
+  mul,
+  serialization,
+  sub,
+  type Tensor,
+  type Variable,
+} from "@tensorflow/tfjs-core";
 import type { DecayFilter } from "./decay-filter.js";
 import { OptimError } from "./errors.js";
+import { canFuse, SGD_UPDATE_KERNEL } from "./fused-kernels.js";
 import { SlotOptimizer } from "./slot-optimizer.js";
 import { checkBoolean, checkNumber } from "./validate.js";
 
@@ -91,6 +100,33 @@ export class SGD extends SlotOptimizer {
 
   protected updateVariable(name: string, value: Variable, gradient: Tensor): void {
     const wd = this.decays(name) ? this.weightDecay : 0;
+    const momentum = this.#momentum;
+    const buffer = momentum !== 0 ? this.getSlot(name, "momentum") : undefined;
+    // One kernel instead of up to 7 ops where the backend has it (fused-kernels.ts).
+    if (canFuse(SGD_UPDATE_KERNEL, [value, gradient, buffer])) {
+      const [next, nextBuffer] = engine().runKernel(
+        SGD_UPDATE_KERNEL,
+        buffer ? { value, gradient, buffer } : { value, gradient },
+        {
+          learningRate: this.learningRate,
+          momentum,
+          dampening: this.dampening,
+          weightDecay: wd,
+          nesterov: this.nesterov,
+        },
+      ) as Tensor[];
+      if (momentum !== 0) {
+        if (buffer) buffer.assign(nextBuffer as Tensor);
+        else this.setSlot(name, "momentum", nextBuffer as Tensor);
+      }
+      value.assign(next as Tensor);
+      return;
+    }
+    this.updateWithOps(name, value, gradient, wd);
+  }
+
+  /** The same update as tfjs ops (PyTorch's order of operations). */
+  private updateWithOps(name: string, value: Variable, gradient: Tensor, wd: number): void {
     let d: Tensor = wd === 0 ? gradient : add(gradient, mul(value, wd));
     const momentum = this.#momentum;
     if (momentum !== 0) {
