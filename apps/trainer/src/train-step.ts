@@ -49,20 +49,27 @@ export function trainableVariables(model: LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
+/** A batch's loss and gradients, before anything is applied (all tensors the caller's to dispose). */
+export type BatchGradients = {
+  /** Mean loss of the batch. */
+  value: tf.Scalar;
+  /** Correct top-1 predictions of the same forward pass (int32). */
+  correct: tf.Scalar;
+  /** Gradient of `value` for each trainable variable, keyed by variable name. */
+  grads: tf.NamedTensorMap;
+};
+
 /**
- * Runs one step on `x` (`[b, 32, 32, 3]` float32) and `y` (`[b]` int32 labels). Leaves no
- * tensors behind. Throws {@link NonFiniteLossError} when the loss or the gradient norm is not
- * finite, without applying the update.
+ * Forward with BatchNorm in training mode, the loss (label smoothing as given) and its gradients
+ * for the model's trainable variables. The first half of a step; data-parallel replicas run this
+ * alone on their slices of the batch (see `replicas.ts`).
  */
-export async function trainStep(
+export function batchGradients(
   model: LayersModel,
-  optimizer: tf.Optimizer,
   x: tf.Tensor4D,
   y: tf.Tensor1D,
-  options: TrainStepOptions = {},
-): Promise<TrainStepResult> {
-  const labelSmoothing = options.labelSmoothing ?? 0;
-  const gradClip = options.gradClip ?? null;
+  labelSmoothing = 0,
+): BatchGradients {
   let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(x, { training: true }) as tf.Tensor2D;
@@ -71,13 +78,25 @@ export async function trainStep(
     // Labels come from the loader, already checked: skip the per-step device read.
     return softmaxCrossEntropy(logits, y, { labelSmoothing, validateLabels: false });
   }, trainableVariables(model));
+  return { value, correct: correct!, grads };
+}
+
+/**
+ * The second half of a step: the finite-loss check, `onGradients`, clipping, the optimizer
+ * update. `loss` is the batch's mean loss, already read. Disposes nothing of `grads` (the caller's).
+ */
+export function applyBatchGradients(
+  optimizer: tf.Optimizer,
+  loss: number,
+  grads: tf.NamedTensorMap,
+  options: TrainStepOptions = {},
+): { gradNorm: number | null } {
+  const gradClip = options.gradClip ?? null;
+  if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, "the training loss");
+  options.onGradients?.(grads);
+  let gradNorm: number | null = null;
   let clippedGrads: tf.NamedTensorMap | null = null;
   try {
-    const [lossValue, correctValue] = await Promise.all([value.data(), correct!.data()]);
-    const loss = lossValue[0]!;
-    if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, "the training loss");
-    options.onGradients?.(grads);
-    let gradNorm: number | null = null;
     if (gradClip !== null) {
       try {
         const clipped = clipByGlobalNorm(grads, gradClip);
@@ -92,9 +111,31 @@ export async function trainStep(
       }
     }
     optimizer.applyGradients(clippedGrads ?? grads);
+    return { gradNorm };
+  } finally {
+    if (clippedGrads) tf.dispose(Object.values(clippedGrads));
+  }
+}
+
+/**
+ * Runs one step on `x` (`[b, 32, 32, 3]` float32) and `y` (`[b]` int32 labels). Leaves no
+ * tensors behind. Throws {@link NonFiniteLossError} when the loss or the gradient norm is not
+ * finite, without applying the update.
+ */
+export async function trainStep(
+  model: LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  options: TrainStepOptions = {},
+): Promise<TrainStepResult> {
+  const { value, correct, grads } = batchGradients(model, x, y, options.labelSmoothing ?? 0);
+  try {
+    const [lossValue, correctValue] = await Promise.all([value.data(), correct.data()]);
+    const loss = lossValue[0]!;
+    const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
     return { loss, correct: correctValue[0]!, gradNorm };
   } finally {
-    tf.dispose([value, correct!, ...Object.values(grads)]);
-    if (clippedGrads) tf.dispose(Object.values(clippedGrads));
+    tf.dispose([value, correct, ...Object.values(grads)]);
   }
 }
