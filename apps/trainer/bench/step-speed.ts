@@ -3,7 +3,8 @@
 // The figures sized the `cpu` and `smoke` presets.
 //
 //   node --conditions=@cnnkit/source --import tsx bench/step-speed.ts [--backend auto|wasm|cpu]
-//        [--widths 16,32,64;32,64,128] [--batch 64] [--steps 5] [--data PATH]
+//        [--widths 16,32,64;32,64,128] [--batch 64] [--steps 5] [--data PATH] [--replicas N]
+// --replicas N: data-parallel over N replicas (src/replicas.ts), each on cores / N threads.
 import { parseArgs } from "node:util";
 import { useBackend } from "@cnnkit/backends";
 import { AdamW } from "@cnnkit/optim";
@@ -11,6 +12,7 @@ import type * as tf from "@tensorflow/tfjs-core";
 import { resolveConfig } from "../src/config.js";
 import { loadDataset, selectRunData, trainBatches } from "../src/data.js";
 import { buildModel } from "../src/model.js";
+import { ReplicaGroup, threadsPerReplica } from "../src/replicas.js";
 import { trainStep } from "../src/train-step.js";
 
 const { values: args } = parseArgs({
@@ -20,20 +22,29 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "5" },
     data: { type: "string", default: "../../../shared/datasets/cifar-10-binary.tar.gz" },
+    replicas: { type: "string", default: "1" },
+    threads: { type: "string" },
+    warmup: { type: "string", default: "1" },
   },
 });
-const selection = await useBackend(args.backend as "auto");
+const replicas = Number(args.replicas);
+const selection = await useBackend(args.backend as "auto", {
+  threads: args.threads ? Number(args.threads) : threadsPerReplica(replicas),
+});
 const batchSize = Number(args.batch);
 const steps = Number(args.steps);
+const warmup = Number(args.warmup);
 const base = resolveConfig("cpu", {
   batchSize,
-  trainSubset: batchSize * (steps + 1),
+  trainSubset: batchSize * (steps + warmup),
   testSubset: 10,
   dataUrl: args.data,
   dataDir: "../../.cache/cnnkit",
 });
 const data = selectRunData(await loadDataset(base), base);
-console.log(`backend ${selection.backend}: ${selection.reason}`);
+console.log(
+  `backend ${selection.backend}: ${selection.reason}${replicas > 1 ? `; ${replicas} replicas` : ""}`,
+);
 console.log(`| widths | batch | train img/s | s per 10k images |`);
 console.log(`|---|---:|---:|---:|`);
 for (const w of args.widths.split(";")) {
@@ -41,23 +52,26 @@ for (const w of args.widths.split(";")) {
   const model = buildModel(config);
   const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 5e-4 });
   const batches = trainBatches(data.train, config);
+  const group = replicas > 1 ? await ReplicaGroup.start(config, model, 10, { replicas }) : null;
+  const step = group ? group.step.bind(group) : trainStep;
   let seen = 0;
   let start = 0;
   let i = 0;
   for await (const b of batches.epoch(0)) {
-    // The first step (kernel setup, weight packing) is warm-up, not measured.
-    if (i === 1) start = performance.now();
-    await trainStep(model, optimizer, b.x, b.y as tf.Tensor1D, {
+    // The first steps (kernel setup, weight packing, V8 tiering the wasm up) are not measured.
+    if (i === warmup) start = performance.now();
+    await step(model, optimizer, b.x, b.y as tf.Tensor1D, {
       gradClip: 1,
       labelSmoothing: 0.1,
     });
     b.x.dispose();
     b.y.dispose();
-    if (i >= 1) seen += b.labels.length;
+    if (i >= warmup) seen += b.labels.length;
     i++;
   }
   const ips = seen / ((performance.now() - start) / 1000);
   console.log(`| ${w} | ${batchSize} | ${ips.toFixed(1)} | ${(10_000 / ips).toFixed(0)} |`);
+  await group?.close();
   optimizer.dispose();
   model.dispose();
 }

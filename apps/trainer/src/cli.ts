@@ -13,6 +13,7 @@ import { loadDataset, selectRunData } from "./data.js";
 import { TrainerError } from "./errors.js";
 import { HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
+import { resolveReplicas, threadsPerReplica } from "./replicas.js";
 import { writeReport } from "./report.js";
 import { defaultRunDir, runPaths } from "./run-dir.js";
 import { train } from "./train.js";
@@ -54,8 +55,8 @@ async function configFor(parsed: ParsedCommand): Promise<TrainConfig> {
 
 /** Flags that may change on resume or eval: where things are and what runs them, not the recipe. */
 function environmentPatch(parsed: ParsedCommand) {
-  const { backend, dataDir, dataUrl, export: doExport, testSubset } = parsed.patch;
-  return { backend, dataDir, dataUrl, export: doExport, testSubset };
+  const { backend, replicas, dataDir, dataUrl, export: doExport, testSubset } = parsed.patch;
+  return { backend, replicas, dataDir, dataUrl, export: doExport, testSubset };
 }
 
 async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
@@ -132,7 +133,10 @@ async function trainCommand(
   const runDir = resolve(parsed.resume ?? config.out ?? defaultRunDir());
   say(`cnnkit-train ${resume ? "resuming" : "training"}: ${runDir}`);
   say(JSON.stringify(config, null, 2));
-  const selection = await useBackend(config.backend);
+  // With replicas, each one (this thread's included) gets its share of the cores. Which backend
+  // "auto" lands on is not known yet; the threads only matter on wasm and cpu.
+  const expected = resolveReplicas(config, config.backend === "auto" ? "wasm" : config.backend);
+  const selection = await useBackend(config.backend, { threads: threadsPerReplica(expected) });
   say(`backend: ${selection.backend} (${selection.reason})`);
 
   const data = selectRunData(await loadDataset(config), config);

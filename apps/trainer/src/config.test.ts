@@ -40,6 +40,12 @@ describe("resolveConfig", () => {
       "widths: expected 3 stage widths for small-resnet, got [8,16]",
     );
     expect(() => resolveConfig("seed", { labelSmoothing: 1 })).toThrow(TrainerError);
+    expect(() => resolveConfig("seed", { replicas: 0 })).toThrow(
+      "replicas: expected a positive integer, got 0",
+    );
+    expect(() => resolveConfig("smoke", { replicas: 33 })).toThrow(
+      "replicas: expected at most batchSize (32): each replica needs rows of the batch, got 33",
+    );
   });
 });
 

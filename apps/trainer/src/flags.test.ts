@@ -29,6 +29,8 @@ describe("parseFlags", () => {
       "--no-normalize",
       "--seed",
       "42",
+      "--replicas",
+      "2",
     ]);
     const c = resolveConfig(p.preset, p.patch);
     expect(c).toMatchObject({
@@ -40,6 +42,7 @@ describe("parseFlags", () => {
       shortcut: "none",
       normalize: "none",
       seed: 42,
+      replicas: 2,
       augment: { crop: false, flip: false, padding: 4, cutout: 6 },
     });
   });

@@ -3,6 +3,8 @@
 //   data (@cnnkit/cifar10) → model (@cnnkit/resnet) → loss + gradients → clip (@cnnkit/optim)
 //   → AdamW/SGD step at the lr and beta1/momentum of OneCycleLR (@cnnkit/schedulers)
 //   → per-epoch evaluation (@cnnkit/metrics) → TensorBoard (@cnnkit/tensorboard) → checkpoints
+// With `replicas` > 1, the loss and gradients of each batch come from several copies of the
+// model working on slices of it (replicas.ts); everything after the gradients stays here.
 import { batchGrid } from "@cnnkit/cifar10";
 import { confusionMatrixPicture, type MetricsResult } from "@cnnkit/metrics";
 import { AdamW, SGD, WeightEMA } from "@cnnkit/optim";
@@ -22,6 +24,7 @@ import { TrainerError } from "./errors.js";
 import { evaluate } from "./evaluate.js";
 import { buildModel } from "./model.js";
 import { Progress } from "./progress.js";
+import { ReplicaGroup, resolveReplicas, threadsPerReplica } from "./replicas.js";
 import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
 import { NonFiniteLossError, trainStep } from "./train-step.js";
 
@@ -69,6 +72,8 @@ export interface TrainResult {
 export interface MetricsFile {
   status: "running" | "completed" | "interrupted" | "diverged";
   backend: { backend: string; reason: string };
+  /** Data-parallel replicas the run trained with (the resolved `replicas`). */
+  replicas: number;
   stepsPerEpoch: number;
   totalSteps: number;
   epochs: EpochRecord[];
@@ -119,6 +124,8 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   const totalSteps = config.epochs * stepsPerEpoch;
 
   const model = buildModel(config, data.classNames.length);
+  // Data-parallel copies of the model (replicas.ts), started below; 1 = this model alone.
+  const replicaCount = resolveReplicas(config, tf.getBackend());
   const optimizer = makeOptimizer(config);
   const schedule = new OneCycleLR({
     maxLr: config.maxLr,
@@ -159,6 +166,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   const metricsFile = (status: MetricsFile["status"]): MetricsFile => ({
     status,
     backend,
+    replicas: replicaCount,
     stepsPerEpoch,
     totalSteps,
     epochs: state.history,
@@ -179,7 +187,17 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
 
   let bestResult: MetricsResult | null = null;
   let status: TrainResult["status"] = "completed";
+  let replicas: ReplicaGroup | null = null;
   try {
+    if (replicaCount > 1) {
+      replicas = await ReplicaGroup.start(config, model, data.classNames.length, {
+        replicas: replicaCount,
+      });
+      progress.line(
+        `data-parallel: ${replicaCount} replicas of the model, ${threadsPerReplica(replicaCount)} thread(s) each; ` +
+          `BatchNorm normalises each replica's slice of ${Math.ceil(config.batchSize / replicaCount)} images`,
+      );
+    }
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       const startStep = epoch === state.epoch ? state.step : 0;
       if (startStep === 0) state.running = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
@@ -196,7 +214,8 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         }
         let result: Awaited<ReturnType<typeof trainStep>>;
         try {
-          result = await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, {
+          const step = replicas ? replicas.step.bind(replicas) : trainStep;
+          result = await step(model, optimizer, batch.x, batch.y as tf.Tensor1D, {
             labelSmoothing: config.labelSmoothing,
             gradClip: config.gradClip,
             onGradients:
@@ -307,6 +326,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     }
     throw error;
   } finally {
+    await replicas?.close();
     progress.done();
     await writer.close();
     ema?.dispose();

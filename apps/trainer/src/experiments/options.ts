@@ -83,6 +83,8 @@ const BASE: ConfigPatch = {
   labelSmoothing: 0,
   export: false,
   logEvery: 10,
+  // One model, on every core: the arms compare recipes, not data-parallel training.
+  replicas: 1,
 };
 
 /** The config of one arm: base, then the experiment's, the user's, and the arm's own fields. */
