@@ -165,9 +165,9 @@ describe("ReplicaGroup", () => {
     const other = buildModel({ ...config, widths: [4, 8, 8] });
     const optimizer = new AdamW({ learningRate: 1e-2 });
     const batch = batchOf(config, 4, 0);
-    await expect(
-      group.step(other, optimizer, batch.x, batch.y as tf.Tensor1D),
-    ).rejects.toThrow(/the model has \d+ trainable parameters, the replicas \d+/);
+    await expect(group.step(other, optimizer, batch.x, batch.y as tf.Tensor1D)).rejects.toThrow(
+      /the model has \d+ trainable parameters, the replicas \d+/,
+    );
     expect(optimizer.iterations).toBe(0);
     tf.dispose([batch.x, batch.y]);
     optimizer.dispose();
