@@ -233,4 +233,46 @@ describe("train() with replicas", () => {
       await rm(runDir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it("resumes an interrupted data-parallel run to the same bytes as an uninterrupted one", async () => {
+    const config = tinyConfig({ epochs: 2, replicas: 2 });
+    const data = syntheticData(24, 10);
+    const quiet = (onStep?: (s: { epoch: number; step: number }) => void) => {
+      const p = new Progress({ stream: { write: () => true }, live: false, every: 1000 });
+      if (onStep) {
+        const update = p.update.bind(p);
+        p.update = (s) => {
+          update(s);
+          onStep(s);
+        };
+      }
+      return p;
+    };
+    const straight = await mkdtemp(join(tmpdir(), "cnnkit-replicas-straight-"));
+    const broken = await mkdtemp(join(tmpdir(), "cnnkit-replicas-resumed-"));
+    try {
+      await train(config, { runDir: straight, data, progress: quiet() });
+      const controller = new AbortController();
+      // Ctrl-C in the middle of the second epoch.
+      const first = await train(config, {
+        runDir: broken,
+        data,
+        signal: controller.signal,
+        progress: quiet((s) => {
+          if (s.epoch === 2 && s.step === 1) controller.abort();
+        }),
+      });
+      expect(first.status).toBe("interrupted");
+      const second = await train(config, { runDir: broken, data, resume: true, progress: quiet() });
+      expect(second.status).toBe("completed");
+      for (const file of ["group1-shard1of1.bin", "optimizer.bin"]) {
+        const a = await readFile(join(runPaths(straight).last, file));
+        const b = await readFile(join(runPaths(broken).last, file));
+        expect(b.equals(a), file).toBe(true);
+      }
+    } finally {
+      await rm(straight, { recursive: true, force: true });
+      await rm(broken, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
