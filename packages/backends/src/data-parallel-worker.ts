@@ -1,18 +1,18 @@
-// A worker replica of a data-parallel run (see replicas.ts): builds the run's model on the main
-// thread's backend, then, for each step, loads the weights it is sent, computes the gradients of
-// its slice of the batch and sends them back, concatenated in trainable-variable order.
+// A worker replica of a DataParallel group (see data-parallel.ts): rebuilds the model from its
+// JSON on the main thread's backend, then, for each request, loads the weights it is sent,
+// computes the loss and gradients of its slice of the batch and sends them back, concatenated
+// in trainable-variable order.
 import { parentPort, workerData } from "node:worker_threads";
-import { useBackend } from "@cnnkit/backends";
 import * as tf from "@tensorflow/tfjs-core";
-import type { LayersModel } from "@tensorflow/tfjs-layers";
-import { buildModel } from "./model.js";
+import { type LayersModel, models } from "@tensorflow/tfjs-layers";
+import { classifierGradients, trainableVariables } from "./classifier-gradients.js";
 import {
   concatFloat32,
   type ReplicaInit,
   type ReplicaMessage,
-  type ReplicaStepRequest,
-} from "./replicas.js";
-import { batchGradients, trainableVariables } from "./train-step.js";
+  type ReplicaRequest,
+} from "./data-parallel.js";
+import { useBackend } from "./use-backend.js";
 
 const port = parentPort!;
 const init = workerData as ReplicaInit;
@@ -30,7 +30,8 @@ async function start(): Promise<Replica> {
     onnxruntime: init.onnxruntime,
     trainingKernels: true,
   });
-  const model = buildModel(init.model, init.numClasses);
+  for (const specifier of init.setup) await import(specifier);
+  const model = await buildModel(init.model);
   const variables = trainableVariables(model);
   const shapes = variables.map((v) => v.shape.join("x")).join(",");
   const expected = init.shapes.map((s) => s.join("x")).join(",");
@@ -42,7 +43,20 @@ async function start(): Promise<Replica> {
   return { model, variables };
 }
 
-async function step({ model, variables }: Replica, r: ReplicaStepRequest): Promise<void> {
+/** This worker's copy of the model: from the builder it was given, or from the model's JSON. */
+async function buildModel(how: ReplicaInit["model"]): Promise<LayersModel> {
+  if ("topology" in how) {
+    return models.modelFromJSON({ modelTopology: how.topology } as never);
+  }
+  const { module, export: name, args } = how.build;
+  const builder = (await import(module))[name] as unknown;
+  if (typeof builder !== "function") {
+    throw new Error(`build: ${module} has no function export "${name}"`);
+  }
+  return (await builder(...args)) as LayersModel;
+}
+
+async function gradients({ model, variables }: Replica, r: ReplicaRequest): Promise<void> {
   let offset = 0;
   tf.tidy(() => {
     for (const v of variables) {
@@ -50,9 +64,11 @@ async function step({ model, variables }: Replica, r: ReplicaStepRequest): Promi
       offset += v.size;
     }
   });
-  const x = tf.tensor4d(r.x, r.xShape, "float32");
+  const x = tf.tensor(r.x, r.xShape, "float32");
   const y = tf.tensor1d(r.y, "int32");
-  const { value, correct, grads } = batchGradients(model, x, y, r.labelSmoothing);
+  const { value, correct, grads } = classifierGradients(model, x, y, {
+    labelSmoothing: r.labelSmoothing,
+  });
   try {
     const [lossValue, correctValue, ...parts] = await Promise.all([
       value.data(),
@@ -68,13 +84,14 @@ async function step({ model, variables }: Replica, r: ReplicaStepRequest): Promi
     tf.dispose([x, y, value, correct, ...Object.values(grads)]);
   }
 }
+
 try {
   const replica = await start();
-  // Steps arrive one at a time (the main thread waits for every replica before the next).
+  // Requests arrive one at a time (the main thread waits for every replica before the next).
   let queue = Promise.resolve();
-  port.on("message", (r: ReplicaStepRequest) => {
+  port.on("message", (r: ReplicaRequest) => {
     queue = queue.then(() =>
-      step(replica, r).catch((e) => send({ type: "failed", id: r.id, message: firstLine(e) })),
+      gradients(replica, r).catch((e) => send({ type: "failed", id: r.id, message: firstLine(e) })),
     );
   });
   send({ type: "ready" });
