@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/cli.ts", "src/experiments/cli.ts", "src/replica-worker.ts"],
+  entry: ["src/index.ts", "src/cli.ts", "src/experiments/cli.ts"],
   format: ["esm"],
   target: "node20",
   dts: true,

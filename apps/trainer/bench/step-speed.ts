@@ -4,16 +4,15 @@
 //
 //   node --conditions=@cnnkit/source --import tsx bench/step-speed.ts [--backend auto|wasm|cpu]
 //        [--widths 16,32,64;32,64,128] [--batch 64] [--steps 5] [--data PATH] [--replicas N]
-// --replicas N: data-parallel over N replicas (src/replicas.ts), each on cores / N threads.
+// --replicas N: data-parallel over N replicas (@cnnkit/backends' DataParallel), each on cores / N threads.
 import { parseArgs } from "node:util";
-import { useBackend } from "@cnnkit/backends";
+import { DataParallel, threadsPerReplica, useBackend } from "@cnnkit/backends";
 import { AdamW } from "@cnnkit/optim";
 import type * as tf from "@tensorflow/tfjs-core";
 import { resolveConfig } from "../src/config.js";
 import { loadDataset, selectRunData, trainBatches } from "../src/data.js";
-import { buildModel } from "../src/model.js";
-import { ReplicaGroup, threadsPerReplica } from "../src/replicas.js";
-import { trainStep } from "../src/train-step.js";
+import { buildModel, replicaBuilder } from "../src/model.js";
+import { dataParallelStep, trainStep } from "../src/train-step.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -52,18 +51,20 @@ for (const w of args.widths.split(";")) {
   const model = buildModel(config);
   const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 5e-4 });
   const batches = trainBatches(data.train, config);
-  const group = replicas > 1 ? await ReplicaGroup.start(config, model, 10, { replicas }) : null;
-  const step = group ? group.step.bind(group) : trainStep;
+  const group =
+    replicas > 1
+      ? await DataParallel.start(model, { replicas, build: replicaBuilder(config) })
+      : null;
   let seen = 0;
   let start = 0;
   let i = 0;
   for await (const b of batches.epoch(0)) {
     // The first steps (kernel setup, weight packing, V8 tiering the wasm up) are not measured.
     if (i === warmup) start = performance.now();
-    await step(model, optimizer, b.x, b.y as tf.Tensor1D, {
-      gradClip: 1,
-      labelSmoothing: 0.1,
-    });
+    const options = { gradClip: 1, labelSmoothing: 0.1 };
+    const y = b.y as tf.Tensor1D;
+    if (group) await dataParallelStep(group, optimizer, b.x, y, options);
+    else await trainStep(model, optimizer, b.x, y, options);
     b.x.dispose();
     b.y.dispose();
     if (i >= warmup) seen += b.labels.length;

@@ -1,7 +1,7 @@
 // Entry point of `cnnkit-train`: flags → configuration → backend → the command. Errors that the
 // user can act on (bad flag, missing data, diverged run) print as one line, never a stack trace.
 import { resolve } from "node:path";
-import { useBackend } from "@cnnkit/backends";
+import { threadsPerReplica, useBackend } from "@cnnkit/backends";
 import { formatVerifyReport } from "@cnnkit/export";
 import { evaluateExport, evaluateRun, isExportDir } from "./commands/eval.js";
 import { exportRun } from "./commands/export-run.js";
@@ -13,7 +13,7 @@ import { loadDataset, selectRunData } from "./data.js";
 import { TrainerError } from "./errors.js";
 import { HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
-import { resolveReplicas, threadsPerReplica } from "./replicas.js";
+import { resolveReplicas } from "./replicas.js";
 import { writeReport } from "./report.js";
 import { defaultRunDir, runPaths } from "./run-dir.js";
 import { train } from "./train.js";

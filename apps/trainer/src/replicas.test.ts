@@ -1,31 +1,40 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DataParallel, threadsPerReplica, trainableVariables } from "@cnnkit/backends";
 import { AdamW } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { trainBatches } from "./data.js";
-import { buildModel } from "./model.js";
+import { BUILDERS, buildModel, replicaBuilder } from "./model.js";
 import { Progress } from "./progress.js";
-import { ReplicaGroup, sliceSizes, threadsPerReplica } from "./replicas.js";
+import { resolveReplicas } from "./replicas.js";
 import { runPaths } from "./run-dir.js";
 import { syntheticData, tinyConfig, useCpu } from "./test-helpers.js";
 import { type MetricsFile, train } from "./train.js";
-import { applyBatchGradients, batchGradients } from "./train-step.js";
+import { applyBatchGradients, dataParallelStep } from "./train-step.js";
 
 beforeAll(useCpu);
 
-describe("sliceSizes / threadsPerReplica", () => {
-  it("splits every row once, the first slices one larger", () => {
-    expect(sliceSizes(64, 2)).toEqual([32, 32]);
-    expect(sliceSizes(7, 3)).toEqual([3, 2, 2]);
-    expect(sliceSizes(1, 3)).toEqual([1, 0, 0]);
+describe("resolveReplicas", () => {
+  it("takes the configured number, or one per core with 32 images each on wasm and cpu", () => {
+    expect(resolveReplicas({ replicas: 3, batchSize: 64 }, "tensorflow", 8)).toBe(3);
+    expect(resolveReplicas({ replicas: "auto", batchSize: 64 }, "wasm", 2)).toBe(2);
+    expect(resolveReplicas({ replicas: "auto", batchSize: 32 }, "wasm", 2)).toBe(1);
+    expect(resolveReplicas({ replicas: "auto", batchSize: 512 }, "tensorflow", 8)).toBe(1);
   });
+});
 
-  it("shares the cores out, at least one thread each", () => {
-    expect(threadsPerReplica(2, 2)).toBe(1);
-    expect(threadsPerReplica(2, 8)).toBe(4);
-    expect(threadsPerReplica(3, 2)).toBe(1);
+describe("replicaBuilder", () => {
+  it("names the @cnnkit/resnet export that buildModel calls, for every model", async () => {
+    const resnet = (await import(replicaBuilder(tinyConfig()).module as string)) as Record<
+      string,
+      unknown
+    >;
+    for (const [name, builder] of Object.values(BUILDERS)) expect(resnet[name]).toBe(builder);
+    const b = replicaBuilder(tinyConfig({ model: "resnet20", widths: [16, 32, 64] }), 7);
+    expect(b.export).toBe("resnet20");
+    expect(b.args).toEqual([{ widths: [16, 32, 64], shortcut: "auto", seed: 0, numClasses: 7 }]);
   });
 });
 
@@ -35,162 +44,81 @@ function batchOf(config: ReturnType<typeof tinyConfig>, n: number, step: number)
   return batches.toTensors(batches.prepare(0, step, batches.order(0)), 0);
 }
 
-describe("ReplicaGroup", () => {
+describe("dataParallelStep", () => {
   const config = tinyConfig();
-  let group: ReplicaGroup;
-  beforeAll(async () => {
-    const probe = buildModel(config);
-    group = await ReplicaGroup.start(config, probe, 10, { replicas: 3 });
-    probe.dispose();
-  }, 60_000);
-  afterAll(() => group?.close());
 
-  it("steps as one model would with the row-weighted mean of its slices' gradients", async () => {
-    // 7 rows over 3 replicas: slices of 3, 2 and 2, so a plain (unweighted) mean would differ.
-    const model = buildModel(config);
-    const reference = buildModel(config);
-    const replicated = await ReplicaGroup.start(config, model, 10, { replicas: 3 });
+  it("applies the replicas' averaged gradients as trainStep applies one model's", async () => {
+    // Two models of the same seed: A steps through dataParallelStep; B gets, through
+    // applyBatchGradients, the gradients A's replicas report for the same batch and weights.
+    const a = buildModel(config);
+    const b = buildModel(config);
+    const replicas = await DataParallel.start(a, { replicas: 2, build: replicaBuilder(config) });
     const optA = new AdamW({ learningRate: 1e-2, weightDecay: 1e-4 });
     const optB = new AdamW({ learningRate: 1e-2, weightDecay: 1e-4 });
-    const options = { labelSmoothing: 0.1, gradClip: 1 };
+    const options = { labelSmoothing: 0.1, gradClip: 0.5 };
     try {
-      // Two steps: the second shows the workers start from the updated weights.
       for (const s of [0, 1]) {
-        const batch = batchOf(config, 7, s);
+        const batch = batchOf(config, 6, s);
         const y = batch.y as tf.Tensor1D;
+        const ref = await replicas.gradients(batch.x, y, { labelSmoothing: 0.1 });
+        // Keyed by B's variables (an optimizer finds the variables by name).
+        const forB: tf.NamedTensorMap = {};
+        const names = trainableVariables(b).map((v) => v.name);
+        for (const [i, v] of trainableVariables(a).entries()) forB[names[i]!] = ref.grads[v.name]!;
+        const { gradNorm } = applyBatchGradients(optB, ref.loss, forB, options);
         const tensors = tf.memory().numTensors;
-        const got = await replicated.step(model, optA, batch.x, y, options);
+        const got = await dataParallelStep(replicas, optA, batch.x, y, options);
         // The first step creates the optimizer's moments; after that, a step leaves nothing.
         if (s === 1) expect(tf.memory().numTensors).toBe(tensors);
-
-        // The reference: each slice's gradients on one model, averaged with weights 3/7, 2/7, 2/7.
-        let start = 0;
-        let loss = 0;
-        let correct = 0;
-        const sums: tf.NamedTensorMap = {};
-        for (const n of sliceSizes(7, 3)) {
-          const part = tf.tidy(() =>
-            batchGradients(
-              reference,
-              tf.slice(batch.x, [start, 0, 0, 0], [n, 32, 32, 3]),
-              tf.slice(y, [start], [n]),
-              options.labelSmoothing,
-            ),
-          );
-          loss += (n / 7) * (await part.value.data())[0]!;
-          correct += (await part.correct.data())[0]!;
-          for (const [name, g] of Object.entries(part.grads)) {
-            const scaled = tf.mul(g, n / 7);
-            const prev = sums[name];
-            if (prev) {
-              sums[name] = tf.add(prev, scaled);
-              tf.dispose([prev, scaled]);
-            } else {
-              sums[name] = scaled;
-            }
-          }
-          tf.dispose([part.value, part.correct, ...Object.values(part.grads)]);
-          start += n;
-        }
-        const { gradNorm } = applyBatchGradients(optB, loss, sums, options);
-        tf.dispose(Object.values(sums));
-        expect(got.loss).toBeCloseTo(loss, 5);
-        expect(got.correct).toBe(correct);
-        expect(got.gradNorm).toBeCloseTo(gradNorm!, 4);
-        tf.dispose([batch.x, batch.y]);
+        expect(got.loss).toBeCloseTo(ref.loss, 6);
+        expect(got.correct).toBe(ref.correct);
+        expect(got.gradNorm).toBeCloseTo(gradNorm!, 6);
+        tf.dispose([batch.x, batch.y, ...Object.values(ref.grads)]);
       }
-      const a = model.trainableWeights.map((w) => w.read().dataSync());
-      const b = reference.trainableWeights.map((w) => w.read().dataSync());
-      for (const [i, wa] of a.entries()) {
-        const wb = b[i]!;
+      for (const [i, w] of a.trainableWeights.entries()) {
+        const wa = w.read().dataSync();
+        const wb = b.trainableWeights[i]!.read().dataSync();
         let worst = 0;
         for (let j = 0; j < wa.length; j++) worst = Math.max(worst, Math.abs(wa[j]! - wb[j]!));
-        expect(worst, model.trainableWeights[i]!.name).toBeLessThan(1e-5);
+        expect(worst, w.name).toBeLessThan(1e-6);
       }
     } finally {
-      await replicated.close();
+      await replicas.close();
       optA.dispose();
       optB.dispose();
-      model.dispose();
-      reference.dispose();
+      a.dispose();
+      b.dispose();
     }
   }, 120_000);
 
   it("applies nothing when a replica's loss is not finite", async () => {
     const model = buildModel(config);
+    const replicas = await DataParallel.start(model, {
+      replicas: 2,
+      build: replicaBuilder(config),
+    });
     const optimizer = new AdamW({ learningRate: 1e-2 });
-    // NaN pixels in the last rows only: replica 0's slice is fine, a worker's is not.
+    // NaN pixels in the last rows only: this thread's slice is fine, the worker's is not.
     const batch = batchOf(config, 6, 0);
     const x = tf.tidy(() =>
       tf.concat([tf.slice(batch.x, [0], [4]), tf.fill([2, 32, 32, 3], Number.NaN)]),
     ) as tf.Tensor4D;
     const before = model.trainableWeights.map((w) => w.read().dataSync().slice());
-    const error = await group
-      .step(model, optimizer, x, batch.y as tf.Tensor1D)
-      .catch((e: unknown) => e);
-    expect((error as Error).message).toBe("the training loss is NaN: training diverged");
-    expect((error as { code?: string }).code).toBe("non_finite_loss");
-    for (const [i, w] of model.trainableWeights.entries()) {
-      expect(w.read().dataSync()).toEqual(before[i]);
-    }
-    expect(optimizer.iterations).toBe(0);
-    tf.dispose([x, batch.x, batch.y]);
-    optimizer.dispose();
-    model.dispose();
-  }, 60_000);
-
-  it("says which replica could not start", async () => {
-    const model = buildModel(config);
-    // The workers build the config's model; a main model of other widths cannot be theirs.
-    const error = await ReplicaGroup.start({ ...config, widths: [4, 8, 8] }, model, 10, {
-      replicas: 2,
-    }).catch((e: unknown) => e as Error & { code?: string });
-    expect(error).toBeInstanceOf(Error);
-    expect((error as { code?: string }).code).toBe("replica_failed");
-    expect((error as Error).message).toMatch(
-      /^replica 1: could not start: its model's trainable variables differ from the main thread's/,
-    );
-    model.dispose();
-  }, 60_000);
-
-  it("refuses fewer than two replicas", async () => {
-    const model = buildModel(config);
-    await expect(ReplicaGroup.start(config, model, 10, { replicas: 1 })).rejects.toThrow(
-      "ReplicaGroup: expected 2 or more replicas, got 1",
-    );
-    model.dispose();
-  });
-
-  it("refuses a model other than the one its replicas hold", async () => {
-    const other = buildModel({ ...config, widths: [4, 8, 8] });
-    const optimizer = new AdamW({ learningRate: 1e-2 });
-    const batch = batchOf(config, 4, 0);
-    await expect(group.step(other, optimizer, batch.x, batch.y as tf.Tensor1D)).rejects.toThrow(
-      /the model has \d+ trainable parameters, the replicas \d+/,
-    );
-    expect(optimizer.iterations).toBe(0);
-    tf.dispose([batch.x, batch.y]);
-    optimizer.dispose();
-    other.dispose();
-  });
-
-  it("fails the step, not hangs, when a worker dies", async () => {
-    const model = buildModel(config);
-    const doomed = await ReplicaGroup.start(config, model, 10, { replicas: 2 });
-    const optimizer = new AdamW({ learningRate: 1e-2 });
-    const batch = batchOf(config, 4, 0);
     try {
-      // What a crashed thread looks like to the group: its worker is gone.
-      await (
-        doomed as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }
-      ).workers[0]!.worker.terminate();
-      await expect(doomed.step(model, optimizer, batch.x, batch.y as tf.Tensor1D)).rejects.toThrow(
-        /^replica 1: its thread exited/,
+      const tensors = tf.memory().numTensors;
+      const error = await dataParallelStep(replicas, optimizer, x, batch.y as tf.Tensor1D).catch(
+        (e: unknown) => e,
       );
+      expect((error as Error).message).toBe("the training loss is NaN: training diverged");
+      expect((error as { code?: string }).code).toBe("non_finite_loss");
+      expect(tf.memory().numTensors).toBe(tensors);
+      for (const [i, w] of model.trainableWeights.entries()) {
+        expect(w.read().dataSync()).toEqual(before[i]);
+      }
       expect(optimizer.iterations).toBe(0);
     } finally {
-      await doomed.close();
-      tf.dispose([batch.x, batch.y]);
+      await replicas.close();
+      tf.dispose([x, batch.x, batch.y]);
       optimizer.dispose();
       model.dispose();
     }

@@ -1,8 +1,8 @@
 // One optimisation step, in the order that matters: forward with BatchNorm in training mode,
-// loss (with label smoothing), gradients of the model's own variables, a finite-loss check
+// loss (with label smoothing; classifierGradients of @cnnkit/backends), gradients of the model's own variables, a finite-loss check
 // before anything is applied, global-norm clipping, the optimizer update.
 
-import { softmaxCrossEntropy } from "@cnnkit/metrics/tfjs";
+import { classifierGradients, type DataParallel } from "@cnnkit/backends";
 import { clipByGlobalNorm } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
@@ -42,43 +42,6 @@ export class NonFiniteLossError extends TrainerError {
   ) {
     super("non_finite_loss", `${what} is ${value}: training diverged`);
   }
-}
-
-/** The variables a step trains: the model's trainable weights (not every variable in the engine). */
-export function trainableVariables(model: LayersModel): tf.Variable[] {
-  return model.trainableWeights.map((w) => w.read() as tf.Variable);
-}
-
-/** A batch's loss and gradients, before anything is applied (all tensors the caller's to dispose). */
-export type BatchGradients = {
-  /** Mean loss of the batch. */
-  value: tf.Scalar;
-  /** Correct top-1 predictions of the same forward pass (int32). */
-  correct: tf.Scalar;
-  /** Gradient of `value` for each trainable variable, keyed by variable name. */
-  grads: tf.NamedTensorMap;
-};
-
-/**
- * Forward with BatchNorm in training mode, the loss (label smoothing as given) and its gradients
- * for the model's trainable variables. The first half of a step; data-parallel replicas run this
- * alone on their slices of the batch (see `replicas.ts`).
- */
-export function batchGradients(
-  model: LayersModel,
-  x: tf.Tensor4D,
-  y: tf.Tensor1D,
-  labelSmoothing = 0,
-): BatchGradients {
-  let correct: tf.Scalar | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-    // Accuracy of the same forward pass, kept out of the gradient's tidy scope.
-    correct = tf.keep(tf.sum<tf.Scalar>(tf.cast(tf.equal(tf.argMax(logits, 1), y), "int32")));
-    // Labels come from the loader, already checked: skip the per-step device read.
-    return softmaxCrossEntropy(logits, y, { labelSmoothing, validateLabels: false });
-  }, trainableVariables(model));
-  return { value, correct: correct!, grads };
 }
 
 /**
@@ -129,7 +92,9 @@ export async function trainStep(
   y: tf.Tensor1D,
   options: TrainStepOptions = {},
 ): Promise<TrainStepResult> {
-  const { value, correct, grads } = batchGradients(model, x, y, options.labelSmoothing ?? 0);
+  const { value, correct, grads } = classifierGradients(model, x, y, {
+    labelSmoothing: options.labelSmoothing ?? 0,
+  });
   try {
     const [lossValue, correctValue] = await Promise.all([value.data(), correct.data()]);
     const loss = lossValue[0]!;
@@ -137,5 +102,29 @@ export async function trainStep(
     return { loss, correct: correctValue[0]!, gradNorm };
   } finally {
     tf.dispose([value, correct, ...Object.values(grads)]);
+  }
+}
+
+/**
+ * {@link trainStep} with data-parallel replicas (`@cnnkit/backends`' `DataParallel`, started on
+ * `model`): the replicas compute the batch's loss and gradients between them, this thread
+ * applies them exactly as `trainStep` does. Same contract: nothing applied when the loss is not
+ * finite, no tensors left behind.
+ */
+export async function dataParallelStep(
+  replicas: DataParallel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  options: TrainStepOptions = {},
+): Promise<TrainStepResult> {
+  const { loss, correct, grads } = await replicas.gradients(x, y, {
+    labelSmoothing: options.labelSmoothing ?? 0,
+  });
+  try {
+    const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
+    return { loss, correct, gradNorm };
+  } finally {
+    tf.dispose(Object.values(grads));
   }
 }

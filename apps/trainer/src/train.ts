@@ -4,7 +4,9 @@
 //   → AdamW/SGD step at the lr and beta1/momentum of OneCycleLR (@cnnkit/schedulers)
 //   → per-epoch evaluation (@cnnkit/metrics) → TensorBoard (@cnnkit/tensorboard) → checkpoints
 // With `replicas` > 1, the loss and gradients of each batch come from several copies of the
-// model working on slices of it (replicas.ts); everything after the gradients stays here.
+// model working on slices of it (@cnnkit/backends' DataParallel, sized by replicas.ts);
+// everything after the gradients stays here.
+import { DataParallel, threadsPerReplica } from "@cnnkit/backends";
 import { batchGrid } from "@cnnkit/cifar10";
 import { confusionMatrixPicture, type MetricsResult } from "@cnnkit/metrics";
 import { AdamW, SGD, WeightEMA } from "@cnnkit/optim";
@@ -22,11 +24,16 @@ import type { TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData, testBatches, trainBatches } from "./data.js";
 import { TrainerError } from "./errors.js";
 import { evaluate } from "./evaluate.js";
-import { buildModel } from "./model.js";
+import { buildModel, replicaBuilder } from "./model.js";
 import { Progress } from "./progress.js";
-import { ReplicaGroup, resolveReplicas, threadsPerReplica } from "./replicas.js";
+import { resolveReplicas } from "./replicas.js";
 import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
-import { NonFiniteLossError, trainStep } from "./train-step.js";
+import {
+  dataParallelStep,
+  NonFiniteLossError,
+  type TrainStepOptions,
+  trainStep,
+} from "./train-step.js";
 
 export interface TrainOptions {
   /** The run directory (created if needed). */
@@ -187,11 +194,12 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
 
   let bestResult: MetricsResult | null = null;
   let status: TrainResult["status"] = "completed";
-  let replicas: ReplicaGroup | null = null;
+  let replicas: DataParallel | null = null;
   try {
     if (replicaCount > 1) {
-      replicas = await ReplicaGroup.start(config, model, data.classNames.length, {
+      replicas = await DataParallel.start(model, {
         replicas: replicaCount,
+        build: replicaBuilder(config, data.classNames.length),
       });
       progress.line(
         `data-parallel: ${replicaCount} replicas of the model, ${threadsPerReplica(replicaCount)} thread(s) each; ` +
@@ -214,15 +222,18 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         }
         let result: Awaited<ReturnType<typeof trainStep>>;
         try {
-          const step = replicas ? replicas.step.bind(replicas) : trainStep;
-          result = await step(model, optimizer, batch.x, batch.y as tf.Tensor1D, {
+          const stepOptions: TrainStepOptions = {
             labelSmoothing: config.labelSmoothing,
             gradClip: config.gradClip,
             onGradients:
               options.onGradients &&
               ((grads) =>
                 options.onGradients?.({ step: state.globalStep, grads, model, optimizer })),
-          });
+          };
+          const y = batch.y as tf.Tensor1D;
+          result = replicas
+            ? await dataParallelStep(replicas, optimizer, batch.x, y, stepOptions)
+            : await trainStep(model, optimizer, batch.x, y, stepOptions);
         } catch (error) {
           if (error instanceof NonFiniteLossError) {
             throw diverged(error, epoch, batch.step, lr, paths.last, state);
