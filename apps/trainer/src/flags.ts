@@ -26,7 +26,7 @@ Usage
   cnnkit-train show-batch [options]         write the augmented batch grid (check the data first)
 
 Presets (--preset, default cpu)
-  cpu      a narrow SmallResNet on all 50,000 images, 4 epochs: ~7 minutes on 2 quiet
+  cpu      a narrow SmallResNet on all 50,000 images, 4 epochs: 7-9 minutes on 2
            CPU cores (2 replicas), 71-73% test accuracy (the default: it finishes on any machine; the others
            want a GPU backend)
   seed     the original recipe: SmallResNet, batch 128, AdamW (OneCycleLR peak 3e-4, wd 1e-4),

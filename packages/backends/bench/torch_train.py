@@ -51,6 +51,7 @@ def main():
     p.add_argument("--widths", default="64,128,256")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
     p.add_argument("--threads", type=int, default=0, help="0 = PyTorch's default (all cores)")
     a = p.parse_args()
     if a.threads > 0:
@@ -68,7 +69,8 @@ def main():
         opt.step()
 
     model.train()
-    step()  # warm-up
+    for _ in range(max(1, a.warmup)):
+        step()  # warm-up
     t = time.perf_counter()
     for _ in range(a.steps):
         step()

@@ -1,13 +1,19 @@
 // `pnpm bench` in packages/backends: images/s for training and inference of SmallResNet (64/128/256)
 // and its narrow variants (16/32/64, 8/16/32) on every backend that loads (wasm with 1 thread and with all
-// cores, wasm and cpu with their convolutions on onnxruntime-node, plain cpu), and the same model
-// in PyTorch (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
+// cores, wasm and cpu with their convolutions on onnxruntime-node, plain cpu, and the first of
+// these as data-parallel replicas, one per core: DataParallel), and the same model in PyTorch
+// (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
 // Each tfjs configuration runs in its own process, since the wasm thread count is fixed when the
-// backend first starts.
+// backend first starts. Every tfjs step is the same: classifierGradients (forward, softmax
+// cross-entropy, backward), then SGD with momentum; PyTorch's is the same in torch.
 //
 //   node --conditions=@cnnkit/source --import tsx bench/train.ts [--batch 64] [--steps 3]
-//        [--backends wasm+onnxruntime,cpu+onnxruntime,wasm,cpu] [--wasm-threads 1,2]
-//        [--models small,narrow,tiny] [--cpu-batch 4] [--no-torch] [--rounds 1]
+//        [--warmup 3] [--backends wasm+onnxruntime,cpu+onnxruntime,wasm,cpu] [--wasm-threads 1,2]
+//        [--replicas 2] [--models small,narrow,tiny] [--cpu-batch 4] [--no-torch] [--rounds 1]
+//
+// --warmup: untimed steps first (kernel setup, weight packing, and V8 tiering the wasm up, which
+// makes the first ~15 steps of a small net up to 1.5x slower). --replicas N (default: the cores;
+// 1 = none): the first backend of --backends again as N replicas of the model, 1 thread each.
 //
 // This VM's speed drifts by ±20% within minutes, which would tilt a ratio between runs made minutes
 // apart: `--rounds N` runs every configuration (PyTorch included) N times, interleaved, and
@@ -19,12 +25,20 @@ import { parseArgs } from "node:util";
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
-import { type BackendChoice, useBackend } from "../src/index.js";
+import {
+  type BackendChoice,
+  classifierGradients,
+  DataParallel,
+  threadsPerReplica,
+  useBackend,
+} from "../src/index.js";
 
 const { values: args } = parseArgs({
   options: {
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "3" },
+    warmup: { type: "string", default: "3" },
+    replicas: { type: "string", default: String(os.availableParallelism()) },
     backends: { type: "string", default: "wasm+onnxruntime,cpu+onnxruntime,wasm,cpu" },
     models: { type: "string", default: "small,narrow,tiny" },
     "cpu-batch": { type: "string", default: "4" },
@@ -33,11 +47,13 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "1" },
     child: { type: "boolean", default: false },
     backend: { type: "string", default: "wasm" },
+    "child-replicas": { type: "string", default: "1" },
     threads: { type: "string", default: "1" },
   },
 });
 const BATCH = Number(args.batch);
 const STEPS = Number(args.steps);
+const WARMUP = Number(args.warmup);
 const MODELS: Record<string, number[]> = {
   small: [64, 128, 256],
   narrow: [16, 32, 64],
@@ -50,43 +66,53 @@ interface Row {
   model: string;
   batch: number;
   train: number;
-  infer: number;
+  /** `null` where not measured (replicas: inference is one model's, the row above). */
+  infer: number | null;
 }
 
-function timeIt(steps: number, f: () => void): number {
-  f(); // warm-up: kernel setup, weight packing, first allocations
+/** Seconds for `steps` calls of `f` after `warmup` untimed ones. */
+async function timeIt(warmup: number, steps: number, f: () => Promise<void>): Promise<number> {
+  for (let i = 0; i < warmup; i++) await f();
   const t = performance.now();
-  for (let i = 0; i < steps; i++) f();
+  for (let i = 0; i < steps; i++) await f();
   return (performance.now() - t) / 1000;
 }
 
-function measure(
+async function measure(
   model: LayersModel,
   batch: number,
   steps: number,
-): { train: number; infer: number } {
+  warmup: number,
+  replicas: DataParallel | null,
+): Promise<{ train: number; infer: number }> {
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
-  const labels = tf.oneHot(
-    tf.tensor1d(
-      Array.from({ length: batch }, (_, i) => i % 10),
-      "int32",
-    ),
-    10,
+  const y = tf.tensor1d(
+    Array.from({ length: batch }, (_, i) => i % 10),
+    "int32",
   );
-  const optimizer = tf.train.momentum(0.01, 0.9);
-  const step = () => {
-    const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor),
-      true,
-    );
-    loss?.dataSync();
-    loss?.dispose();
+  const optimizer: tf.Optimizer = tf.train.momentum(0.01, 0.9);
+  const step = async () => {
+    if (replicas) {
+      const { grads } = await replicas.gradients(x, y);
+      optimizer.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      return;
+    }
+    const { value, correct, grads } = classifierGradients(model, x, y);
+    optimizer.applyGradients(grads);
+    await value.data();
+    tf.dispose([value, correct, ...Object.values(grads)]);
   };
-  const trainS = timeIt(steps, step);
-  const infer = () => tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
-  const inferS = timeIt(steps, infer);
+  const trainS = await timeIt(warmup, steps, step);
+  // Inference is one model's (replicas split training batches only).
+  const infer = async () => {
+    const out = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
+    await out.data();
+    out.dispose();
+  };
+  const inferS = replicas ? Number.NaN : await timeIt(Math.min(warmup, 1), steps, infer);
   optimizer.dispose();
-  tf.dispose([x, labels]);
+  tf.dispose([x, y]);
   return { train: (batch * steps) / trainS, infer: (batch * steps) / inferS };
 }
 
@@ -102,6 +128,8 @@ function torchRow(model: string, widths: number[], threads: number): Row | strin
       String(BATCH),
       "--steps",
       String(STEPS),
+      "--warmup",
+      String(WARMUP),
       "--threads",
       String(threads),
     ],
@@ -125,6 +153,7 @@ function torchRow(model: string, widths: number[], threads: number): Row | strin
 
 async function child(): Promise<void> {
   const [backendName, ort] = (args.backend as string).split("+");
+  const replicas = Number(args["child-replicas"]);
   const chosen = await useBackend(backendName as BackendChoice, {
     threads: Number(args.threads),
     onnxruntime: ort === "onnxruntime",
@@ -137,14 +166,24 @@ async function child(): Promise<void> {
     const widths = MODELS[name];
     if (!widths) throw new Error(`--models: expected small, narrow or tiny, got ${name}`);
     const model = smallResNet({ widths, seed: 0 });
-    const r = measure(model, batch, cpu ? 1 : STEPS);
+    // The workers build the model with @cnnkit/resnet's code too (its layers are faster
+    // subclasses of tfjs's, which the model's JSON would not bring back).
+    const build = {
+      module: import.meta.resolve("@cnnkit/resnet"),
+      export: "smallResNet",
+      args: [{ widths, seed: 0 }],
+    };
+    const group = replicas > 1 ? await DataParallel.start(model, { replicas, build }) : null;
+    const r = await measure(model, batch, cpu ? 1 : STEPS, cpu ? 1 : WARMUP, group);
+    await group?.close();
     model.dispose();
     const threads = chosen.onnxruntime
       ? `+ort, ${chosen.onnxruntime.threads} thr`
       : chosen.backend === "wasm"
         ? `, ${chosen.reason.match(/(\d+) threads/)?.[1] ?? 1} thr`
         : "";
-    out.push({ runtime: `tfjs ${chosen.backend}${threads}`, model: name, batch, ...r });
+    const copies = group ? ` x${group.size}` : "";
+    out.push({ runtime: `tfjs ${chosen.backend}${threads}${copies}`, model: name, batch, ...r });
   }
   console.log(JSON.stringify(out));
   process.exit(0); // wasm's pthread workers would keep the process alive
@@ -153,11 +192,12 @@ async function child(): Promise<void> {
 if (args.child) await child();
 
 const ROUNDS = Number(args.rounds);
-const all: Row[] = [];
-const notes = new Set<string>();
-const self = fileURLToPath(import.meta.url);
-for (let round = 1; round <= ROUNDS; round++) {
-  for (const backend of args.backends.split(",")) {
+
+/** Every tfjs process to run: a backend, its threads, and its replicas. */
+function configurations(): { backend: string; threads: string; replicas: number }[] {
+  const out: { backend: string; threads: string; replicas: number }[] = [];
+  const backends = args.backends.split(",");
+  for (const backend of backends) {
     // Plain wasm at each thread count; ONNX Runtime with all cores; plain cpu is single-threaded.
     const counts =
       backend === "wasm"
@@ -165,7 +205,20 @@ for (let round = 1; round <= ROUNDS; round++) {
         : backend.endsWith("+onnxruntime")
           ? [String(os.availableParallelism())]
           : ["1"];
-    for (const threads of counts) {
+    for (const threads of counts) out.push({ backend, threads, replicas: 1 });
+  }
+  const replicas = Number(args.replicas);
+  if (replicas > 1 && backends[0]) {
+    out.push({ backend: backends[0], threads: String(threadsPerReplica(replicas)), replicas });
+  }
+  return out;
+}
+const all: (Row & { round: number })[] = [];
+const notes = new Set<string>();
+const self = fileURLToPath(import.meta.url);
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const { backend, threads, replicas } of configurations()) {
+    {
       const res = spawnSync(
         process.execPath,
         [
@@ -176,6 +229,10 @@ for (let round = 1; round <= ROUNDS; round++) {
           backend,
           "--threads",
           threads,
+          "--child-replicas",
+          String(replicas),
+          "--warmup",
+          String(WARMUP),
           "--models",
           args.models,
           "--batch",
@@ -188,7 +245,8 @@ for (let round = 1; round <= ROUNDS; round++) {
         { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
       );
       const last = res.stdout.trim().split("\n").pop() ?? "";
-      if (res.status === 0 && last.startsWith("[")) all.push(...(JSON.parse(last) as Row[]));
+      if (res.status === 0 && last.startsWith("["))
+        all.push(...(JSON.parse(last) as Row[]).map((r) => ({ ...r, round })));
       else
         notes.add(
           `${backend} (${threads} thr): ${
@@ -198,7 +256,9 @@ for (let round = 1; round <= ROUNDS; round++) {
               .find((l) => l.includes("Error")) ?? `exit ${res.status}`
           }`,
         );
-      console.error(`done: ${backend} ${threads} thread(s), round ${round}/${ROUNDS}`);
+      console.error(
+        `done: ${backend} ${threads} thread(s)${replicas > 1 ? ` x${replicas} replicas` : ""}, round ${round}/${ROUNDS}`,
+      );
     }
   }
   if (!args["no-torch"]) {
@@ -206,24 +266,37 @@ for (let round = 1; round <= ROUNDS; round++) {
       for (const threads of [...new Set([1, os.availableParallelism()])]) {
         const r = torchRow(name, MODELS[name] as number[], threads);
         if (typeof r === "string") notes.add(r);
-        else all.push(r);
+        else all.push({ ...r, round });
       }
     }
   }
+}
+/** The larger of two figures, where `null` (not measured: NaN through JSON) is none. */
+function larger(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  return b === null ? a : Math.max(a, b);
 }
 // Each configuration's best round, in first-seen order.
 const rows: Row[] = [];
 for (const r of all) {
   const seen = rows.find((t) => t.runtime === r.runtime && t.model === r.model);
-  if (!seen) rows.push({ ...r });
+  if (!seen)
+    rows.push({
+      runtime: r.runtime,
+      model: r.model,
+      batch: r.batch,
+      train: r.train,
+      infer: r.infer,
+    });
   else if (r.train > seen.train)
-    Object.assign(seen, { train: r.train, infer: Math.max(seen.infer, r.infer) });
-  else seen.infer = Math.max(seen.infer, r.infer);
+    Object.assign(seen, { train: r.train, infer: larger(seen.infer, r.infer) });
+  else seen.infer = larger(seen.infer, r.infer);
 }
 
-const fmt = (v: number) => v.toFixed(v < 10 ? 2 : 1).padStart(8);
+const fmt = (v: number | null) =>
+  (v === null || !Number.isFinite(v) ? "-" : v.toFixed(v < 10 ? 2 : 1)).padStart(8);
 console.log(
-  `SmallResNet training/inference, images/s (batch ${BATCH}, ${STEPS} timed steps after 1 warm-up; cpu: batch ${args["cpu-batch"]}, 1 step; best of ${ROUNDS} round${ROUNDS === 1 ? "" : "s"})`,
+  `SmallResNet training/inference, images/s (batch ${BATCH}, ${STEPS} timed steps after ${WARMUP} warm-up; cpu: batch ${args["cpu-batch"]}, 1 step; best of ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}; xN: N data-parallel replicas)`,
 );
 const load = os
   .loadavg()
@@ -247,6 +320,24 @@ for (const r of rows) {
   console.log(
     `${r.runtime.padEnd(28)}${r.model.padEnd(8)}${String(r.batch).padStart(6)}${fmt(r.train)}${fmt(r.infer)}  ${ratio}`,
   );
+}
+if (ROUNDS > 1) {
+  // Each round against PyTorch's best of the same round: minutes apart, the VM's drift cancels.
+  console.log("per round, train / best PyTorch train of that round:");
+  for (const r of rows.filter((t) => !t.runtime.startsWith("pytorch"))) {
+    const ratios = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const ours = all.find(
+        (t) => t.round === round && t.runtime === r.runtime && t.model === r.model,
+      );
+      const theirs = all.filter(
+        (t) => t.round === round && t.runtime.startsWith("pytorch") && t.model === r.model,
+      );
+      const best = Math.max(...theirs.map((t) => t.train));
+      ratios.push(ours && theirs.length > 0 ? `${(ours.train / best).toFixed(2)}x` : "-");
+    }
+    console.log(`  ${r.runtime.padEnd(26)}${r.model.padEnd(8)}${ratios.join("  ")}`);
+  }
 }
 for (const n of notes) console.log(`note: ${n}`);
 console.log(

@@ -7,9 +7,9 @@
 // current weights, so they cannot drift from the model.
 //
 // Why: on a CPU the per-kernel work of a small network is too small for two threads to share
-// well (the narrow SmallResNet trains 1.25x faster on two threads than on one), while two
-// replicas of it, one thread each, train 1.3-1.6x faster than both threads on one model (see
-// the README's "Both cores"). The price is BatchNorm's batch: each replica normalises over its
+// well, while two replicas of it, one thread each, share nothing: `pnpm bench` measured them
+// 8-46% faster than one model on both threads on SmallResNet, 22-53% on the narrow net (the
+// README's "Speed", step 11). The price is BatchNorm's batch: each replica normalises over its
 // own slice (as PyTorch's DistributedDataParallel without SyncBatchNorm), and the moving
 // statistics are replica 0's.
 import { createRequire } from "node:module";
