@@ -23,6 +23,9 @@ export function cnnkitVitest(overrides = {}) {
         testTimeout: 60_000,
         hookTimeout: 120_000,
         reporters: ["default", ["json", { outputFile: ".vitest/results.json" }]],
+        // tfjs's cpu backend greets every process that uses it with a banner recommending
+        // tfjs-node; the tests choose cpu on purpose, so the banner is noise in their logs.
+        onConsoleLog: (log) => !log.includes("looks like you are running TensorFlow.js in Node.js"),
       },
     }),
     overrides,
