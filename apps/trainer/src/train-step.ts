@@ -1,6 +1,7 @@
 // One optimisation step, in the order that matters: forward with BatchNorm in training mode,
-// loss (with label smoothing; classifierGradients of @cnnkit/backends), gradients of the model's own variables, a finite-loss check
-// before anything is applied, global-norm clipping, the optimizer update.
+// loss (with label smoothing) and gradients of the model's own variables (@cnnkit/backends'
+// classifierGradients), a finite-loss check before anything is applied, global-norm clipping,
+// the optimizer update.
 
 import { classifierGradients, type DataParallel } from "@cnnkit/backends";
 import { clipByGlobalNorm } from "@cnnkit/optim";
