@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -46,6 +46,28 @@ function expectSmallDataset(data: Cifar10): void {
 
 const officialLike = () => Object.fromEntries(BIN_NAMES.map((n, b) => [n, md5(binBatch(b))]));
 
+/** A fixed time to give a file, so a damaged copy can keep exactly the same mtime. */
+const PINNED = new Date("2024-01-02T03:04:05Z");
+
+/** Flips one byte of `path` (whose times were set to PINNED) and puts its times back. */
+async function damageInPlace(path: string): Promise<void> {
+  const info = await stat(path);
+  expect(info.mtimeMs).toBe(PINNED.getTime());
+  const bytes = await readFile(path);
+  bytes[9] = 255 - bytes[9]!;
+  await writeFile(path, bytes);
+  await utimes(path, PINNED, PINNED);
+  const now = await stat(path);
+  expect([now.size, now.mtimeMs]).toEqual([info.size, info.mtimeMs]);
+}
+
+/** Inode of every file of `dir`, by name. */
+async function inodes(dir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const name of await readdir(dir)) out.set(name, (await stat(join(dir, name))).ino);
+  return out;
+}
+
 describe("loadCifar10 from local copies", () => {
   it("reads an extracted cifar-10-batches-bin/ folder, or the folder above it", async () => {
     const bin = await writeBinFolder(dir);
@@ -53,21 +75,20 @@ describe("loadCifar10 from local copies", () => {
     expectSmallDataset(await loadCifar10(small({ path: dir })));
   });
 
-  it("hashes an unchanged folder once, remembering it in the cache, and again once it changes", async () => {
+  it("hashes every file on every load: a damaged file that kept its size and mtime is caught", async () => {
     const bin = await writeBinFolder(dir);
     const checksums = officialLike();
-    await loadCifar10(small({ path: bin, checksums }));
-    const stamps = JSON.parse(await readFile(join(cacheDir, ".cnnkit-verified.json"), "utf8"));
-    expect(Object.keys(stamps).sort()).toEqual(BIN_NAMES.map((n) => join(bin, n)).sort());
-    expect(stamps[join(bin, "test_batch.bin")].md5).toBe(checksums["test_batch.bin"]);
-    // A same-size corruption with a new mtime is caught: the stamp no longer matches.
-    const bytes = binBatch(5);
-    bytes[9] = 255 - bytes[9]!;
-    await writeFile(join(bin, "test_batch.bin"), bytes);
-    await utimes(join(bin, "test_batch.bin"), new Date(), new Date(Date.now() + 5000));
+    await utimes(join(bin, "test_batch.bin"), PINNED, PINNED);
+    expectSmallDataset(await loadCifar10(small({ path: bin, checksums })));
+    // Damaged in place with the timestamps put back (a restore, `touch -r`, a bad disk): a record
+    // of size + mtime would call it the file already verified.
+    await damageInPlace(join(bin, "test_batch.bin"));
     await expect(loadCifar10(small({ path: bin, checksums }))).rejects.toMatchObject({
       code: "checksum_mismatch",
+      message: expect.stringContaining("cifar-10-batches-bin/test_batch.bin: expected md5"),
     });
+    // Nothing is written beside the data to remember what was verified.
+    expect(await readdir(dir)).not.toContain("cache");
   });
 
   it("reads the pickled cifar-10-batches-py/ folder to the same bytes", async () => {
@@ -110,25 +131,127 @@ describe("loadCifar10 from local copies", () => {
     await writeFile(archive, datasetArchive());
     const checksums = officialLike();
     expectSmallDataset(await loadCifar10(small({ path: archive, checksums })));
-    expect((await readdir(cacheDir)).sort()).toEqual([
-      ".cnnkit-verified.json",
-      "cifar-10-batches-bin",
-    ]);
+    expect(await readdir(cacheDir)).toEqual(["cifar-10-batches-bin"]);
     // No archive, no network: the cache alone serves the data.
     const offline = small({ checksums, url: "http://127.0.0.1:9/unreachable.tar.gz", retries: 0 });
     expectSmallDataset(await loadCifar10(offline));
-    // A damaged cache with the archive beside it is rebuilt, even when no path is given.
+    // A damaged cache with the archive beside it is repaired, even when no path is given.
     await writeFile(join(cacheDir, "cifar-10-batches-bin", "test_batch.bin"), new Uint8Array(10));
     await writeFile(join(cacheDir, "cifar-10-binary.tar.gz"), datasetArchive());
-    expectSmallDataset(await loadCifar10(offline));
+    expectSmallDataset(await loadCifar10({ ...offline, log: () => {} }));
     await rm(join(cacheDir, "cifar-10-binary.tar.gz"));
-    // A damaged cached file is detected and the folder rebuilt from the archive.
+    // A damaged cached file is detected and repaired from the archive given as the path.
     await writeFile(join(cacheDir, "cifar-10-batches-bin", "data_batch_1.bin"), new Uint8Array(10));
-    expectSmallDataset(await loadCifar10(small({ path: archive, checksums })));
+    expectSmallDataset(await loadCifar10(small({ path: archive, checksums, log: () => {} })));
     // Without checksums nothing is cached: the data could be anything.
     await rm(cacheDir, { recursive: true });
     await loadCifar10(small({ path: archive }));
     expect(await readdir(cacheDir)).toEqual([]);
+  });
+});
+
+describe("loadCifar10 repairing the cache", () => {
+  const binDir = () => join(cacheDir, "cifar-10-batches-bin");
+
+  /** A cache filled from a mirror archive, plus files of the user's own kept in its folder. */
+  async function cacheWithUserFiles(): Promise<{
+    mirror: string;
+    checksums: Record<string, string>;
+  }> {
+    const mirror = join(dir, "mirror.tar.gz");
+    await writeFile(mirror, datasetArchive());
+    const checksums = officialLike();
+    expectSmallDataset(await loadCifar10(small({ url: mirror, checksums })));
+    await writeFile(join(binDir(), "notes.txt"), "my notes");
+    await mkdir(join(binDir(), "mine"));
+    await writeFile(join(binDir(), "mine", "labels-fixed.bin"), "mine too");
+    return { mirror, checksums };
+  }
+
+  async function expectUserFilesKept(): Promise<void> {
+    expect(await readFile(join(binDir(), "notes.txt"), "utf8")).toBe("my notes");
+    expect(await readFile(join(binDir(), "mine", "labels-fixed.bin"), "utf8")).toBe("mine too");
+  }
+
+  it("replaces only the damaged file from the mirror, keeping the folder and the user's files", async () => {
+    const { mirror, checksums } = await cacheWithUserFiles();
+    const before = await inodes(binDir());
+    await writeFile(join(binDir(), "data_batch_3.bin"), new Uint8Array(100));
+    const lines: string[] = [];
+    expectSmallDataset(
+      await loadCifar10(small({ url: mirror, checksums, log: (l) => lines.push(l) })),
+    );
+    await expectUserFilesKept();
+    const after = await inodes(binDir());
+    // Same folder, same files: only data_batch_3.bin is a new file.
+    for (const [name, ino] of before) {
+      if (name === "data_batch_3.bin") expect(after.get(name), name).not.toBe(ino);
+      else expect(after.get(name), name).toBe(ino);
+    }
+    expect(md5(await readFile(join(binDir(), "data_batch_3.bin")))).toBe(
+      checksums["data_batch_3.bin"],
+    );
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^CIFAR-10 cache .*\/cache: cifar-10-batches-bin\/data_batch_3\.bin: expected md5 [0-9a-f]{32}, got [0-9a-f]{32} \(corrupt or modified file\)$/,
+      ),
+      `CIFAR-10 cache ${cacheDir}: replaced cifar-10-batches-bin/data_batch_3.bin with a verified copy from ${mirror}`,
+    ]);
+    // No temporary file is left in the cache or its folder.
+    expect((await readdir(binDir())).filter((n) => n.startsWith("."))).toEqual([]);
+    expect((await readdir(cacheDir)).filter((n) => n.startsWith("."))).toEqual([]);
+  });
+
+  it("catches a cached file damaged in place with size and mtime kept, says so and repairs it", async () => {
+    const { mirror, checksums } = await cacheWithUserFiles();
+    await utimes(join(binDir(), "test_batch.bin"), PINNED, PINNED);
+    expectSmallDataset(await loadCifar10(small({ url: mirror, checksums })));
+    await damageInPlace(join(binDir(), "test_batch.bin"));
+    const lines: string[] = [];
+    const data = await loadCifar10(small({ url: mirror, checksums, log: (l) => lines.push(l) }));
+    expectSmallDataset(data);
+    expect(lines.join("\n")).toContain(
+      `CIFAR-10 cache ${cacheDir}: cifar-10-batches-bin/test_batch.bin: expected md5 ${checksums["test_batch.bin"]}`,
+    );
+    await expectUserFilesKept();
+  });
+
+  it("puts back missing files, also from a mirror folder, and names every damaged file", async () => {
+    const { checksums } = await cacheWithUserFiles();
+    const mirrorParent = join(dir, "mirror-folder");
+    await writeBinFolder(mirrorParent);
+    await rm(join(binDir(), "data_batch_1.bin"));
+    await writeFile(join(binDir(), "test_batch.bin"), new Uint8Array(3));
+    const lines: string[] = [];
+    expectSmallDataset(
+      await loadCifar10(small({ url: mirrorParent, checksums, log: (l) => lines.push(l) })),
+    );
+    expect(lines[0]).toContain(`${join(binDir(), "data_batch_1.bin")}: missing`);
+    expect(lines[1]).toContain("cifar-10-batches-bin/test_batch.bin: expected md5");
+    expect(lines[2]).toBe(
+      `CIFAR-10 cache ${cacheDir}: replaced cifar-10-batches-bin/data_batch_1.bin, cifar-10-batches-bin/test_batch.bin with verified copies from ${join(mirrorParent, "cifar-10-batches-bin")}`,
+    );
+    await expectUserFilesKept();
+  });
+
+  it("fails naming the damaged file when no source has a good copy, changing nothing", async () => {
+    const { checksums } = await cacheWithUserFiles();
+    await writeFile(join(binDir(), "data_batch_2.bin"), new Uint8Array(7));
+    // A mirror whose copy of that file is damaged too.
+    const badMirror = join(dir, "bad-mirror");
+    await writeBinFolder(badMirror, (files) => {
+      files.set("data_batch_2.bin", new Uint8Array(7));
+    });
+    await expect(
+      loadCifar10(small({ url: badMirror, checksums, log: () => {} })),
+    ).rejects.toMatchObject({
+      code: "checksum_mismatch",
+      message: expect.stringMatching(
+        /^cifar-10-batches-bin\/data_batch_2\.bin: expected md5 .*; could not repair it from .*bad-mirror: .*bad-mirror\/cifar-10-batches-bin\/data_batch_2\.bin: expected md5/,
+      ),
+    });
+    expect((await readFile(join(binDir(), "data_batch_2.bin"))).length).toBe(7);
+    await expectUserFilesKept();
   });
 });
 

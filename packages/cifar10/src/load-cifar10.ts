@@ -1,9 +1,10 @@
 // The one entry point for getting CIFAR-10, whatever form it is in: cache, URL, archive, folder.
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { VerifiedFiles } from "./checksum.js";
+import { checksumProblem } from "./checksum.js";
 import {
   BIN_FOLDER,
   CIFAR10_ARCHIVE_MD5,
@@ -18,6 +19,7 @@ import { extractArchive } from "./extract-archive.js";
 import { progressBar, silentProgress } from "./progress.js";
 import {
   type Cifar10,
+  DamagedFolderError,
   detectFormat,
   type FolderFormat,
   OFFICIAL_CHECKSUMS,
@@ -67,6 +69,11 @@ export interface LoadCifar10Options {
   stallTimeoutMs?: number;
   /** Draw a download progress bar on stderr. Defaults to `process.stderr.isTTY`. */
   progress?: boolean;
+  /**
+   * Where to report, one line each, a damaged or missing file of the cached folder and its
+   * repair. Defaults to a line on stderr.
+   */
+  log?: (line: string) => void;
 }
 
 interface ResolvedLoadOptions {
@@ -80,6 +87,7 @@ interface ResolvedLoadOptions {
   retryDelayMs: number;
   stallTimeoutMs: number;
   progress: boolean;
+  log: (line: string) => void;
 }
 
 function defaultCacheDir(): string {
@@ -118,6 +126,7 @@ function resolveLoadOptions(options: LoadCifar10Options): ResolvedLoadOptions {
     retryDelayMs: options.retryDelayMs ?? 500,
     stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
     progress: options.progress ?? Boolean(process.stderr.isTTY),
+    log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
   };
 }
 
@@ -128,7 +137,12 @@ const OFFLINE_HINT =
 /**
  * Loads CIFAR-10 as `Uint8Array`s (NHWC, RGB) from wherever it is: `options.path`, the cache,
  * or `options.url` (downloaded once into the cache). Every batch file is checked against its
- * official MD5; an unchanged file is hashed only once (the record lives in the cache folder).
+ * official MD5 on every call.
+ *
+ * A cached `cifar-10-batches-bin/` whose batch files are damaged or missing is repaired file by
+ * file: each bad file is reported (`options.log`) and replaced by a verified copy from the cached
+ * archive, else `options.url`. Nothing else in the folder is touched: files the cache did not put
+ * there are never deleted.
  *
  * @throws Cifar10Error naming the file at fault: `missing_file`, `bad_size`, `bad_label`,
  *   `checksum_mismatch`, `bad_archive`, `archive_missing_folder`, `unsafe_archive_entry`,
@@ -138,25 +152,31 @@ export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cif
   const o = resolveLoadOptions(options);
   await removeStaleTemps(o.cacheDir);
   if (o.path) return loadFromPath(o.path, o);
-  for (const [folder, format] of [
-    [BIN_FOLDER, "bin"],
-    [PY_FOLDER, "py"],
-  ] as const) {
-    const dir = join(o.cacheDir, folder);
-    if ((await detectFormat(dir)) !== format) continue;
-    try {
-      return await read(dir, format, o);
-    } catch (error) {
-      // A damaged cached copy of the binary version is rebuilt below from the archive (cached or
-      // downloaded again); anything else is the caller's folder to fix.
-      if (!(error instanceof Cifar10Error) || format !== "bin" || o.checksums === false)
-        throw error;
-    }
+  if ((await detectFormat(join(o.cacheDir, BIN_FOLDER))) === "bin") return readCache(o, null);
+  const py = join(o.cacheDir, PY_FOLDER);
+  if ((await detectFormat(py)) === "py") return read(py, "py", o);
+  if (!isHttp(o.url)) return loadFromPath(localPath(o.url), o);
+  const archive = await downloadedArchive(o);
+  try {
+    return await loadArchive(archive, o);
+  } catch (error) {
+    // A downloaded archive that does not hold the dataset is useless: drop it so the next call
+    // downloads again rather than failing forever on the same bytes.
+    await rm(archive, { force: true });
+    throw error;
   }
-  if (!/^https?:\/\//i.test(o.url)) {
-    const local = o.url.startsWith("file:") ? fileURLToPath(o.url) : resolve(o.url);
-    return loadFromPath(local, o);
-  }
+}
+
+function isHttp(url: string): boolean {
+  return /^https?:\/\//i.test(url);
+}
+
+function localPath(url: string): string {
+  return url.startsWith("file:") ? fileURLToPath(url) : resolve(url);
+}
+
+/** The archive in the cache, downloaded from `o.url` first when it is not there yet. */
+async function downloadedArchive(o: ResolvedLoadOptions): Promise<string> {
   await mkdir(o.cacheDir, { recursive: true });
   const archive = join(o.cacheDir, CIFAR10_ARCHIVE_NAME);
   if (!(await exists(archive))) {
@@ -169,14 +189,7 @@ export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cif
       offlineHint: OFFLINE_HINT,
     });
   }
-  try {
-    return await loadArchive(archive, o);
-  } catch (error) {
-    // A downloaded archive that does not hold the dataset is useless: drop it so the next call
-    // downloads again rather than failing forever on the same bytes.
-    await rm(archive, { force: true });
-    throw error;
-  }
+  return archive;
 }
 
 function alive(pid: number): boolean {
@@ -190,16 +203,25 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes temp files and folders left in the cache by processes that died mid-download or
- * mid-extraction (their names carry the writer's pid); those of live processes are left alone.
+ * Removes temp files and folders left in the cache by processes that died mid-download,
+ * mid-extraction or mid-repair (their names carry the writer's pid); those of live processes are
+ * left alone.
  */
 async function removeStaleTemps(cacheDir: string): Promise<void> {
-  const entries = await readdir(cacheDir).catch(() => [] as string[]);
-  for (const name of entries) {
-    const m = /^\.extract-(\d+)-/.exec(name) ?? /\.(\d+)\.\d+\.part$/.exec(name);
-    if (m && !alive(Number(m[1]))) await rm(join(cacheDir, name), { recursive: true, force: true });
+  for (const [dir, patterns] of [
+    [cacheDir, [/^\.extract-(\d+)-/, /\.(\d+)\.\d+\.part$/]],
+    [join(cacheDir, BIN_FOLDER), [REPAIR_TEMP]],
+  ] as const) {
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    for (const name of entries) {
+      const m = patterns.map((p) => p.exec(name)).find((x) => x !== null);
+      if (m && !alive(Number(m[1]))) await rm(join(dir, name), { recursive: true, force: true });
+    }
   }
 }
+
+/** A verified copy of a batch file on its way into the cached folder: `.<name>.repair-<pid>-<hex>`. */
+const REPAIR_TEMP = /^\..+\.repair-(\d+)-[0-9a-f]{8}$/;
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -216,7 +238,6 @@ function read(dir: string, format: FolderFormat, o: ResolvedLoadOptions): Promis
   return readFolder(dir, format, {
     recordsPerBatch: o.recordsPerBatch,
     checksums: checksumsFor(format, o),
-    verified: new VerifiedFiles(o.cacheDir),
   });
 }
 
@@ -231,17 +252,31 @@ async function loadFromPath(path: string, o: ResolvedLoadOptions): Promise<Cifar
     );
   });
   if (info.isFile()) return loadArchive(path, o);
+  const found = await datasetIn(path);
+  if (found.kind === "folder") return read(found.dir, found.format, o);
+  return loadArchive(found.archive, o);
+}
+
+type Found =
+  | { kind: "folder"; dir: string; format: FolderFormat }
+  | { kind: "archive"; archive: string };
+
+/** What a folder given as a path or mirror holds: a batch folder (itself or inside), or the archive. */
+async function datasetIn(path: string): Promise<Found> {
   const format = await detectFormat(path);
-  if (format) return read(path, format, o);
+  if (format) return { kind: "folder", dir: path, format };
   for (const [folder, f] of [
     [BIN_FOLDER, "bin"],
     [PY_FOLDER, "py"],
   ] as const) {
-    if ((await detectFormat(join(path, folder))) === f) return read(join(path, folder), f, o);
+    if ((await detectFormat(join(path, folder))) === f) {
+      return { kind: "folder", dir: join(path, folder), format: f };
+    }
   }
   const entries = await readdir(path);
-  if (entries.includes(CIFAR10_ARCHIVE_NAME))
-    return loadArchive(join(path, CIFAR10_ARCHIVE_NAME), o);
+  if (entries.includes(CIFAR10_ARCHIVE_NAME)) {
+    return { kind: "archive", archive: join(path, CIFAR10_ARCHIVE_NAME) };
+  }
   throw new Cifar10Error(
     "no_dataset",
     `${path}: expected ${BIN_FOLDER}/, ${PY_FOLDER}/, their batch files or ${CIFAR10_ARCHIVE_NAME}, found ${entries.length ? entries.slice(0, 10).join(", ") : "an empty folder"}`,
@@ -250,24 +285,16 @@ async function loadFromPath(path: string, o: ResolvedLoadOptions): Promise<Cifar
 
 /**
  * Extracts `archive` into a temp folder of the cache, reads and verifies it, then (when
- * checksums are on) moves the folder into place atomically, so a later call reads the folder
- * directly. Anything that fails leaves the cache as it was.
+ * checksums are on) moves it into the cache, so a later call reads the folder directly. A cache
+ * that already holds the folder is read instead, its damaged files repaired from `archive`.
+ * Anything that fails leaves the cache as it was.
  */
 async function loadArchive(archive: string, o: ResolvedLoadOptions): Promise<Cifar10> {
   // Only verified data is worth caching: with checksums, a cached copy that verifies is the
   // same data whichever archive it came from.
   const verifying = o.checksums !== false;
   const cached = join(o.cacheDir, BIN_FOLDER);
-  if (verifying && (await detectFormat(cached)) === "bin") {
-    try {
-      return await read(cached, "bin", o);
-    } catch (error) {
-      if (!(error instanceof Cifar10Error)) throw error;
-      // A damaged cached copy: rebuild it from the archive below.
-      await new VerifiedFiles(o.cacheDir).forget(cached);
-      await rm(cached, { recursive: true, force: true });
-    }
-  }
+  if (verifying && (await detectFormat(cached)) === "bin") return readCache(o, archive);
   await mkdir(o.cacheDir, { recursive: true });
   const tmp = await mkdtemp(join(o.cacheDir, `.extract-${process.pid}-`));
   try {
@@ -276,14 +303,154 @@ async function loadArchive(archive: string, o: ResolvedLoadOptions): Promise<Cif
     const data = await read(dir, format, o);
     if (verifying) {
       const target = join(o.cacheDir, basename(dir));
-      try {
-        await rename(dir, target);
-      } catch {
-        // Another process put a copy there first; theirs is as good as ours.
+      if (await exists(target)) {
+        // A folder of that name without the batch files (the user's, or an emptied cache):
+        // add the files it lacks, replacing none of its own.
+        await installFiles(dir, target, await missingFrom(dir, target), o);
+      } else {
+        try {
+          await rename(dir, target);
+        } catch {
+          // Another process put a copy there first; theirs is as good as ours.
+        }
       }
     }
     return data;
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Names of the files of `from` that `to` lacks. */
+async function missingFrom(from: string, to: string): Promise<string[]> {
+  const have = new Set(await readdir(to));
+  return (await readdir(from)).filter((name) => !have.has(name));
+}
+
+/**
+ * Reads the cached `cifar-10-batches-bin/`. Damaged or missing batch files are reported, then
+ * replaced by verified copies from the first source that has them (`archive`, the cached
+ * archive, `o.url`), one file at a time; every other file stays as it is.
+ */
+async function readCache(o: ResolvedLoadOptions, archive: string | null): Promise<Cifar10> {
+  const cached = join(o.cacheDir, BIN_FOLDER);
+  try {
+    return await read(cached, "bin", o);
+  } catch (error) {
+    if (!(error instanceof DamagedFolderError) || o.checksums === false) throw error;
+    for (const p of error.problems) o.log(`CIFAR-10 cache ${o.cacheDir}: ${p.error.message}`);
+    const failures: string[] = [];
+    for (const source of await repairSources(o, archive)) {
+      try {
+        const from = await repairFrom(source, cached, error.files, o);
+        const files = error.files.map((name) => `${BIN_FOLDER}/${name}`).join(", ");
+        const copies = error.files.length === 1 ? "a verified copy" : "verified copies";
+        o.log(`CIFAR-10 cache ${o.cacheDir}: replaced ${files} with ${copies} from ${from}`);
+        return await read(cached, "bin", o);
+      } catch (cause) {
+        if (!(cause instanceof Error)) throw cause;
+        failures.push(`from ${sourceName(source)}: ${cause.message}`);
+      }
+    }
+    throw new Cifar10Error(
+      error.code,
+      `${error.message}; could not repair ${error.files.length === 1 ? "it" : "them"} ${failures.join("; ")}. ${OFFLINE_HINT}`,
+      { cause: error },
+    );
+  }
+}
+
+type RepairSource = { kind: "archive"; path: string } | { kind: "url"; url: string };
+
+function sourceName(source: RepairSource): string {
+  return source.kind === "archive" ? source.path : source.url;
+}
+
+async function repairSources(
+  o: ResolvedLoadOptions,
+  archive: string | null,
+): Promise<RepairSource[]> {
+  const sources: RepairSource[] = [];
+  const cachedArchive = join(o.cacheDir, CIFAR10_ARCHIVE_NAME);
+  if (archive) sources.push({ kind: "archive", path: archive });
+  const haveCachedArchive = await exists(cachedArchive);
+  if (archive !== cachedArchive && haveCachedArchive) {
+    sources.push({ kind: "archive", path: cachedArchive });
+  }
+  // An http(s) URL is downloaded into the cached archive: no second try when that is there.
+  if (!isHttp(o.url) || !haveCachedArchive) sources.push({ kind: "url", url: o.url });
+  return sources;
+}
+
+/** Puts verified copies of `names` from `source` into `cached`; returns where they came from. */
+async function repairFrom(
+  source: RepairSource,
+  cached: string,
+  names: readonly string[],
+  o: ResolvedLoadOptions,
+): Promise<string> {
+  let path: string;
+  if (source.kind === "archive") path = source.path;
+  else if (isHttp(source.url)) path = await downloadedArchive(o);
+  else path = localPath(source.url);
+  const found: Found = (await stat(path)).isFile()
+    ? { kind: "archive", archive: path }
+    : await datasetIn(path);
+  if (found.kind === "folder") {
+    if (found.format !== "bin") {
+      throw new Cifar10Error(
+        "no_dataset",
+        `${found.dir}: holds the pickled version, not ${BIN_FOLDER}/`,
+      );
+    }
+    await installFiles(found.dir, cached, names, o);
+    return found.dir;
+  }
+  const tmp = await mkdtemp(join(o.cacheDir, `.extract-${process.pid}-`));
+  try {
+    const dir = await extractArchive(found.archive, tmp);
+    if (basename(dir) !== BIN_FOLDER) {
+      throw new Cifar10Error(
+        "archive_missing_folder",
+        `${found.archive}: holds ${basename(dir)}/, expected ${BIN_FOLDER}/`,
+      );
+    }
+    // Files the cache lacks besides the damaged ones (batches.meta.txt, …) come along; none of
+    // the cache's own files is replaced unless it is one of `names`.
+    const extra = (await missingFrom(dir, cached)).filter((n) => !names.includes(n));
+    await installFiles(dir, cached, [...names, ...extra], o);
+    return found.archive;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies `names` from `from` into `to` (created if needed), each verified against its MD5 first
+ * and renamed into place, so `to` never holds half a file.
+ */
+async function installFiles(
+  from: string,
+  to: string,
+  names: readonly string[],
+  o: ResolvedLoadOptions,
+): Promise<void> {
+  const checksums = checksumsFor("bin", o);
+  await mkdir(to, { recursive: true });
+  for (const name of names) {
+    const bytes = await readFile(join(from, name)).catch((cause) => {
+      throw new Cifar10Error("missing_file", `${join(from, name)}: missing`, { cause });
+    });
+    const expected = checksums ? checksums[name] : undefined;
+    const mismatch = expected ? checksumProblem(join(from, name), bytes, expected) : null;
+    if (mismatch) throw mismatch;
+    const tmp = join(to, `.${name}.repair-${process.pid}-${randomBytes(4).toString("hex")}`);
+    try {
+      await writeFile(tmp, bytes);
+      await rename(tmp, join(to, name));
+    } catch (cause) {
+      await rm(tmp, { force: true });
+      throw cause;
+    }
   }
 }

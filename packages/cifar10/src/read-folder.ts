@@ -1,7 +1,7 @@
 // Reading an extracted dataset folder (binary or pickled) into one Cifar10 object.
-import { readdir, readFile, realpath } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import type { VerifiedFiles } from "./checksum.js";
+import { checksumProblem } from "./checksum.js";
 import {
   BIN_MD5,
   CIFAR10_CLASS_NAMES,
@@ -37,20 +37,41 @@ export interface ReadFolderOptions {
   recordsPerBatch: number;
   /** Expected MD5 per file name, or `false` to skip verification. */
   checksums: Readonly<Record<string, string>> | false;
-  verified: VerifiedFiles;
 }
 
-async function readRequired(dir: string, name: string, all: string[]): Promise<Uint8Array> {
+/**
+ * The batch files of a folder that are missing or fail their MD5, all of them (not only the first),
+ * so that a repair replaces exactly those and nothing else. `code` and the message start with the
+ * first problem's.
+ */
+export class DamagedFolderError extends Cifar10Error {
+  constructor(
+    /** The folder read. */
+    readonly dir: string,
+    /** Each damaged or missing file: its name in `dir` and what is wrong with it. */
+    readonly problems: readonly { name: string; error: Cifar10Error }[],
+  ) {
+    const [first, ...rest] = problems;
+    super(
+      first!.error.code,
+      rest.length === 0
+        ? first!.error.message
+        : `${first!.error.message}; also ${rest.map((p) => p.error.message).join("; ")}`,
+      { cause: first!.error.cause },
+    );
+  }
+
+  /** The names of the damaged or missing files. */
+  get files(): string[] {
+    return this.problems.map((p) => p.name);
+  }
+}
+
+async function readIfThere(dir: string, name: string): Promise<Uint8Array | null> {
   try {
     return await readFile(join(dir, name));
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new Cifar10Error(
-        "missing_file",
-        `${join(dir, name)}: missing; expected the folder to hold ${all.join(", ")}`,
-        { cause },
-      );
-    }
+    if ((cause as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw cause;
   }
 }
@@ -64,42 +85,61 @@ function newSplit(records: number): Cifar10Split {
   };
 }
 
-/** Reads `cifar-10-batches-bin/` or `cifar-10-batches-py/`, verifying every batch file. */
+/** The batch file names of a folder of the given layout, training batches first. */
+export function batchFileNames(format: FolderFormat): string[] {
+  const ext = format === "bin" ? ".bin" : "";
+  return [...TRAIN_BATCHES, TEST_BATCH].map((b) => b + ext);
+}
+
+/**
+ * Reads `cifar-10-batches-bin/` or `cifar-10-batches-py/`, verifying every batch file (its MD5 is
+ * computed on every call). Throws `DamagedFolderError` listing every missing or mismatching file.
+ */
 export async function readFolder(
   dir: string,
   format: FolderFormat,
   options: ReadFolderOptions,
 ): Promise<Cifar10> {
-  const ext = format === "bin" ? ".bin" : "";
-  const names = [...TRAIN_BATCHES, TEST_BATCH].map((b) => b + ext);
-  const files = await Promise.all(names.map((n) => readRequired(dir, n, names)));
+  const names = batchFileNames(format);
+  const folder = basename(dir);
+  const checksums = options.checksums;
+  const files: Uint8Array[] = [];
+  const problems: { name: string; error: Cifar10Error }[] = [];
+  // One file at a time, so the problems come in a stable order and memory peaks at the data.
+  for (const name of names) {
+    const bytes = await readIfThere(dir, name);
+    if (bytes === null) {
+      problems.push({
+        name,
+        error: new Cifar10Error(
+          "missing_file",
+          `${join(dir, name)}: missing; expected the folder to hold ${names.join(", ")}`,
+        ),
+      });
+      continue;
+    }
+    const expected = checksums ? checksums[name] : undefined;
+    const mismatch = expected ? checksumProblem(`${folder}/${name}`, bytes, expected) : null;
+    if (mismatch) problems.push({ name, error: mismatch });
+    files.push(bytes);
+  }
+  if (problems.length > 0) throw new DamagedFolderError(dir, problems);
   const n = options.recordsPerBatch;
   const train = newSplit(TRAIN_BATCHES.length * n);
   const test = newSplit(n);
   const decode = format === "bin" ? decodeBinBatch : decodePyBatch;
-  const folder = basename(dir);
-  const checksums = options.checksums;
   for (const [i, name] of names.entries()) {
-    const bytes = files[i]!;
-    const shown = `${folder}/${name}`;
-    if (checksums) {
-      const expected = checksums[name];
-      if (expected) {
-        await options.verified.verify(await realpath(join(dir, name)), shown, bytes, expected);
-      }
-    }
     const isTest = i === names.length - 1;
     decode(
-      bytes,
-      shown,
+      files[i]!,
+      `${folder}/${name}`,
       n,
       isTest ? test.images : train.images,
       isTest ? test.labels : train.labels,
       isTest ? 0 : i * n,
     );
   }
-  const classNames = await readClassNames(dir, format, checksums, options.verified);
-  await options.verified.save();
+  const classNames = await readClassNames(dir, format, checksums);
   return { train, test, classNames };
 }
 
@@ -107,7 +147,6 @@ async function readClassNames(
   dir: string,
   format: FolderFormat,
   checksums: Readonly<Record<string, string>> | false,
-  verified: VerifiedFiles,
 ): Promise<string[]> {
   const name = format === "bin" ? "batches.meta.txt" : "batches.meta";
   let bytes: Uint8Array;
@@ -119,14 +158,8 @@ async function readClassNames(
   }
   if (format === "py") {
     const expected = checksums ? checksums[name] : undefined;
-    if (expected) {
-      await verified.verify(
-        await realpath(join(dir, name)),
-        `${basename(dir)}/${name}`,
-        bytes,
-        expected,
-      );
-    }
+    const mismatch = expected ? checksumProblem(`${basename(dir)}/${name}`, bytes, expected) : null;
+    if (mismatch) throw new DamagedFolderError(dir, [{ name, error: mismatch }]);
     return decodePyMeta(bytes, `${basename(dir)}/${name}`);
   }
   const names = new TextDecoder()

@@ -113,7 +113,6 @@ describe.skipIf(!present && !ci)("real CIFAR-10", () => {
           data.train.images.subarray(49_999 * 3072),
         );
         expect((await readdir(dir)).sort()).toEqual([
-          ".cnnkit-verified.json",
           "cifar-10-batches-bin",
           "cifar-10-binary.tar.gz",
         ]);
