@@ -66,7 +66,7 @@ export function expectAllClose(
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
     const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) worst = d;
+    if (Number.isNaN(d) || d > worst) worst = d; // a NaN anywhere stays the worst
   }
   expect(worst, `${what}: max abs difference`).toBeLessThanOrEqual(tol);
 }

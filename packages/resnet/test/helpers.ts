@@ -37,7 +37,7 @@ export function maxScaledDiff(actual: ArrayLike<number>, expected: ArrayLike<num
   for (let i = 0; i < expected.length; i++) {
     const e = expected[i]!;
     const d = Math.abs(actual[i]! - e) / Math.max(1, Math.abs(e));
-    if (!(d <= worst)) worst = d; // NaN counts as the worst
+    if (Number.isNaN(d) || d > worst) worst = d; // a NaN anywhere stays the worst
   }
   return worst;
 }
