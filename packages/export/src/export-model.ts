@@ -2,12 +2,20 @@
 // the manifest that says how to feed them, written atomically.
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { io } from "@tensorflow/tfjs-core";
 import { type LayersModel, loadLayersModel, version_layers } from "@tensorflow/tfjs-layers";
 import pkg from "../package.json" with { type: "json" };
 import { ExportError } from "./errors.js";
+import {
+  assertExportReplaceable,
+  DEFAULT_COMPANION_FILES,
+  exportReplaceProblem,
+  exportTempName,
+  removeStaleExportTemps,
+  replaceRefused,
+} from "./export-dir.js";
 import { saveArtifacts } from "./file-io.js";
 import { normalizePixels } from "./image.js";
 import {
@@ -47,8 +55,17 @@ export interface ExportInfo {
   evaluation?: EvaluationSamples;
   /** Extra versions to record (other cnnkit packages, the trainer's git commit…). Defaults to `{}`. */
   versions?: Record<string, string>;
-  /** Replace an existing export at `dir`. Defaults to `false` (an existing directory is an error). */
+  /**
+   * Replace an existing export at `dir`. Only an export this package wrote is replaced: a folder
+   * holding any file its manifest does not list (other than `companionFiles`) is refused with
+   * `exists`, untouched. Defaults to `false` (an existing directory is an error).
+   */
   overwrite?: boolean;
+  /**
+   * Files the caller writes into the export afterwards (a verification report), which replacing
+   * the export may delete with it. Defaults to `["verification.json", "verification.txt"]`.
+   */
+  companionFiles?: readonly string[];
 }
 
 interface ResolvedExportInfo {
@@ -63,6 +80,7 @@ interface ResolvedExportInfo {
   evaluation: EvaluationSamples | undefined;
   versions: Record<string, string>;
   overwrite: boolean;
+  companionFiles: readonly string[];
 }
 
 export interface ExportResult {
@@ -130,6 +148,7 @@ function resolveExportInfo(
     evaluation: info.evaluation,
     versions: { ...(info.versions ?? {}) },
     overwrite: info.overwrite ?? false,
+    companionFiles: [...(info.companionFiles ?? DEFAULT_COMPANION_FILES)],
   };
 }
 
@@ -184,11 +203,16 @@ export async function exportModel(
   }
   const opts = resolveExportInfo(info, inputShape, classes);
   const target = resolve(dir);
-  if (!opts.overwrite && (await exists(target))) {
-    throw new ExportError(
-      "exists",
-      `${target}: an export (or other directory) is already there; pass overwrite: true to replace it`,
-    );
+  await removeStaleExportTemps(target);
+  if (await exists(target)) {
+    if (!opts.overwrite) {
+      throw new ExportError(
+        "exists",
+        `${target}: an export (or other directory) is already there; pass overwrite: true to replace it`,
+      );
+    }
+    // Refused before the work, not after it.
+    await assertExportReplaceable(target, { companionFiles: opts.companionFiles });
   }
 
   let saved: io.ModelArtifacts | undefined;
@@ -202,10 +226,7 @@ export async function exportModel(
   const float32 = saved;
 
   await mkdir(dirname(target), { recursive: true });
-  const tmp = join(
-    dirname(target),
-    `.${basename(target)}.partial-${process.pid}-${randomBytes(4).toString("hex")}`,
-  );
+  const tmp = exportTempName(target, "partial", randomBytes(4).toString("hex"));
   await mkdir(tmp);
   try {
     const artifacts: ManifestArtifact[] = [];
@@ -333,11 +354,14 @@ export async function exportModel(
     await writeFile(join(tmp, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 
     if (await exists(target)) {
-      const old = join(
-        dirname(target),
-        `.${basename(target)}.old-${process.pid}-${randomBytes(4).toString("hex")}`,
-      );
+      const old = exportTempName(target, "old", randomBytes(4).toString("hex"));
       await rename(target, old);
+      // Checked again once it is out of the way: a file put there during the export stays.
+      const problem = await exportReplaceProblem(old, opts.companionFiles);
+      if (problem) {
+        await rename(old, target);
+        throw replaceRefused(target, problem);
+      }
       await rename(tmp, target);
       await rm(old, { recursive: true, force: true });
     } else {

@@ -1,4 +1,9 @@
 export { ExportError } from "./errors.js";
+export {
+  assertExportReplaceable,
+  DEFAULT_COMPANION_FILES,
+  removeStaleExportTemps,
+} from "./export-dir.js";
 export type { EvaluationSamples, ExportInfo, ExportResult } from "./export-model.js";
 export { exportModel } from "./export-model.js";
 export { loadArtifacts, saveArtifacts } from "./file-io.js";
