@@ -18,6 +18,14 @@ export { predict } from "./predict.js";
 export type { QuantizationDtype } from "./quantize.js";
 export { quantizeArtifacts } from "./quantize.js";
 export { loadModelFromDir } from "./runner.js";
+export {
+  type TTALevel,
+  type TTAView,
+  ttaLogits,
+  ttaLogitsAsync,
+  ttaView,
+  ttaViews,
+} from "./test-time-augmentation.js";
 export type {
   ArtifactCheck,
   Tolerance,

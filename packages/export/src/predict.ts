@@ -6,6 +6,7 @@ import { ExportError } from "./errors.js";
 import { decodeImage, preprocessImage, type RgbImage } from "./image.js";
 import { type ArtifactName, findArtifact, readManifest } from "./manifest.js";
 import { openArtifact } from "./runner.js";
+import { type TTALevel, ttaLogitsAsync } from "./test-time-augmentation.js";
 
 /** A file path, the encoded bytes of a PNG/JPEG, or an already decoded picture. */
 export type PredictInput = string | Uint8Array | RgbImage;
@@ -15,6 +16,12 @@ export interface PredictOptions {
   topK?: number;
   /** Which exported artifact runs the model. Defaults to `"tfjs"` (float32). */
   artifact?: ArtifactName;
+  /**
+   * Test-time augmentation: average the logits over mirrored and shifted views of each image
+   * ({@link TTALevel}). Use the level the run was evaluated with to reproduce its accuracy.
+   * Defaults to `0` (the image alone).
+   */
+  tta?: TTALevel;
 }
 
 export interface ClassScore {
@@ -99,7 +106,13 @@ export async function predict(
   const runner = await openArtifact(root, artifact, manifest.input.shape);
   let logits: Float32Array;
   try {
-    logits = await runner.run(inputs, images.length);
+    const [h, w, c] = manifest.input.shape as [number, number, number];
+    logits = await ttaLogitsAsync(
+      (x, n) => runner.run(x, n),
+      inputs,
+      [images.length, h, w, c],
+      options.tta ?? 0,
+    );
   } finally {
     await runner.dispose();
   }
