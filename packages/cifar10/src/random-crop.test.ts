@@ -1,5 +1,11 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Cifar10Error, Rng, randomCrop } from "./index.js";
+
+/** PyTorch's F.pad(x, (2, 2, 2, 2), mode="reflect") of a known image (scripts/gen-reflect-pad.py). */
+const torchReflect2 = JSON.parse(
+  readFileSync(new URL("./__fixtures__/reflect-pad-2.json", import.meta.url), "utf8"),
+) as { image: number[]; padded: number[] };
 
 /** An image whose pixel (y, x, c) is y*8 + x + c*... within a byte, easy to reason about. */
 function gradient(): Uint8Array {
@@ -52,6 +58,58 @@ describe("randomCrop", () => {
     randomCrop({ padding: 4, paddingMode: "reflect" }).apply(src, dst, scripted(8, 8));
     expect(at(dst, 31, 31, 0)).toBe(at(src, 27, 27, 0));
     expect(at(dst, 27, 27, 1)).toBe(at(src, 31, 31, 1));
+  });
+
+  it("translates by 2 with reflect padding exactly as airbench: F.pad(reflect) then a 32×32 window", () => {
+    // A known image: channel 0 holds the row, channel 1 the column, channel 2 a constant, so
+    // each output pixel says which source pixel it came from.
+    const src = new Uint8Array(3072);
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++) src.set([y, x, 200], (y * 32 + x) * 3);
+    const dst = new Uint8Array(3072);
+    const crop = randomCrop({ padding: 2, paddingMode: "reflect" });
+    const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+    // Reflect does not repeat the edge pixel: padded index −1 reads 1, −2 reads 2, 32 reads 30
+    // (symmetric padding would read 0, 1 and 31).
+    const sources = {
+      0: [2, 1, ...range(0, 30)],
+      2: range(0, 32),
+      4: [...range(2, 32), 30, 29],
+    } as const;
+    for (const top of [0, 2, 4] as const) {
+      for (const left of [0, 2, 4] as const) {
+        crop.apply(src, dst, scripted(top, left));
+        const rows = Array.from({ length: 32 }, (_, y) => at(dst, y, 0, 0));
+        const cols = Array.from({ length: 32 }, (_, x) => at(dst, 0, x, 1));
+        expect(rows).toEqual(sources[top]);
+        expect(cols).toEqual(sources[left]);
+        const want = new Uint8Array(3072);
+        for (let y = 0; y < 32; y++)
+          for (let x = 0; x < 32; x++)
+            want.set([sources[top][y]!, sources[left][x]!, 200], (y * 32 + x) * 3);
+        expect(dst).toEqual(want);
+      }
+    }
+  });
+
+  it("matches PyTorch's reflect padding pixel for pixel, for all 25 offsets of padding 2", () => {
+    const src = Uint8Array.from(torchReflect2.image);
+    const padded = torchReflect2.padded;
+    expect(src.length).toBe(3072);
+    expect(padded.length).toBe(36 * 36 * 3);
+    const dst = new Uint8Array(3072);
+    const crop = randomCrop({ padding: 2, paddingMode: "reflect" });
+    for (let top = 0; top <= 4; top++) {
+      for (let left = 0; left <= 4; left++) {
+        crop.apply(src, dst, scripted(top, left));
+        const window = new Uint8Array(3072);
+        for (let y = 0; y < 32; y++) {
+          const from = ((top + y) * 36 + left) * 3;
+          window.set(padded.slice(from, from + 32 * 3), y * 32 * 3);
+        }
+        expect({ top, left, pixels: dst }).toEqual({ top, left, pixels: window });
+      }
+    }
   });
 
   it("draws top then left from [0, 2·padding], reproducibly for a seed", () => {
