@@ -1,4 +1,5 @@
 // Rebuilding built-in augmentations from their plain-data specs (in a worker thread).
+import { alternatingFlip } from "./alternating-flip.js";
 import { type Augmentation, type AugmentationSpec, compose } from "./augmentation.js";
 import { cutout } from "./cutout.js";
 import { Cifar10Error } from "./errors.js";
@@ -12,6 +13,8 @@ export function augmentationFromSpec(spec: AugmentationSpec): Augmentation {
       return randomCrop({ padding: spec.padding, paddingMode: spec.paddingMode });
     case "horizontalFlip":
       return horizontalFlip({ probability: spec.probability });
+    case "alternatingFlip":
+      return alternatingFlip();
     case "cutout":
       return cutout({ size: spec.size, probability: spec.probability, fill: spec.fill });
     case "compose":
@@ -19,7 +22,7 @@ export function augmentationFromSpec(spec: AugmentationSpec): Augmentation {
     default:
       throw new Cifar10Error(
         "invalid_option",
-        `augmentation spec: expected kind randomCrop, horizontalFlip, cutout or compose, got ${JSON.stringify((spec as { kind?: unknown }).kind)}`,
+        `augmentation spec: expected kind randomCrop, horizontalFlip, alternatingFlip, cutout or compose, got ${JSON.stringify((spec as { kind?: unknown }).kind)}`,
       );
   }
 }

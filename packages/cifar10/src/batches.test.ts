@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  alternatingFlip,
   CIFAR10_MEAN,
   CIFAR10_STD,
   type Cifar10Batch,
@@ -153,6 +154,108 @@ describe("Cifar10Batches", () => {
     expect(plain.map((b) => [...b.x])).not.toEqual(full.map((b) => [...b.x]));
   });
 
+  describe("with alternatingFlip", () => {
+    // Image i: byte (y, x, c) = i*7 + x*5 + y + c, so mirrored ≠ unmirrored and images differ.
+    const s = split(40);
+    for (let i = 0; i < 40; i++)
+      for (let p = 0; p < 1024; p++)
+        for (let c = 0; c < 3; c++)
+          s.images[i * 3072 + p * 3 + c] = i * 7 + (p % 32) * 5 + (p >> 5) + c;
+    const options = { batchSize: 6, seed: 5, normalize: false as const };
+
+    /** Image → whether the epoch showed it mirrored (pixels read back from the x/255 batch). */
+    async function flips(
+      b: Cifar10Batches,
+      e: number,
+      startStep = 0,
+    ): Promise<Map<number, boolean>> {
+      const out = new Map<number, boolean>();
+      for (const batch of await collect(b.epoch(e, { startStep }))) {
+        batch.indices.forEach((idx, k) => {
+          const img = s.images.subarray(idx * 3072, (idx + 1) * 3072);
+          const got = (p: number, c: number) => Math.round(batch.x[k * 3072 + p * 3 + c]! * 255);
+          let same = true;
+          let mirror = true;
+          for (let p = 0; p < 1024; p++) {
+            const q = (p & ~31) + 31 - (p & 31);
+            for (let c = 0; c < 3; c++) {
+              same &&= got(p, c) === img[p * 3 + c];
+              mirror &&= got(p, c) === img[q * 3 + c];
+            }
+          }
+          expect({ idx, same, mirror }).not.toEqual({ idx, same: false, mirror: false });
+          out.set(idx, mirror);
+        });
+      }
+      return out;
+    }
+
+    it("shows every image once mirrored and once not over any two consecutive epochs", async () => {
+      const b = new Cifar10Batches(s, {
+        ...options,
+        augment: alternatingFlip(),
+        workerThread: false,
+      });
+      const e0 = await flips(b, 0);
+      const e1 = await flips(b, 1);
+      expect(e0.size).toBe(40);
+      expect(e1.size).toBe(40);
+      for (const [idx, f] of e0) expect({ idx, epoch1: e1.get(idx) }).toEqual({ idx, epoch1: !f });
+      const count = [...e0.values()].filter(Boolean).length;
+      expect(count).toBeGreaterThan(8);
+      expect(count).toBeLessThan(32);
+      // And on: epoch 2 is epoch 0 again, epoch 3 is epoch 1.
+      expect(await flips(b, 2)).toEqual(e0);
+      expect(await flips(b, 3)).toEqual(e1);
+    });
+
+    it("draws the same coins for the same seed and others for another", async () => {
+      const flipsOf = async (seed: number) =>
+        flips(
+          new Cifar10Batches(s, {
+            ...options,
+            seed,
+            augment: alternatingFlip(),
+            workerThread: false,
+          }),
+          0,
+        );
+      const a = await flipsOf(5);
+      expect(await flipsOf(5)).toEqual(a);
+      expect(await flipsOf(6)).not.toEqual(a);
+    });
+
+    it("with translate-2-reflect, gives the same bytes in the worker, on the main thread and after a resume", async () => {
+      const recipe = {
+        ...options,
+        augment: [alternatingFlip(), randomCrop({ padding: 2, paddingMode: "reflect" as const })],
+      };
+      const threaded = new Cifar10Batches(s, recipe);
+      expect(threaded.preparation.where).toBe("worker-thread");
+      const main = new Cifar10Batches(s, { ...recipe, workerThread: false });
+      try {
+        for (const e of [0, 1]) {
+          const viaWorker = await collect(threaded.epoch(e));
+          expect(threaded.preparation.where).toBe("worker-thread");
+          const viaMain = await collect(main.epoch(e));
+          expect(viaWorker.map((b) => b.indices)).toEqual(viaMain.map((b) => b.indices));
+          expect(viaWorker.map((b) => [...b.x])).toEqual(viaMain.map((b) => [...b.x]));
+          // A restarted run (fresh objects) resuming at step 3 of 7, in the worker and not.
+          for (const workerThread of [true, false]) {
+            const fresh = new Cifar10Batches(s, { ...recipe, workerThread });
+            const resumed = await collect(fresh.epoch(e, { startStep: 3 }));
+            await fresh.close();
+            expect(resumed.map((b) => b.step)).toEqual([3, 4, 5, 6]);
+            expect(resumed.map((b) => b.indices)).toEqual(viaMain.slice(3).map((b) => b.indices));
+            expect(resumed.map((b) => [...b.x])).toEqual(viaMain.slice(3).map((b) => [...b.x]));
+          }
+        }
+      } finally {
+        await threaded.close();
+      }
+    });
+  });
+
   it("on the main thread, prepares batch k+1 while the caller's step awaits", async () => {
     const b = new Cifar10Batches(split(12), { batchSize: 4, workerThread: false });
     expect(b.preparation).toEqual({ where: "main-thread", reason: "workerThread: false" });
@@ -224,7 +327,7 @@ describe("Cifar10Batches", () => {
     const viaFallback = await collect(b.epoch(0));
     expect(b.preparation.where).toBe("main-thread");
     expect(b.preparation.reason).toMatch(
-      /^worker failed: augmentation spec: expected kind randomCrop, horizontalFlip, cutout or compose, got "mirror"/,
+      /^worker failed: augmentation spec: expected kind randomCrop, horizontalFlip, alternatingFlip, cutout or compose, got "mirror"/,
     );
     const flipped = await collect(
       new Cifar10Batches(s, {

@@ -25,8 +25,9 @@ export interface Cifar10BatchesOptions {
   /** Drop the last, smaller batch of an epoch. Defaults to `false`. */
   dropLast?: boolean;
   /**
-   * Augmentations applied to each image, left to right (`[randomCrop(), horizontalFlip()]`).
-   * Defaults to none (evaluation).
+   * Augmentations applied to each image, left to right (`[randomCrop(), horizontalFlip()]`;
+   * airbench's: `[alternatingFlip(), randomCrop({ padding: 2, paddingMode: "reflect" })]`).
+   * Each gets the image's `{ index, epoch, seed }` context. Defaults to none (evaluation).
    */
   augment?: Augmentation | readonly Augmentation[] | null;
   /**

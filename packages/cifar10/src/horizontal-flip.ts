@@ -13,20 +13,22 @@ export function horizontalFlip(options: HorizontalFlipOptions = {}): Augmentatio
     name: `horizontalFlip(p=${p})`,
     spec: { kind: "horizontalFlip", probability: p },
     apply(src, dst, rng) {
-      if (!(rng.next() < p)) {
-        dst.set(src);
-        return;
-      }
-      for (let y = 0; y < S; y++) {
-        const row = y * S * 3;
-        for (let x = 0; x < S; x++) {
-          const d = row + x * 3;
-          const s = row + (S - 1 - x) * 3;
-          dst[d] = src[s]!;
-          dst[d + 1] = src[s + 1]!;
-          dst[d + 2] = src[s + 2]!;
-        }
-      }
+      if (rng.next() < p) mirror(src, dst);
+      else dst.set(src);
     },
   };
+}
+
+/** Writes `src` mirrored left–right into `dst` (32×32×3 HWC, channel order kept). */
+export function mirror(src: Uint8Array, dst: Uint8Array): void {
+  for (let y = 0; y < S; y++) {
+    const row = y * S * 3;
+    for (let x = 0; x < S; x++) {
+      const d = row + x * 3;
+      const s = row + (S - 1 - x) * 3;
+      dst[d] = src[s]!;
+      dst[d + 1] = src[s + 1]!;
+      dst[d + 2] = src[s + 2]!;
+    }
+  }
 }

@@ -1,6 +1,9 @@
+export { alternatingFlip } from "./alternating-flip.js";
 export {
   type Augmentation,
+  type AugmentationContext,
   type AugmentationSpec,
+  type AugmentImagesContext,
   augmentImages,
   compose,
 } from "./augmentation.js";

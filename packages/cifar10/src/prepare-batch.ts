@@ -38,7 +38,10 @@ export function epochOrder(plan: BatchPlan, epoch: number): Int32Array {
   return order;
 }
 
-/** Batch `step` of epoch `epoch`: augmented with `Rng(seed, 2, epoch, step)`, then normalised. */
+/**
+ * Batch `step` of epoch `epoch`: augmented with `Rng(seed, 2, epoch, step)` and each image's
+ * `{ index, epoch, seed }` context, then normalised.
+ */
 export function prepareHostBatch(
   plan: BatchPlan,
   epoch: number,
@@ -58,7 +61,7 @@ export function prepareHostBatch(
     labels[i] = plan.labels[idx]!;
     let src = images.subarray(idx * CIFAR10_IMAGE_BYTES, (idx + 1) * CIFAR10_IMAGE_BYTES);
     if (augment) {
-      augment.apply(src, scratch, rng!);
+      augment.apply(src, scratch, rng!, { index: idx, epoch, seed });
       src = scratch;
     }
     const o = i * CIFAR10_IMAGE_BYTES;
