@@ -1,21 +1,29 @@
 // Entry point of `cnnkit-train`: flags → configuration → backend → the command. Errors that the
 // user can act on (bad flag, missing data, diverged run) print as one line, never a stack trace.
-import { resolve } from "node:path";
+import { readdir, rm } from "node:fs/promises";
+import { relative, resolve } from "node:path";
 import { threadsPerReplica, useBackend } from "@cnnkit/backends";
-import { formatVerifyReport } from "@cnnkit/export";
+import { assertExportReplaceable, ExportError, formatVerifyReport } from "@cnnkit/export";
 import { evaluateExport, evaluateRun, isExportDir } from "./commands/eval.js";
 import { exportRun } from "./commands/export-run.js";
 import { predictLines } from "./commands/predict.js";
 import { readRunConfig } from "./commands/run-config.js";
 import { showBatch } from "./commands/show-batch.js";
 import { readConfigFile, resolveConfig, type TrainConfig } from "./config.js";
-import { loadDataset, selectRunData } from "./data.js";
+import { loadDataset, type RunData, selectRunData } from "./data.js";
 import { TrainerError } from "./errors.js";
 import { HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
 import { writeReport } from "./report.js";
-import { defaultRunDir, runPaths } from "./run-dir.js";
+import {
+  defaultRunDir,
+  exists,
+  hasCheckpoint,
+  removeStaleTemporaries,
+  runPaths,
+} from "./run-dir.js";
+import { lockRunDir } from "./run-lock.js";
 import { train } from "./train.js";
 
 /** Where the CLI writes; tests pass their own. */
@@ -24,6 +32,8 @@ export interface CliIO {
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   /** Abort to stop training as Ctrl-C does. Defaults to one wired to SIGINT. */
   signal?: AbortSignal;
+  /** The data, already loaded and subset (tests pass synthetic data). Defaults to loading it as the config says. */
+  data?: RunData;
 }
 
 /** Runs `cnnkit-train` with `argv` (without node and the script) and returns the exit code. */
@@ -59,6 +69,49 @@ function environmentPatch(parsed: ParsedCommand) {
   return { backend, replicas, dataDir, dataUrl, export: doExport, testSubset };
 }
 
+/** The run's data: the caller's, or loaded as `config` says. */
+async function dataFor(config: TrainConfig, io: CliIO): Promise<RunData> {
+  return io.data ?? selectRunData(await loadDataset(config), config);
+}
+
+/**
+ * Runs `work` holding the run folder's lock, after cleaning up what a killed process left there.
+ * Only one process writes a run folder at a time.
+ */
+async function withRunLock<T>(
+  runDir: string,
+  command: string,
+  say: (line: string) => void,
+  work: () => Promise<T>,
+): Promise<T> {
+  const lock = await lockRunDir(runDir, command);
+  try {
+    const cleaned = await removeStaleTemporaries(runDir);
+    if (cleaned.length > 0) {
+      say(
+        `cleaned up after a process killed while writing ${runDir}: ${cleaned.map((p) => relative(runDir, p)).join(", ")}`,
+      );
+    }
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Refuses before any work when the export at the end would have to replace files the app did not write. */
+async function checkExportTarget(runDir: string): Promise<void> {
+  try {
+    await assertExportReplaceable(runPaths(runDir).export);
+  } catch (error) {
+    if (error instanceof ExportError && error.code === "exists") {
+      throw new TrainerError("export_blocked", `${error.message} (or run with --no-export)`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
 async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
   const say = (line: string) => io.stdout.write(`${line}\n`);
   switch (parsed.command) {
@@ -72,7 +125,7 @@ async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
     }
     case "show-batch": {
       const config = await configFor(parsed);
-      const data = selectRunData(await loadDataset(config), config);
+      const data = await dataFor(config, io);
       const path = await showBatch(config, data, resolve(config.out ?? "runs/show-batch"));
       say(`wrote ${path}`);
       return 0;
@@ -95,22 +148,28 @@ async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
             await readRunConfig(dir),
             environmentPatch(parsed),
           );
-      const selection = await useBackend(config.backend);
-      say(`backend: ${selection.backend} (${selection.reason})`);
-      const data = selectRunData(await loadDataset(config), config);
-      if (parsed.command === "export") {
-        const { dir: out, verify } = await exportRun(dir, { data, config });
-        say(formatVerifyReport(verify));
-        say(`exported to ${out}`);
-        return verify.ok ? 0 : 1;
-      }
-      const { result, reportDir } = exportDir
-        ? await evaluateExport(dir, config, data, { backend: selection.backend })
-        : await evaluateRun(dir, config, data, { backend: selection.backend });
-      say(
-        `test accuracy ${(result.accuracy * 100).toFixed(2)}% on ${result.examples} images; report in ${reportDir}`,
-      );
-      return 0;
+      const command = parsed.command;
+      const work = async () => {
+        if (command === "export") await checkExportTarget(dir);
+        const selection = await useBackend(config.backend);
+        say(`backend: ${selection.backend} (${selection.reason})`);
+        const data = await dataFor(config, io);
+        if (command === "export") {
+          const { dir: out, verify } = await exportRun(dir, { data, config });
+          say(formatVerifyReport(verify));
+          say(`exported to ${out}`);
+          return verify.ok ? 0 : 1;
+        }
+        const { result, reportDir } = exportDir
+          ? await evaluateExport(dir, config, data, { backend: selection.backend })
+          : await evaluateRun(dir, config, data, { backend: selection.backend });
+        say(
+          `test accuracy ${(result.accuracy * 100).toFixed(2)}% on ${result.examples} images; report in ${reportDir}`,
+        );
+        return 0;
+      };
+      // A run folder gets a report or an export written into it: one writer at a time.
+      return exportDir ? work() : withRunLock(resolve(dir), command, say, work);
     }
     case "train":
       return trainCommand(parsed, io, say);
@@ -132,6 +191,70 @@ async function trainCommand(
     : await configFor(parsed);
   const runDir = resolve(parsed.resume ?? config.out ?? defaultRunDir());
   say(`cnnkit-train ${resume ? "resuming" : "training"}: ${runDir}`);
+  return withRunLock(runDir, resume ? "resume" : "train", say, async () => {
+    const restart = await mustRestart(runDir, resume, say);
+    return trainLocked(config, runDir, { resume: resume && !restart, restart }, io, say);
+  });
+}
+
+/**
+ * Whether the run must start from the beginning although the folder has a config.json: a run
+ * killed before its first checkpoint left one and nothing to resume from. `--resume` then starts
+ * it over with its saved config, and a new run may take the folder; both say so. A folder with a
+ * checkpoint is refused to a new run (before any data is loaded), as is a config.json that is
+ * not a run's.
+ */
+async function mustRestart(
+  runDir: string,
+  resume: boolean,
+  say: (line: string) => void,
+): Promise<boolean> {
+  const paths = runPaths(runDir);
+  if (!(await exists(paths.config))) {
+    // checkpoints/last and best are replaced whole at every save: never over someone else's.
+    const held = await readdir(paths.checkpoints).catch(() => [] as string[]);
+    if (held.length > 0) {
+      throw new TrainerError(
+        "run_exists",
+        `${paths.checkpoints}: holds ${held.join(", ")} but ${runDir} has no config.json: not a run this app can continue or replace; choose another --out`,
+      );
+    }
+    return false;
+  }
+  if (await hasCheckpoint(runDir)) {
+    if (resume) return false;
+    throw new TrainerError(
+      "run_exists",
+      `${runDir} already holds a run (config.json); continue it with --resume ${runDir}, or choose another --out`,
+    );
+  }
+  if (!resume) {
+    // A config.json of someone else's is left alone.
+    await readRunConfig(runDir).catch((cause: Error) => {
+      throw new TrainerError(
+        "run_exists",
+        `${paths.config}: the folder holds a config.json that is not a cnnkit-train run's (${cause.message}); move it away, or choose another --out`,
+        { cause },
+      );
+    });
+  }
+  say(
+    resume
+      ? `${runDir}: the run stopped before its first checkpoint (config.json, no checkpoints/last); starting it from the beginning with its saved config.json`
+      : `${runDir}: holds a run that stopped before its first checkpoint (config.json, no checkpoints/last); starting this run there in its place`,
+  );
+  return true;
+}
+
+async function trainLocked(
+  config: TrainConfig,
+  runDir: string,
+  start: { resume: boolean; restart: boolean },
+  io: CliIO,
+  say: (line: string) => void,
+): Promise<number> {
+  const { resume, restart } = start;
+  if (config.export) await checkExportTarget(runDir);
   say(JSON.stringify(config, null, 2));
   // With replicas, each one (this thread's included) gets its share of the cores. Which backend
   // "auto" lands on is not known yet; the threads only matter on wasm and cpu.
@@ -139,7 +262,7 @@ async function trainCommand(
   const selection = await useBackend(config.backend, { threads: threadsPerReplica(expected) });
   say(`backend: ${selection.backend} (${selection.reason})`);
 
-  const data = selectRunData(await loadDataset(config), config);
+  const data = await dataFor(config, io);
   say(`data: ${data.train.length} training images, ${data.test.length} test images`);
 
   // Ctrl-C once: finish the step, save checkpoints/last, exit cleanly. Twice: leave now.
@@ -152,6 +275,9 @@ async function trainCommand(
     controller.abort();
   };
   const signal = io.signal ?? controller.signal;
+  // The config.json of a run that never reached a checkpoint: train() writes this run's in its
+  // place at once (removed only now, so a failure to load the data above leaves it there).
+  if (restart) await rm(runPaths(runDir).config);
   if (!io.signal) process.on("SIGINT", onSigint);
   let result: Awaited<ReturnType<typeof train>>;
   try {
@@ -191,7 +317,16 @@ async function trainCommand(
   }
   say(`report: ${paths.report}/report.md and report.html`);
   if (config.export) {
-    const { verify } = await exportRun(runDir, { data, config });
+    const { verify } = await exportRun(runDir, { data, config }).catch((error) => {
+      if (error instanceof ExportError && error.code === "exists") {
+        throw new TrainerError(
+          "export_blocked",
+          `${error.message}; the run itself is complete: export it later with cnnkit-train export ${runDir}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    });
     say(formatVerifyReport(verify));
     if (!verify.ok) {
       io.stderr.write(

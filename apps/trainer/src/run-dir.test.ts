@@ -1,8 +1,16 @@
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { defaultRunDir, replaceDirAtomic, runPaths, writeJsonAtomic } from "./run-dir.js";
+import { deadPid } from "../test/lock-holder.js";
+import {
+  defaultRunDir,
+  hasCheckpoint,
+  removeStaleTemporaries,
+  replaceDirAtomic,
+  runPaths,
+  writeJsonAtomic,
+} from "./run-dir.js";
 
 describe("run directory", () => {
   it("names every artifact the issue fixes", () => {
@@ -46,5 +54,20 @@ describe("run directory", () => {
     ).rejects.toThrow("disk full");
     expect(await readFile(join(target, "v"), "utf8")).toBe("2");
     expect(await readdir(dir)).toEqual(["last"]);
+  });
+
+  it("puts back a checkpoint whose swap a kill interrupted, and removes its dead temporary", async () => {
+    const root = await mkdtemp(join(tmpdir(), "cnnkit-rundir-"));
+    const paths = runPaths(root);
+    // Killed between moving last/ aside and moving the new copy in.
+    await mkdir(`${paths.last}.old`, { recursive: true });
+    await writeFile(join(`${paths.last}.old`, "state.json"), "{}");
+    const tmp = join(paths.checkpoints, `.last.tmp-${deadPid()}-0123abcd`);
+    await mkdir(tmp);
+    expect(await hasCheckpoint(root)).toBe(true);
+    expect((await removeStaleTemporaries(root)).sort()).toEqual([`${paths.last}.old`, tmp].sort());
+    expect(await readdir(paths.checkpoints)).toEqual(["last"]);
+    expect(await readFile(join(paths.last, "state.json"), "utf8")).toBe("{}");
+    expect(await removeStaleTemporaries(root)).toEqual([]);
   });
 });

@@ -1,8 +1,9 @@
 // The run directory's layout (one place for every name the issue fixes) and atomic writes, so a
 // crash or Ctrl-C never leaves a half-written config, metrics file or checkpoint behind.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { removeStaleExportTemps } from "@cnnkit/export";
 
 /** Every path of a run directory. */
 export interface RunPaths {
@@ -97,4 +98,54 @@ export async function replaceDirAtomic(
   if (await exists(dir)) await rename(dir, old);
   await rename(tmp, dir);
   await rm(old, { recursive: true, force: true });
+}
+
+/** `.<name>.tmp-<pid>-<hex>`: the temporaries of writeFileAtomic and replaceDirAtomic. */
+const TEMPORARY = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Cleans up after a process killed while writing the run folder (call it holding the folder's
+ * lock): removes the app's temporaries (`.<name>.tmp-<pid>-<hex>` in the folder, `checkpoints/`,
+ * `export/` and `report/`, and `.export.partial-*`) whose process is gone from this machine, and
+ * puts back a checkpoint whose swap stopped half-way (`last.old` without `last`). Nothing whose
+ * name the app does not give is touched. Returns what it removed or restored.
+ */
+export async function removeStaleTemporaries(root: string): Promise<string[]> {
+  const paths = runPaths(root);
+  const done: string[] = [];
+  for (const dir of [paths.root, paths.checkpoints, paths.export, paths.report]) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = TEMPORARY.exec(name);
+      if (!m || alive(Number(m[1]))) continue;
+      await rm(join(dir, name), { recursive: true, force: true });
+      done.push(join(dir, name));
+    }
+  }
+  for (const dir of [paths.last, paths.best]) {
+    const old = `${dir}.old`;
+    if (!(await exists(dir)) && (await exists(join(old, "state.json")))) {
+      await rename(old, dir);
+      done.push(old);
+    }
+  }
+  done.push(...(await removeStaleExportTemps(paths.export)));
+  return done;
+}
+
+/** Whether the run folder holds a checkpoint to resume from (`checkpoints/last`, or its `.old` copy). */
+export async function hasCheckpoint(root: string): Promise<boolean> {
+  const { last } = runPaths(root);
+  return (await exists(join(last, "state.json"))) || exists(join(`${last}.old`, "state.json"));
 }
