@@ -141,9 +141,12 @@ describe("importTorchStateDict", () => {
 
   it("refuses a model with layers it does not know", async () => {
     const { sequential, layers } = await import("@tensorflow/tfjs-layers");
-    const m = sequential({ layers: [layers.dense({ name: "head", units: 2, inputShape: [3] })] });
+    // ("head" would be known: the fast ResNet's Dense.)
+    const m = sequential({
+      layers: [layers.dense({ name: "classifier", units: 2, inputShape: [3] })],
+    });
     expect(() => importTorchStateDict(m, fixtureBytes(FILE))).toThrow(
-      'state dict: layer "head" (Dense) has no PyTorch counterpart; expected a model built by @cnnkit/resnet',
+      'state dict: layer "classifier" (Dense) has no PyTorch counterpart; expected a model built by @cnnkit/resnet',
     );
     m.dispose();
   });

@@ -1,6 +1,8 @@
 // Loads weights named as PyTorch names them for these networks (pytorch-cifar style:
-// conv1/bn1, layer{s}.{b}.conv1|bn1|conv2|bn2|shortcut.0|shortcut.1, linear) into a cnnkit
-// ResNet, converting layouts: conv [out, in, kh, kw] → [kh, kw, in, out], linear [out, in] → [in, out].
+// conv1/bn1, layer{s}.{b}.conv1|bn1|conv2|bn2|shortcut.0|shortcut.1, linear; for the fast
+// ResNet airbench94's nn.Sequential indices: 0 the whitening conv, {s+1}.conv1|norm1|conv2|norm2
+// the conv groups, 7 the head) into a cnnkit ResNet, converting layouts:
+// conv [out, in, kh, kw] → [kh, kw, in, out], linear [out, in] → [in, out].
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { ResNetError } from "./errors.js";
@@ -35,21 +37,29 @@ export interface ImportTorchStateDictReport {
 function torchModules(layerName: string): string[] | undefined {
   switch (layerName) {
     case LAYER_NAMES.stemConv:
-      return ["conv1"];
+      return ["conv1", "0"]; // airbench94: net[0] is the whitening conv
     case LAYER_NAMES.stemBn:
       return ["bn1"];
     case LAYER_NAMES.logits:
       return ["linear", "fc"]; // torchvision calls it fc
+    case LAYER_NAMES.head:
+      return ["7"]; // airbench94: net[7], the bias-free Linear
   }
   const p = parseBlockLayerName(layerName);
   if (p === undefined) return undefined;
   const block = `layer${p.stage}.${p.block - 1}`;
+  // airbench94's conv groups are net[2], net[3], net[4], one "block" each, BNs named norm1|norm2.
+  const group = `${p.stage + 1}`;
   switch (p.part) {
     case "conv1":
-    case "bn1":
     case "conv2":
+      return [`${block}.${p.part}`, ...(p.block === 1 ? [`${group}.${p.part}`] : [])];
+    case "bn1":
     case "bn2":
-      return [`${block}.${p.part}`];
+      return [
+        `${block}.${p.part}`,
+        ...(p.block === 1 ? [`${group}.${p.part === "bn1" ? "norm1" : "norm2"}`] : []),
+      ];
     case "shortcut_conv":
       return [`${block}.shortcut.0`, `${block}.downsample.0`]; // torchvision: downsample
     case "shortcut_bn":
@@ -60,14 +70,14 @@ function torchModules(layerName: string): string[] | undefined {
 }
 
 /** Suffixes of the PyTorch parameters behind each tfjs weight, in `layer.weights` order. */
-function torchParams(className: string): string[] | undefined {
+function torchParams(className: string, weights: number): string[] | undefined {
   switch (className) {
     case "Conv2D":
-      return ["weight"];
+    case "Dense":
+      // With or without a bias.
+      return ["weight", "bias"].slice(0, weights);
     case "BatchNormalization":
       return ["weight", "bias", "running_mean", "running_var"];
-    case "Dense":
-      return ["weight", "bias"];
     default:
       return undefined;
   }
@@ -155,7 +165,7 @@ export function importTorchStateDict(
     if (layer.weights.length === 0) continue;
     const className = layer.getClassName();
     const modules = torchModules(layer.name);
-    const params = torchParams(className);
+    const params = torchParams(className, layer.weights.length);
     if (modules === undefined || params === undefined || params.length !== layer.weights.length) {
       throw new ResNetError(
         "unknown_layer",

@@ -1,5 +1,6 @@
 export { type CifarResNetOptions, cifarResNet } from "./cifar-resnet.js";
 export { ResNetError } from "./errors.js";
+export { type FastResNetOptions, fastResNet, setWhiteningBiasTrainable } from "./fast-resnet.js";
 export { resnet20, resnet32, resnet56 } from "./he-resnet.js";
 export {
   type ImportTorchStateDictOptions,
@@ -39,3 +40,4 @@ export {
   type TorchBatchNormArgs,
   torchBatchNorm,
 } from "./torch-batch-norm.js";
+export { type WhiteningKernelOptions, whiteningKernel } from "./whitening-kernel.js";

@@ -16,6 +16,13 @@ describe("layer names", () => {
     expect(parseBlockLayerName("stage12_block3_bn2")).toEqual({ stage: 12, block: 3, part: "bn2" });
     expect(parseBlockLayerName("stem_conv")).toBeUndefined();
     expect(parseBlockLayerName("stage1_block1_conv3")).toBeUndefined();
+    // The fast ResNet's conv groups.
+    expect(parseBlockLayerName("stage3_block1_pool1")).toEqual({
+      stage: 3,
+      block: 1,
+      part: "pool1",
+    });
+    expect(parseBlockLayerName("stage1_block1_gelu2")?.part).toBe("gelu2");
   });
 
   it("lists block and stage outputs in forward order, numerically", () => {

@@ -2,14 +2,20 @@
 // gradient norms, feature maps, Grad-CAM) and the ONNX exporter find layers by these names.
 import { ResNetError } from "./errors.js";
 
-/** The parts of a residual block, as the suffix of `stage{s}_block{b}_<part>`. */
+/**
+ * The parts of a residual block, as the suffix of `stage{s}_block{b}_<part>`. `pool1`, `gelu1`
+ * and `gelu2` are the fast ResNet's conv groups' (`fastResNet`), whose `out` is the residual sum.
+ */
 export type BlockPart =
   | "pad1"
   | "conv1"
+  | "pool1"
   | "bn1"
   | "relu1"
+  | "gelu1"
   | "conv2"
   | "bn2"
+  | "gelu2"
   | "shortcut_conv"
   | "shortcut_bn"
   | "add"
@@ -21,7 +27,13 @@ export const LAYER_NAMES = {
   stemConv: "stem_conv",
   stemBn: "stem_bn",
   stemRelu: "stem_relu",
+  /** The fast ResNet's activation after its whitening stem (`stem_conv`). */
+  stemGelu: "stem_gelu",
   pool: "pool",
+  /** The fast ResNet's flatten between `pool` and `head`. */
+  flatten: "flatten",
+  /** The fast ResNet's bias-free Dense; its output times `logitScale` is `logits`. */
+  head: "head",
   logits: "logits",
 } as const;
 
@@ -43,7 +55,7 @@ export interface BlockLayerName {
 }
 
 const BLOCK_LAYER =
-  /^stage(\d+)_block(\d+)_(pad1|conv1|bn1|relu1|conv2|bn2|shortcut_conv|shortcut_bn|add|out)$/;
+  /^stage(\d+)_block(\d+)_(pad1|conv1|pool1|bn1|relu1|gelu1|conv2|bn2|gelu2|shortcut_conv|shortcut_bn|add|out)$/;
 
 /** Parses `stage{s}_block{b}_{part}`; `undefined` for any other name (stem, pool, logits…). */
 export function parseBlockLayerName(name: string): BlockLayerName | undefined {
@@ -72,7 +84,10 @@ function outputs(model: HasLayers): BlockLayerName[] {
   return found;
 }
 
-/** The output (final ReLU) of every residual block, in forward order: `stage1_block1_out`, … */
+/**
+ * The output of every residual block (its final ReLU; a fast ResNet group's sum), in forward
+ * order: `stage1_block1_out`, …
+ */
 export function blockOutputNames(model: HasLayers): string[] {
   return outputs(model).map((p) => blockLayerName(p.stage, p.block, "out"));
 }

@@ -87,6 +87,45 @@ describe("torchBatchNorm", () => {
     bn.dispose();
   });
 
+  it("with trainableScale: false keeps gamma a frozen weight of ones, in tfjs's weight order", () => {
+    const before = tf.memory().numTensors;
+    const frozen = torchBatchNorm({ ...args, unbiasedMovingVariance: true, trainableScale: false });
+    const free = torchBatchNorm({ ...args, unbiasedMovingVariance: true });
+    const x = tf.randomNormal([3, 4, 4, 5], 1, 2, "float32", 13);
+    tf.tidy(() => {
+      const outputs = [frozen, free].map(
+        (layer) => layer.apply(x, { training: true }) as tf.Tensor,
+      );
+      expectClose(outputs[0]!, outputs[1]!, 1e-6, "same outputs with gamma = 1");
+    });
+    const order = (layer: typeof frozen) =>
+      layer.weights.map((w) => w.originalName.split("/").at(-1));
+    expect(order(frozen)).toEqual(order(free));
+    expect(frozen.trainableWeights.map((w) => w.originalName.split("/").at(-1))).toEqual(["beta"]);
+    expect(frozen.nonTrainableWeights).toHaveLength(3);
+    // Unfreezing the layer (as model.trainable = true does) leaves gamma out.
+    frozen.trainable = false;
+    frozen.trainable = true;
+    expect(frozen.trainableWeights).toHaveLength(1);
+    // getWeights/setWeights use that order too: a copy between the two layers is exact.
+    tf.tidy(() => {
+      frozen.trainableWeights[0]!.write(tf.fill([5], 0.5));
+    });
+    free.setWeights(frozen.getWeights());
+    expect(
+      free
+        .getWeights()
+        .map((w) => w.dataSync()[0])
+        .slice(0, 2),
+    ).toEqual([1, 0.5]);
+    // Nothing of it in the config: it serialises as a plain BatchNormalization.
+    expect({ ...frozen.getConfig(), name: "" }).toEqual({ ...free.getConfig(), name: "" });
+    x.dispose();
+    frozen.dispose();
+    free.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("serialises as the built-in BatchNormalization", () => {
     const bn = torchBatchNorm({ ...args, name: "bn", unbiasedMovingVariance: true });
     expect(bn.getClassName()).toBe("BatchNormalization");

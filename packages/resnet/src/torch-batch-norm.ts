@@ -8,16 +8,27 @@
 // further training of such a reloaded model uses tfjs's biased update. It is never
 // registered with tfjs's serialization map, so the built-in class stays what tfjs loads.
 import * as tf from "@tensorflow/tfjs-core";
-import { layers } from "@tensorflow/tfjs-layers";
+import { type LayerVariable, layers } from "@tensorflow/tfjs-layers";
+import type { Shape } from "@tensorflow/tfjs-layers/dist/keras_format/common";
 import type {
   BatchNormalization,
   BatchNormalizationLayerArgs,
 } from "@tensorflow/tfjs-layers/dist/layers/normalization";
+import { freezeWeights } from "./frozen-weights.js";
 
 /** Arguments of {@link torchBatchNorm}: tfjs's own, plus the variance update to use. */
 export interface TorchBatchNormArgs extends BatchNormalizationLayerArgs {
   /** Update the moving variance with the unbiased batch variance, as PyTorch does. */
   unbiasedMovingVariance: boolean;
+  /**
+   * `false` keeps gamma a weight of ones (its initialiser's values) that no gradient step sees,
+   * as airbench's `BatchNorm(weight=False)`: it stays out of `trainableWeights` even when
+   * `layer.trainable` or `model.trainable` is set to `true`, and the fused training kernel
+   * still runs (it takes gamma as an input). `layer.weights` keeps tfjs's order
+   * `[gamma, beta, moving_mean, moving_variance]`. Not saved: a model reloaded in plain tfjs
+   * has a trainable gamma (inference is the same). Defaults to `true`.
+   */
+  trainableScale?: boolean;
 }
 
 type BatchNormalizationClass = new (args: TorchBatchNormArgs) => BatchNormalization;
@@ -38,15 +49,39 @@ function getTorchBatchNormClass(): BatchNormalizationClass {
     private readonly bnMomentum: number;
     private readonly bnAxis: number;
     private readonly scaleAndCenter: boolean;
+    private readonly trainableScale: boolean;
+    /** gamma, beta, moving mean, moving variance (those that exist), once built. */
+    private buildOrder: LayerVariable[] | undefined;
 
     constructor(args: TorchBatchNormArgs) {
-      const { unbiasedMovingVariance, ...rest } = args;
+      const { unbiasedMovingVariance, trainableScale = true, ...rest } = args;
       super(rest);
       this.unbiasedVariance = unbiasedMovingVariance;
+      this.trainableScale = trainableScale;
       this.bnEpsilon = rest.epsilon ?? 1e-3;
       this.bnMomentum = rest.momentum ?? 0.99;
       this.bnAxis = rest.axis ?? -1;
       this.scaleAndCenter = (rest.scale ?? true) && (rest.center ?? true);
+    }
+
+    override build(inputShape: Shape | Shape[]): void {
+      super.build(inputShape);
+      const gamma = this.ownWeight("gamma");
+      this.buildOrder = freezeWeights(
+        this,
+        this.trainableScale || gamma === undefined ? [] : [gamma],
+      );
+    }
+
+    override get weights(): LayerVariable[] {
+      return this.buildOrder ?? super.weights;
+    }
+
+    /** One of the weights tfjs's build() creates (private there), trainable or not. */
+    private ownWeight(
+      name: "gamma" | "beta" | "movingMean" | "movingVariance",
+    ): LayerVariable | undefined {
+      return (this as unknown as Partial<Record<typeof name, LayerVariable>>)[name];
     }
 
     override call(
@@ -56,7 +91,10 @@ function getTorchBatchNormClass(): BatchNormalizationClass {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const lastAxis = x === undefined ? -1 : x.rank - 1;
       const channelsLast = this.bnAxis === -1 || this.bnAxis === lastAxis;
-      const [gamma, beta] = this.trainableWeights;
+      // The layer's own weights, not trainableWeights: a frozen gamma (or a frozen layer, which
+      // tfjs still normalises with batch statistics in training) keeps PyTorch's update.
+      const gamma = this.ownWeight("gamma");
+      const beta = this.ownWeight("beta");
       if (
         kwargs.training !== true ||
         !this.scaleAndCenter ||
@@ -68,7 +106,8 @@ function getTorchBatchNormClass(): BatchNormalizationClass {
         return super.call(inputs, kwargs);
       }
       return tf.tidy(() => {
-        const [movingMean, movingVariance] = this.nonTrainableWeights;
+        const movingMean = this.ownWeight("movingMean");
+        const movingVariance = this.ownWeight("movingVariance");
         const {
           y: out,
           mean,

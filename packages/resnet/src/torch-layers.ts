@@ -93,6 +93,35 @@ export function conv(
   });
 }
 
+/**
+ * A bias-free stride-1 conv with nn.Conv2d's own default init, kaiming_uniform_(a=√5):
+ * U(-1/sqrt(fanIn), 1/sqrt(fanIn)), fanIn = k*k*inChannels (what airbench keeps; torchvision's
+ * ResNet, and {@link conv}, re-initialise with kaiming_normal_ fan_out instead).
+ */
+export function torchDefaultConv(
+  name: string,
+  filters: number,
+  kernelSize: number,
+  inChannels: number,
+  seed: number | undefined,
+) {
+  const BiasFreeConv2D = getBiasFreeConv2DClass();
+  const limit = 1 / Math.sqrt(kernelSize * kernelSize * inChannels);
+  return new BiasFreeConv2D({
+    name,
+    filters,
+    kernelSize,
+    strides: 1,
+    padding: "same",
+    useBias: false,
+    kernelInitializer: initializers.randomUniform({
+      minval: -limit,
+      maxval: limit,
+      ...(seed === undefined ? {} : { seed }),
+    }),
+  });
+}
+
 export function batchNorm(name: string, d: ResolvedLayerDefaults) {
   return torchBatchNorm({
     name,

@@ -17,7 +17,7 @@ import {
   maxScaledDiff,
   useCpu,
 } from "../test/helpers.js";
-import { importTorchStateDict, resnet20, smallResNet } from "./index.js";
+import { fastResNet, importTorchStateDict, resnet20, smallResNet } from "./index.js";
 
 beforeAll(useCpu);
 
@@ -32,6 +32,13 @@ const WEIGHTS_TOL = 1e-5;
 const NETWORKS = [
   { name: "small-resnet-w8", build: () => smallResNet({ widths: [8, 16, 32] }) },
   { name: "resnet20-w4", build: () => resnet20({ widths: [4, 8, 16] }) },
+  // airbench94's network (PyTorch's own GELU, MaxPool, frozen BN scale and whitening kernel,
+  // momentum 0.6, eps 1e-12) with the identity shortcut, and without it (airbench94 exactly).
+  { name: "fast-resnet-w8", build: () => fastResNet({ widths: [8, 16, 16] }) },
+  {
+    name: "fast-resnet-w8-plain",
+    build: () => fastResNet({ widths: [8, 16, 16], residual: false }),
+  },
 ];
 
 function loaded(name: string, build: () => LayersModel, file = `${name}.safetensors`) {
@@ -86,7 +93,9 @@ describe.each(NETWORKS)("$name matches PyTorch", ({ name, build }) => {
       const reference = after.layers[i]!;
       expect(reference.name).toBe(layer.name);
       layer.weights.forEach((w, k) => {
-        const isStat = !w.trainable;
+        // Frozen weights (the fast ResNet's BN scales and whitening kernel) are compared too:
+        // PyTorch left them as they were, and so must the step here.
+        const isStat = /moving_(mean|variance)$/.test(w.originalName);
         expectClose(
           w.read(),
           reference.weights[k]!.read(),
@@ -101,7 +110,7 @@ describe.each(NETWORKS)("$name matches PyTorch", ({ name, build }) => {
     expect(bnStats).toBe(
       m.layers.filter((l) => l.getClassName() === "BatchNormalization").length * 2,
     );
-    expect(weights).toBe(m.trainableWeights.length);
+    expect(weights + bnStats).toBe(m.weights.length);
     tf.dispose([x, labels, logits!, loss!]);
     optimizer.dispose();
     m.dispose();
