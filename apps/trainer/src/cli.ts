@@ -99,12 +99,12 @@ async function withRunLock<T>(
 }
 
 /** Refuses before any work when the export at the end would have to replace files the app did not write. */
-async function checkExportTarget(runDir: string): Promise<void> {
+async function checkExportTarget(runDir: string, hint = ""): Promise<void> {
   try {
     await assertExportReplaceable(runPaths(runDir).export);
   } catch (error) {
     if (error instanceof ExportError && error.code === "exists") {
-      throw new TrainerError("export_blocked", `${error.message} (or run with --no-export)`, {
+      throw new TrainerError("export_blocked", `${error.message}${hint}`, {
         cause: error,
       });
     }
@@ -254,7 +254,7 @@ async function trainLocked(
   say: (line: string) => void,
 ): Promise<number> {
   const { resume, restart } = start;
-  if (config.export) await checkExportTarget(runDir);
+  if (config.export) await checkExportTarget(runDir, " (or run with --no-export)");
   say(JSON.stringify(config, null, 2));
   // With replicas, each one (this thread's included) gets its share of the cores. Which backend
   // "auto" lands on is not known yet; the threads only matter on wasm and cpu.

@@ -174,6 +174,21 @@ describe("nothing the app did not write is deleted", () => {
     expect((await readdir(out)).sort()).toEqual(["export"]);
   });
 
+  it("the export command refuses such an export/ too, before any work", async () => {
+    const out = join(await tempDir(), "run");
+    expect((await run([...TINY, "--out", out])).code).toBe(0);
+    await mkdir(join(out, "export"));
+    await writeFile(join(out, "export", "predictions.csv"), "mine");
+    const r = await run(["export", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^cnnkit-train: ${join(out, "export")}: will not replace this folder with an export: .*holds predictions\\.csv\\. Move those files away or export elsewhere; nothing was changed\n$`,
+      ),
+    );
+    expect(await readdir(join(out, "export"))).toEqual(["predictions.csv"]);
+  });
+
   it("checkpoints without a config.json are not taken for a run to replace", async () => {
     const out = join(await tempDir(), "run");
     await mkdir(join(runPaths(out).last), { recursive: true });
