@@ -9,6 +9,16 @@
 #   sum_p sum(A_p * (p - T_p)^2) + sum(G_{k,p} * p)
 # with fixed A, T and per-step G, so the gradient depends on the trajectory (2 A (p - T) + G_k):
 # an optimizer that drifts from PyTorch's drifts further each step.
+#
+# Parameter-group cases build one torch param group per cnnkit group (each parameter in the first
+# whose matcher accepts its name, the rest in a group of their own, listed first so that
+# param_groups[0] is the optimizer's own lr) and drive the lr with LambdaLR, whose factors they
+# record. The "SGD decoupled" case takes airbench's numbers (lr and weight decay per 1024
+# examples) through airbench's conversion, written out below as in airbench94.py.
+#
+# Lookahead: PyTorch has no such class, so the fixtures' lookahead is airbench94's LookaheadState
+# written in plain torch (lerp_ into the average, then copy it into the parameters, every 5 steps,
+# decay 0.95^5 * (step/total)^3; the average copied in after the last step).
 import json
 import os
 
@@ -30,6 +40,39 @@ def is_decayed(name):
     return name.endswith("/kernel")
 
 
+# The matchers the group cases name; the tests map them to cnnkit's (batchNormBiases, a RegExp).
+MATCHERS = {
+    "bn-beta": lambda name: name.endswith("/beta"),
+    "bn": lambda name: "_bn/" in name,
+}
+
+
+def decoupled(lr, weight_decay, momentum, batch_size, bias_scaler):
+    """airbench's hyperparameters -> PyTorch SGD options for a mean loss (airbench94.py's lines)."""
+    kilostep_scale = 1024 * (1 + 1 / (1 - momentum))
+    lr_sum = lr / kilostep_scale  # airbench sums the loss over the batch
+    lr_mean = lr_sum * batch_size  # the same steps for a mean loss
+    wd = weight_decay * batch_size / kilostep_scale
+    return {
+        "options": {"lr": lr_mean, "momentum": momentum, "nesterov": True,
+                    "weight_decay": wd / lr_mean},
+        "groups": [{"match": "bn-beta", "lr_scale": bias_scaler,
+                    "weight_decay": wd / (lr_mean * bias_scaler)}],
+    }
+
+
+def triangle(k):
+    """The fast recipe's LambdaLR factor shape over STEPS steps: 0.2 -> 1 at 23%, then -> 0.07."""
+    peak = int(0.23 * STEPS)
+    if k < peak:
+        return 0.2 + 0.8 * k / peak
+    return 1.0 + (0.07 - 1.0) * (k - peak) / max(1, STEPS - peak)
+
+
+def warm_linear(k):
+    return min(1.0, (k + 1) / 4) * (1 - k / (STEPS + 1))
+
+
 def problem(seed):
     rng = np.random.default_rng(seed)
     init, a, t, g = {}, {}, {}, {}
@@ -41,14 +84,25 @@ def problem(seed):
     return init, a, t, g
 
 
-def run(case):
+def run(case, lookahead=None):
     init, a, t, g = problem(case["seed"])
     params = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in init.items()}
     names = list(SHAPES)
     kind = case["optimizer"]
     opts = dict(case["options"])
     filt = case.get("decayFilter")
-    if filt == "kernels-only":
+    if case.get("groups"):
+        assert filt is None
+        members = [[] for _ in case["groups"]]
+        rest = []
+        for n in names:
+            i = next((i for i, gr in enumerate(case["groups"]) if MATCHERS[gr["match"]](n)), None)
+            (rest if i is None else members[i]).append(params[n])
+        groups = [{"params": rest}] + [
+            {"params": ps, "lr": opts["lr"] * gr["lr_scale"], "weight_decay": gr["weight_decay"]}
+            for gr, ps in zip(case["groups"], members)
+        ]
+    elif filt == "kernels-only":
         wd = opts.pop("weight_decay")
         groups = [
             {"params": [params[n] for n in names if is_decayed(n)], "weight_decay": wd},
@@ -60,8 +114,12 @@ def run(case):
     sched = None
     if case.get("oneCycle"):
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, total_steps=STEPS, **case["oneCycle"])
-    lrs, moms, norms = [], [], []
-    for k in range(STEPS):
+    if case.get("lrFactor"):
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: case["lrFactor"][k])
+    steps = lookahead["totalSteps"] if lookahead else STEPS
+    avg = [p.detach().clone() for p in params.values()] if lookahead else None
+    lrs, moms, norms, group_lrs, trajectory = [], [], [], [], []
+    for k in range(steps):
         opt.zero_grad()
         loss = sum(
             (torch.tensor(a[n]) * (params[n] - torch.tensor(t[n])) ** 2).sum()
@@ -73,17 +131,38 @@ def run(case):
             norms.append(float(torch.nn.utils.clip_grad_norm_(list(params.values()), case["clip"])))
         group = opt.param_groups[0]
         lrs.append(group["lr"])
+        group_lrs.append([gr["lr"] for gr in opt.param_groups[1:]])
         moms.append(group["betas"][0] if kind == "AdamW" else group["momentum"])
         opt.step()
         if sched is not None:
             sched.step()
-    return {
+        if lookahead:
+            step = k + 1
+            every, total = lookahead["every"], lookahead["totalSteps"]
+            with torch.no_grad():
+                if step % every == 0:
+                    decay = lookahead["base"] ** every * (step / total) ** 3
+                    for av, p in zip(avg, params.values()):
+                        av.lerp_(p, 1 - decay)
+                        p.copy_(av)
+                if step == total:
+                    for av, p in zip(avg, params.values()):
+                        p.copy_(av)
+            trajectory.append({n: p.detach().numpy().reshape(-1).tolist() for n, p in params.items()})
+    final = {n: p.detach().numpy().reshape(-1).tolist() for n, p in params.items()}
+    if lookahead:
+        return {**lookahead, "trajectory": trajectory, "final": final}
+    out = {
         **case,
         "lr": lrs,
         "momentum": moms,
         "preClipNorms": norms if case.get("clip") is not None else None,
-        "final": {n: p.detach().numpy().reshape(-1).tolist() for n, p in params.items()},
+        "final": final,
     }
+    if case.get("groups"):
+        # Each group's lr per step as PyTorch's LambdaLR set it (initial lr × factor).
+        out["groupLr"] = group_lrs
+    return out
 
 
 CASES = [
@@ -109,6 +188,30 @@ CASES = [
      "options": {"lr": 0.02, "momentum": 0.8, "nesterov": True, "weight_decay": 0.05},
      "decayFilter": "kernels-only", "clip": 3.0},
     {"name": "SGD plain", "optimizer": "SGD", "seed": 9, "options": {"lr": 0.03}},
+    # airbench's parametrisation, scaled to this small problem (airbench94: lr 11.5, wd 0.0153,
+    # batch 1024): BatchNorm biases at 64x the lr with their own weight decay, Nesterov 0.85.
+    {"name": "SGD decoupled groups: BatchNorm biases 64x, Nesterov 0.85, LambdaLR",
+     "optimizer": "SGD", "seed": 10,
+     "decoupled": {"lr": 0.15, "weight_decay": 1.0, "momentum": 0.85, "batch_size": 256,
+                   "bias_scaler": 64.0},
+     **decoupled(0.15, 1.0, 0.85, 256, 64.0),
+     "lrFactor": [triangle(k) for k in range(STEPS + 1)]},
+    # Two groups where the second also matches the first's variables: first match wins.
+    {"name": "AdamW groups: first match wins, LambdaLR", "optimizer": "AdamW", "seed": 11,
+     "options": {"lr": 0.02, "weight_decay": 0.1},
+     "groups": [{"match": "bn-beta", "lr_scale": 8.0, "weight_decay": 0.2},
+                {"match": "bn", "lr_scale": 0.5, "weight_decay": 0.0}],
+     "lrFactor": [warm_linear(k) for k in range(STEPS + 1)]},
+]
+
+# Lookahead over the decoupled SGD case: a run whose last step is an averaging step, and one
+# whose last averaging is 3 steps before the end (the final copy brings the average back in).
+LOOKAHEAD_CASE = "SGD decoupled groups: BatchNorm biases 64x, Nesterov 0.85, LambdaLR"
+LOOKAHEAD = [
+    {"name": "lookahead every 5 of 20 steps", "case": LOOKAHEAD_CASE,
+     "totalSteps": 20, "every": 5, "base": 0.95},
+    {"name": "lookahead every 5 of 18 steps", "case": LOOKAHEAD_CASE,
+     "totalSteps": 18, "every": 5, "base": 0.95},
 ]
 
 
@@ -125,9 +228,12 @@ def main():
             "g": {n: v.reshape(-1).tolist() for n, v in g.items()},
         }
         results.append(run(case))
+    by_name = {c["name"]: c for c in CASES}
+    lookahead = [run(by_name[la["case"]], la) for la in LOOKAHEAD]
     with open(os.path.join(OUT, "optimizers.json"), "w") as f:
         json.dump({"torch": torch.__version__, "steps": STEPS, "shapes": SHAPES,
-                   "problems": problems, "cases": results}, f, separators=(",", ":"))
+                   "problems": problems, "cases": results, "lookahead": lookahead}, f,
+                  separators=(",", ":"))
 
 
 if __name__ == "__main__":

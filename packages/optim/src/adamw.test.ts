@@ -20,6 +20,7 @@ describe("AdamW", () => {
       epsilon: 1e-8,
       weightDecay: 1e-2,
       decayFilter: undefined,
+      groups: [],
     });
     expect(() => new AdamW({ beta1: 1 })).toThrow(
       /AdamW: expected beta1 to be a finite number in \[0, 1\), got 1/,

@@ -14,8 +14,9 @@ import {
 } from "@tensorflow/tfjs-core";
 import type { DecayFilter } from "./decay-filter.js";
 import { ADAMW_UPDATE_KERNEL, canFuse } from "./fused-kernels.js";
+import { type ParamGroup, type ResolvedParamGroup, resolveParamGroups } from "./param-groups.js";
 import { SlotOptimizer } from "./slot-optimizer.js";
-import { checkNumber } from "./validate.js";
+import { checkNumber, checkOptions } from "./validate.js";
 
 /** Options of {@link AdamW}; the defaults are PyTorch's. */
 export interface AdamWOptions {
@@ -31,7 +32,22 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Which variables get weight decay (e.g. {@link decayKernelsOnly}). Defaults to all of them. */
   decayFilter?: DecayFilter;
+  /**
+   * Parameter groups with their own learning-rate scale and (decoupled) weight decay, as
+   * PyTorch's param_groups; first match wins. Defaults to none: every variable uses the settings above.
+   */
+  groups?: readonly ParamGroup[];
 }
+
+const ADAMW_KEYS = [
+  "learningRate",
+  "beta1",
+  "beta2",
+  "epsilon",
+  "weightDecay",
+  "decayFilter",
+  "groups",
+] as const;
 
 /** {@link AdamWOptions} with defaults applied and checked. */
 export interface ResolvedAdamWOptions {
@@ -41,10 +57,11 @@ export interface ResolvedAdamWOptions {
   epsilon: number;
   weightDecay: number;
   decayFilter: DecayFilter | undefined;
+  groups: ResolvedParamGroup[];
 }
 
 export function resolveAdamWOptions(options: AdamWOptions = {}): ResolvedAdamWOptions {
-  const o = options ?? {};
+  const o = checkOptions("AdamW", options, ADAMW_KEYS);
   return {
     learningRate: checkNumber("AdamW", "learningRate", o.learningRate ?? 1e-3, { min: 0 }),
     beta1: checkNumber("AdamW", "beta1", o.beta1 ?? 0.9, { min: 0, max: 1, maxExclusive: true }),
@@ -52,6 +69,7 @@ export function resolveAdamWOptions(options: AdamWOptions = {}): ResolvedAdamWOp
     epsilon: checkNumber("AdamW", "epsilon", o.epsilon ?? 1e-8, { min: 0 }),
     weightDecay: checkNumber("AdamW", "weightDecay", o.weightDecay ?? 1e-2, { min: 0 }),
     decayFilter: o.decayFilter,
+    groups: resolveParamGroups("AdamW", o.groups),
   };
 }
 
@@ -64,12 +82,13 @@ export function resolveAdamWOptions(options: AdamWOptions = {}): ResolvedAdamWOp
  * p ← p − lr / (1 − β1^t) · m / (√v / √(1 − β2^t) + ε)
  * ```
  *
- * `t` counts this variable's updates. Bias correction uses the *current* β1 (`1 − β1^t`), as
- * PyTorch does, even when a schedule changes β1 every step. That is not the exact correction of
- * an average with varying decay (that would be `1 − Π β1_i`, what tfjs's Adam accumulates), but
- * the two differ only while `β1^t` is not yet negligible (roughly the first hundred steps at
- * β1 ≈ 0.9), OneCycleLR recipes were tuned with PyTorch's choice, and matching it is what makes
- * ported runs agree.
+ * `lr` and `wd` are the variable's group's where a group matches it (`learningRate × lrScale`
+ * and the group's weightDecay). `t` counts this variable's updates. Bias correction uses the
+ * *current* β1 (`1 − β1^t`), as PyTorch does, even when a schedule changes β1 every step. That
+ * is not the exact correction of an average with varying decay (that would be `1 − Π β1_i`,
+ * what tfjs's Adam accumulates), but the two differ only while `β1^t` is not yet negligible
+ * (roughly the first hundred steps at β1 ≈ 0.9), OneCycleLR recipes were tuned with PyTorch's
+ * choice, and matching it is what makes ported runs agree.
  */
 export class AdamW extends SlotOptimizer {
   static get className(): string {
@@ -79,16 +98,14 @@ export class AdamW extends SlotOptimizer {
   #beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
-  readonly weightDecay: number;
   protected readonly slotNames = ["m", "v"] as const;
 
   constructor(options: AdamWOptions = {}) {
     const o = resolveAdamWOptions(options);
-    super("AdamW", o.learningRate, o.decayFilter);
+    super("AdamW", o);
     this.#beta1 = o.beta1;
     this.beta2 = o.beta2;
     this.epsilon = o.epsilon;
-    this.weightDecay = o.weightDecay;
   }
 
   /** β1 of the next step; OneCycleLR's `momentum` goes here. */
@@ -101,13 +118,12 @@ export class AdamW extends SlotOptimizer {
   }
 
   protected updateVariable(name: string, value: Variable, gradient: Tensor, step: number): void {
-    const lr = this.learningRate;
+    const { learningRate: lr, weightDecay: wd } = this.hyperparametersFor(name);
     const beta1 = this.#beta1;
     const beta2 = this.beta2;
     const m = this.getSlot(name, "m") ?? this.setSlot(name, "m", zerosLike(value));
     const v = this.getSlot(name, "v") ?? this.setSlot(name, "v", zerosLike(value));
 
-    const wd = this.decays(name) ? this.weightDecay : 0;
     const biasCorrection1 = 1 - beta1 ** step;
     const biasCorrection2 = 1 - beta2 ** step;
     const stepSize = lr / biasCorrection1;
@@ -138,6 +154,7 @@ export class AdamW extends SlotOptimizer {
     value.assign(sub(decayed, mul(div(mNew, denom), stepSize)));
   }
 
+  /** The hyperparameters tfjs serialises (model.save with includeOptimizer); decayFilter and groups are code, not config. */
   getConfig() {
     return {
       learningRate: this.learningRate,
@@ -152,7 +169,10 @@ export class AdamW extends SlotOptimizer {
     cls: serialization.SerializableConstructor<T>,
     config: serialization.ConfigDict,
   ): T {
-    return new cls(config);
+    // tfjs-layers' deserializer tacks `customObjects` onto the config; it is no option of ours.
+    return new cls(
+      Object.fromEntries(Object.entries(config).filter(([key]) => key !== "customObjects")),
+    );
   }
 }
 

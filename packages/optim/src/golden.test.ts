@@ -3,12 +3,15 @@ import { beforeAll, describe, expect, it } from "vitest";
 import {
   closeness,
   fixture,
+  groupsOf,
+  MATCHERS,
   makeOptimizer,
   makeSchedule,
   Problem,
   train,
   useCpu,
 } from "../test/golden-problem.js";
+import { SGD } from "./index.js";
 
 beforeAll(useCpu);
 
@@ -24,6 +27,14 @@ describe("AdamW and SGD against PyTorch 1.13 after 20 steps (golden fixtures)", 
     expect(cases.some((c) => c.optimizer === "SGD" && !c.options.nesterov && c.oneCycle)).toBe(
       true,
     );
+    // Parameter groups under a LambdaLR-style factor, for both optimizers: the fast recipe's
+    // Nesterov SGD at momentum 0.85, and a case where two groups claim the same variable.
+    for (const kind of ["AdamW", "SGD"]) {
+      expect(cases.some((c) => c.optimizer === kind && c.groups && c.lrFactor)).toBe(true);
+    }
+    const recipe = cases.find((c) => c.decoupled)!;
+    expect([recipe.options.nesterov, recipe.options.momentum]).toEqual([true, 0.85]);
+    expect(cases.some((c) => (c.groups?.length ?? 0) > 1)).toBe(true);
   });
 
   fixture.cases.forEach((c, index) => {
@@ -52,6 +63,50 @@ describe("AdamW and SGD against PyTorch 1.13 after 20 steps (golden fixtures)", 
       problem.dispose();
       expect(tf.memory().numTensors).toBe(0);
     });
+  });
+
+  for (const c of fixture.cases.filter((x) => x.groups)) {
+    it(`${c.name}: each group's lr is PyTorch's LambdaLR lr of that group at every step`, () => {
+      const problem = new Problem(c.seed, "group-lr");
+      const optimizer = makeOptimizer(c);
+      const names = Object.keys(problem.vars);
+      // One variable per group, each in the group its first match picks (torch's order).
+      const matchers = c.groups!.map((g) => MATCHERS[g.match]);
+      const firstMatch = (n: string) =>
+        matchers.findIndex((m) => (m instanceof RegExp ? m.test(n) : m(n)));
+      const members = c.groups!.map((_, i) => names.filter((n) => firstMatch(n) === i));
+      expect(members.every((m) => m.length > 0)).toBe(true);
+      c.groupLr!.forEach((lrs, k) => {
+        optimizer.learningRate = (c.options.lr as number) * c.lrFactor![k]!;
+        lrs.forEach((want, i) => {
+          for (const n of members[i]!) {
+            const got = optimizer.hyperparametersFor(problem.vars[n]!.name);
+            expect(Math.abs(got.learningRate - want)).toBeLessThanOrEqual(1e-12 * want);
+            expect(got.weightDecay).toBe(c.groups![i]!.weight_decay);
+          }
+        });
+      });
+      optimizer.dispose();
+      problem.dispose();
+    });
+  }
+
+  it("the same SGD without its parameter groups misses the group fixture by far", () => {
+    // Guards the group fixture: it tells a 64× BatchNorm-bias lr with its own decay from none.
+    const c = fixture.cases.find((x) => x.decoupled)!;
+    expect(groupsOf(c)).toHaveLength(1);
+    const problem = new Problem(c.seed, "no-groups");
+    const o = c.options as { lr: number; momentum: number; weight_decay: number };
+    const optimizer = new SGD({
+      learningRate: o.lr,
+      momentum: o.momentum,
+      nesterov: true,
+      weightDecay: o.weight_decay,
+    });
+    train(c, problem, optimizer, undefined, 0, fixture.steps);
+    expect(closeness(problem.values(), c.final)).toBeGreaterThan(100);
+    optimizer.dispose();
+    problem.dispose();
   });
 
   it("tfjs's own Adam driven the same way misses the fixture by far", () => {

@@ -7,22 +7,39 @@ export {
 export { applySchedule, type ScheduledValues } from "./apply-schedule.js";
 export { type ClipResult, clipByGlobalNorm } from "./clip-by-global-norm.js";
 export { type DecayFilter, decayKernelsOnly } from "./decay-filter.js";
+export {
+  type DecoupledSGDOptions,
+  type DecoupledSGDSettings,
+  decoupledSGD,
+} from "./decoupled-sgd.js";
 export { OptimError } from "./errors.js";
 export { ADAMW_UPDATE_KERNEL, L2_NORMS_KERNEL, SGD_UPDATE_KERNEL } from "./fused-kernels.js";
+export { Lookahead, type LookaheadOptions } from "./lookahead.js";
 export {
+  getLookaheadState,
   getOptimizerState,
   getWeightEMAState,
+  loadLookahead,
   loadOptimizerState,
   loadWeightEMA,
   type OptimizerState,
   type OptimizerStateManifest,
   type StateFileOptions,
   type StateTensorSpec,
+  saveLookahead,
   saveOptimizerState,
   saveWeightEMA,
+  setLookaheadState,
   setOptimizerState,
   setWeightEMAState,
 } from "./optimizer-state.js";
+export {
+  batchNormBiases,
+  type ParamGroup,
+  type ResolvedParamGroup,
+  type VariableMatcher,
+} from "./param-groups.js";
 export { type ResolvedSGDOptions, resolveSGDOptions, SGD, type SGDOptions } from "./sgd.js";
-export type { NamedTensor } from "./slot-optimizer.js";
-export { type EMATarget, WeightEMA, type WeightEMAOptions, type WeightLike } from "./weight-ema.js";
+export type { EMATarget, WeightLike } from "./shadow-weights.js";
+export type { NamedTensor, VariableHyperparameters } from "./slot-optimizer.js";
+export { WeightEMA, type WeightEMAOptions } from "./weight-ema.js";

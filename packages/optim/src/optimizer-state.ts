@@ -2,11 +2,15 @@
 // trainer's checkpoint directory written so that a crash never leaves a state that loads wrongly.
 import { type DataType, type Optimizer, tensor, Variable } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
+import type { Lookahead } from "./lookahead.js";
 import type { NamedTensor } from "./slot-optimizer.js";
+import { checkOptions } from "./validate.js";
 import type { WeightEMA } from "./weight-ema.js";
 
 const FORMAT = "cnnkit-optim-state";
 const VERSION = 1;
+
+type StateKind = "optimizer" | "ema" | "lookahead";
 
 /** One tensor's entry in {@link OptimizerStateManifest}. */
 export interface StateTensorSpec {
@@ -21,13 +25,13 @@ export interface StateTensorSpec {
 export interface OptimizerStateManifest {
   format: typeof FORMAT;
   version: typeof VERSION;
-  /** `"optimizer"` or `"ema"`. */
-  kind: "optimizer" | "ema";
-  /** The optimizer's tfjs class name, e.g. `"cnnkit.AdamW"` (or `"WeightEMA"`). */
+  /** `"optimizer"`, `"ema"` or `"lookahead"`. */
+  kind: StateKind;
+  /** The optimizer's tfjs class name, e.g. `"cnnkit.AdamW"` (or `"WeightEMA"`, `"Lookahead"`). */
   className: string;
   /** `optimizer.getConfig()` at save time: hyperparameters, including the scheduled lr and beta1/momentum. */
   config: Record<string, unknown>;
-  /** Optimizer iterations, or EMA updates. */
+  /** Optimizer iterations, EMA updates, or the steps a Lookahead counted. */
   steps: number;
   tensors: StateTensorSpec[];
   /** Total bytes of the data. */
@@ -44,8 +48,19 @@ export interface OptimizerState {
 
 /** Options of the file functions. */
 export interface StateFileOptions {
-  /** File stem inside the directory: `<name>.json` and `<name>.bin`. Defaults to `"optimizer"` (`"ema"` for the EMA). */
+  /** File stem inside the directory: `<name>.json` and `<name>.bin`. Defaults to `"optimizer"` (`"ema"`, `"lookahead"`). */
   name?: string;
+}
+
+function fileName(where: string, options: StateFileOptions, fallback: string): string {
+  const name = checkOptions(where, options, ["name"]).name ?? fallback;
+  if (typeof name !== "string" || name === "" || /[/\\]/.test(name)) {
+    throw new OptimError(
+      "invalid_option",
+      `${where}: expected name to be a file stem without slashes, got ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
 }
 
 async function sha256(data: Uint8Array): Promise<string> {
@@ -54,7 +69,7 @@ async function sha256(data: Uint8Array): Promise<string> {
 }
 
 async function encode(
-  kind: "optimizer" | "ema",
+  kind: StateKind,
   className: string,
   config: Record<string, unknown>,
   steps: number,
@@ -273,7 +288,8 @@ export async function saveOptimizerState(
   dir: string,
   options: StateFileOptions = {},
 ): Promise<void> {
-  await writeStateFiles(await getOptimizerState(optimizer), dir, options.name ?? "optimizer");
+  const name = fileName("saveOptimizerState", options, "optimizer");
+  await writeStateFiles(await getOptimizerState(optimizer), dir, name);
 }
 
 /** Loads the optimizer part of a checkpoint directory written by {@link saveOptimizerState}. */
@@ -282,7 +298,8 @@ export async function loadOptimizerState(
   dir: string,
   options: StateFileOptions = {},
 ): Promise<void> {
-  await setOptimizerState(optimizer, await readStateFiles(dir, options.name ?? "optimizer"));
+  const name = fileName("loadOptimizerState", options, "optimizer");
+  await setOptimizerState(optimizer, await readStateFiles(dir, name));
 }
 
 /** Saves a WeightEMA into a checkpoint directory: `<dir>/ema.json` + `<dir>/ema.bin`. */
@@ -291,7 +308,11 @@ export async function saveWeightEMA(
   dir: string,
   options: StateFileOptions = {},
 ): Promise<void> {
-  await writeStateFiles(await getWeightEMAState(ema), dir, options.name ?? "ema");
+  await writeStateFiles(
+    await getWeightEMAState(ema),
+    dir,
+    fileName("saveWeightEMA", options, "ema"),
+  );
 }
 
 /** Loads a WeightEMA saved by {@link saveWeightEMA}. */
@@ -300,5 +321,71 @@ export async function loadWeightEMA(
   dir: string,
   options: StateFileOptions = {},
 ): Promise<void> {
-  await setWeightEMAState(ema, await readStateFiles(dir, options.name ?? "ema"));
+  await setWeightEMAState(
+    ema,
+    await readStateFiles(dir, fileName("loadWeightEMA", options, "ema")),
+  );
+}
+
+/** A Lookahead's averages, step count and settings in memory. */
+export async function getLookaheadState(lookahead: Lookahead): Promise<OptimizerState> {
+  return encode(
+    "lookahead",
+    "Lookahead",
+    { totalSteps: lookahead.totalSteps, every: lookahead.every, base: lookahead.base },
+    lookahead.steps,
+    lookahead.getWeights(),
+  );
+}
+
+/**
+ * Restores averages and the step count from {@link getLookaheadState}, matched by weight name,
+ * into a Lookahead built with the same totalSteps, every and base (a different one would not
+ * continue the same run).
+ */
+export async function setLookaheadState(
+  lookahead: Lookahead,
+  state: OptimizerState,
+): Promise<void> {
+  if (state?.manifest?.kind !== "lookahead") {
+    throw new OptimError(
+      "state_mismatch",
+      `setLookaheadState: expected a Lookahead state, got ${JSON.stringify(state?.manifest?.kind)}`,
+    );
+  }
+  for (const key of ["totalSteps", "every", "base"] as const) {
+    const saved = state.manifest.config[key];
+    if (saved !== lookahead[key]) {
+      throw new OptimError(
+        "state_mismatch",
+        `setLookaheadState: the state was saved with ${key} = ${JSON.stringify(saved)}, this Lookahead has ${lookahead[key]}; build it with the saved settings`,
+      );
+    }
+  }
+  const named = await decode(state, "setLookaheadState");
+  try {
+    lookahead.setWeights(named, state.manifest.steps);
+  } finally {
+    for (const { tensor: t } of named) t.dispose();
+  }
+}
+
+/** Saves a Lookahead into a checkpoint directory: `<dir>/lookahead.json` + `<dir>/lookahead.bin`. */
+export async function saveLookahead(
+  lookahead: Lookahead,
+  dir: string,
+  options: StateFileOptions = {},
+): Promise<void> {
+  const name = fileName("saveLookahead", options, "lookahead");
+  await writeStateFiles(await getLookaheadState(lookahead), dir, name);
+}
+
+/** Loads a Lookahead saved by {@link saveLookahead}. */
+export async function loadLookahead(
+  lookahead: Lookahead,
+  dir: string,
+  options: StateFileOptions = {},
+): Promise<void> {
+  const name = fileName("loadLookahead", options, "lookahead");
+  await setLookaheadState(lookahead, await readStateFiles(dir, name));
 }

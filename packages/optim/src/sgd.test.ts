@@ -20,6 +20,7 @@ describe("SGD", () => {
       weightDecay: 0,
       dampening: 0,
       decayFilter: undefined,
+      groups: [],
     });
     expect(() => new SGD({ nesterov: true })).toThrow(
       /nesterov needs momentum > 0 and dampening = 0, got momentum=0, dampening=0/,

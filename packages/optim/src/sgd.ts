@@ -11,8 +11,9 @@ import {
 import type { DecayFilter } from "./decay-filter.js";
 import { OptimError } from "./errors.js";
 import { canFuse, SGD_UPDATE_KERNEL } from "./fused-kernels.js";
+import { type ParamGroup, type ResolvedParamGroup, resolveParamGroups } from "./param-groups.js";
 import { SlotOptimizer } from "./slot-optimizer.js";
-import { checkBoolean, checkNumber } from "./validate.js";
+import { checkBoolean, checkNumber, checkOptions } from "./validate.js";
 
 /** Options of {@link SGD}; the defaults are PyTorch's (except learningRate, which PyTorch requires). */
 export interface SGDOptions {
@@ -28,7 +29,23 @@ export interface SGDOptions {
   dampening?: number;
   /** Which variables get weight decay (e.g. {@link decayKernelsOnly}). Defaults to all of them. */
   decayFilter?: DecayFilter;
+  /**
+   * Parameter groups with their own learning-rate scale and weight decay (PyTorch's
+   * param_groups), first match wins, e.g. `[{ match: batchNormBiases, lrScale: 64 }]`.
+   * Defaults to none: every variable uses the settings above.
+   */
+  groups?: readonly ParamGroup[];
 }
+
+const SGD_KEYS = [
+  "learningRate",
+  "momentum",
+  "nesterov",
+  "weightDecay",
+  "dampening",
+  "decayFilter",
+  "groups",
+] as const;
 
 /** {@link SGDOptions} with defaults applied and checked. */
 export interface ResolvedSGDOptions {
@@ -38,10 +55,11 @@ export interface ResolvedSGDOptions {
   weightDecay: number;
   dampening: number;
   decayFilter: DecayFilter | undefined;
+  groups: ResolvedParamGroup[];
 }
 
 export function resolveSGDOptions(options: SGDOptions = {}): ResolvedSGDOptions {
-  const o = options ?? {};
+  const o = checkOptions("SGD", options, SGD_KEYS);
   const resolved = {
     learningRate: checkNumber("SGD", "learningRate", o.learningRate ?? 0.01, { min: 0 }),
     momentum: checkNumber("SGD", "momentum", o.momentum ?? 0, { min: 0, max: 1 }),
@@ -49,6 +67,7 @@ export function resolveSGDOptions(options: SGDOptions = {}): ResolvedSGDOptions 
     weightDecay: checkNumber("SGD", "weightDecay", o.weightDecay ?? 0, { min: 0 }),
     dampening: checkNumber("SGD", "dampening", o.dampening ?? 0, { min: 0, max: 1 }),
     decayFilter: o.decayFilter,
+    groups: resolveParamGroups("SGD", o.groups),
   };
   if (resolved.nesterov && (resolved.momentum <= 0 || resolved.dampening !== 0)) {
     throw new OptimError(
@@ -68,6 +87,9 @@ export function resolveSGDOptions(options: SGDOptions = {}): ResolvedSGDOptions 
  * d ← d + μ·b (Nesterov) or b
  * p ← p − lr·d
  * ```
+ *
+ * with `lr` and `wd` the variable's group's where a group matches it (`learningRate × lrScale`
+ * and the group's weightDecay), as each of PyTorch's param_groups has its own.
  */
 export class SGD extends SlotOptimizer {
   static get className(): string {
@@ -76,16 +98,14 @@ export class SGD extends SlotOptimizer {
 
   #momentum: number;
   readonly nesterov: boolean;
-  readonly weightDecay: number;
   readonly dampening: number;
   protected readonly slotNames = ["momentum"] as const;
 
   constructor(options: SGDOptions = {}) {
     const o = resolveSGDOptions(options);
-    super("SGD", o.learningRate, o.decayFilter);
+    super("SGD", o);
     this.#momentum = o.momentum;
     this.nesterov = o.nesterov;
-    this.weightDecay = o.weightDecay;
     this.dampening = o.dampening;
   }
 
@@ -99,7 +119,7 @@ export class SGD extends SlotOptimizer {
   }
 
   protected updateVariable(name: string, value: Variable, gradient: Tensor): void {
-    const wd = this.decays(name) ? this.weightDecay : 0;
+    const { learningRate: lr, weightDecay: wd } = this.hyperparametersFor(name);
     const momentum = this.#momentum;
     const buffer = momentum !== 0 ? this.getSlot(name, "momentum") : undefined;
     // One kernel instead of up to 7 ops where the backend has it (fused-kernels.ts).
@@ -108,7 +128,7 @@ export class SGD extends SlotOptimizer {
         SGD_UPDATE_KERNEL,
         buffer ? { value, gradient, buffer } : { value, gradient },
         {
-          learningRate: this.learningRate,
+          learningRate: lr,
           momentum,
           dampening: this.dampening,
           weightDecay: wd,
@@ -122,11 +142,17 @@ export class SGD extends SlotOptimizer {
       value.assign(next as Tensor);
       return;
     }
-    this.updateWithOps(name, value, gradient, wd);
+    this.updateWithOps(name, value, gradient, lr, wd);
   }
 
   /** The same update as tfjs ops (PyTorch's order of operations). */
-  private updateWithOps(name: string, value: Variable, gradient: Tensor, wd: number): void {
+  private updateWithOps(
+    name: string,
+    value: Variable,
+    gradient: Tensor,
+    lr: number,
+    wd: number,
+  ): void {
     let d: Tensor = wd === 0 ? gradient : add(gradient, mul(value, wd));
     const momentum = this.#momentum;
     if (momentum !== 0) {
@@ -138,9 +164,10 @@ export class SGD extends SlotOptimizer {
       }
       d = this.nesterov ? add(d, mul(buffer, momentum)) : buffer;
     }
-    value.assign(sub(value, mul(d, this.learningRate)));
+    value.assign(sub(value, mul(d, lr)));
   }
 
+  /** The hyperparameters tfjs serialises (model.save with includeOptimizer); decayFilter and groups are code, not config. */
   getConfig() {
     return {
       learningRate: this.learningRate,
@@ -155,7 +182,10 @@ export class SGD extends SlotOptimizer {
     cls: serialization.SerializableConstructor<T>,
     config: serialization.ConfigDict,
   ): T {
-    return new cls(config);
+    // tfjs-layers' deserializer tacks `customObjects` onto the config; it is no option of ours.
+    return new cls(
+      Object.fromEntries(Object.entries(config).filter(([key]) => key !== "customObjects")),
+    );
   }
 }
 

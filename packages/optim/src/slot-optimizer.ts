@@ -1,5 +1,5 @@
-// The machinery AdamW and SGD share: a settable learning rate, per-variable state ("slots") kept by
-// variable name, and getWeights/setWeights that save and restore that state by name.
+// The machinery AdamW and SGD share: a settable learning rate, parameter groups, per-variable state
+// ("slots") kept by variable name, and getWeights/setWeights that save and restore that state by name.
 import {
   engine,
   type NamedTensorMap,
@@ -11,6 +11,7 @@ import {
   variable,
 } from "@tensorflow/tfjs-core";
 import type { DecayFilter } from "./decay-filter.js";
+import type { ResolvedParamGroup } from "./param-groups.js";
 
 /** A tensor with the name it is saved under (tfjs's NamedTensor, which tfjs-core does not export). */
 export interface NamedTensor {
@@ -20,6 +21,20 @@ export interface NamedTensor {
 
 import { OptimError } from "./errors.js";
 import { checkNumber, describe } from "./validate.js";
+
+/** What AdamW and SGD hand the shared machinery, checked. */
+export interface SlotOptimizerSettings {
+  learningRate: number;
+  weightDecay: number;
+  decayFilter: DecayFilter | undefined;
+  groups: readonly ResolvedParamGroup[];
+}
+
+/** The learning rate and weight decay one variable's next update uses. */
+export interface VariableHyperparameters {
+  learningRate: number;
+  weightDecay: number;
+}
 
 /** The name tfjs gives the iteration counter in getWeights(); kept for compatibility. */
 const ITERATIONS = "iter";
@@ -37,15 +52,22 @@ export abstract class SlotOptimizer extends Optimizer {
   readonly #slots = new Map<string, Map<string, Variable>>();
   /** Per-variable update counts (PyTorch keeps a step per parameter, not per optimizer). */
   readonly #steps = new Map<string, number>();
+  /** Each variable's group index (-1: none), decided once per name: matchers run once, not per step. */
+  readonly #groupOf = new Map<string, number>();
   protected readonly decayFilter: DecayFilter | undefined;
+  /** Weight decay of the variables no group with its own weightDecay claims. */
+  readonly weightDecay: number;
+  /** The parameter groups, first match wins; variables none matches use the optimizer's own settings. */
+  readonly groups: readonly ResolvedParamGroup[];
 
   protected constructor(
     private readonly owner: string,
-    learningRate: number,
-    decayFilter: DecayFilter | undefined,
+    settings: SlotOptimizerSettings,
   ) {
     super();
-    this.#learningRate = checkNumber(owner, "learningRate", learningRate, { min: 0 });
+    this.#learningRate = checkNumber(owner, "learningRate", settings.learningRate, { min: 0 });
+    this.weightDecay = checkNumber(owner, "weightDecay", settings.weightDecay, { min: 0 });
+    const { decayFilter } = settings;
     if (decayFilter !== undefined && typeof decayFilter !== "function") {
       throw new OptimError(
         "invalid_option",
@@ -53,6 +75,7 @@ export abstract class SlotOptimizer extends Optimizer {
       );
     }
     this.decayFilter = decayFilter;
+    this.groups = Object.freeze([...settings.groups]);
   }
 
   /** The learning rate of the next step; set it every step from a schedule. */
@@ -75,9 +98,22 @@ export abstract class SlotOptimizer extends Optimizer {
     step: number,
   ): void;
 
-  /** Whether weight decay applies to the variable of this name. */
-  protected decays(name: string): boolean {
-    return this.decayFilter === undefined || this.decayFilter(name) === true;
+  /**
+   * The learning rate and weight decay the next update of this variable uses: its group's
+   * (`learningRate × lrScale`, the group's weightDecay when it sets one), else the optimizer's
+   * (weightDecay only where the decayFilter accepts the name).
+   */
+  hyperparametersFor(variableName: string): VariableHyperparameters {
+    let index = this.#groupOf.get(variableName);
+    if (index === undefined) {
+      index = this.groups.findIndex((g) => g.match(variableName));
+      this.#groupOf.set(variableName, index);
+    }
+    const group = this.groups[index];
+    const learningRate = this.#learningRate * (group?.lrScale ?? 1);
+    if (group?.weightDecay !== undefined) return { learningRate, weightDecay: group.weightDecay };
+    const decays = this.decayFilter === undefined || this.decayFilter(variableName) === true;
+    return { learningRate, weightDecay: decays ? this.weightDecay : 0 };
   }
 
   protected getSlot(name: string, slot: string): Variable | undefined {

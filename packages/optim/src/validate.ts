@@ -42,3 +42,39 @@ export function checkBoolean(owner: string, name: string, value: unknown): boole
   }
   return value;
 }
+
+/** Names users bring from PyTorch or tfjs, mapped to ours for the "did you mean" hint. */
+const ALIASES: Record<string, string> = { lr: "learningRate", eps: "epsilon" };
+
+/**
+ * `options` itself: `undefined` (all defaults) or a plain object whose keys are all in `known`,
+ * else an `invalid_option` error naming the stray key (`new AdamW({ lr: 0.5 })` must not
+ * silently train at the default rate).
+ */
+export function checkOptions<T extends object>(
+  owner: string,
+  options: T | undefined,
+  known: readonly (keyof T & string)[],
+): Partial<T> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new OptimError(
+      "invalid_option",
+      `${owner}: expected an options object, got ${describe(options)}`,
+    );
+  }
+  const plain = (s: string) => s.toLowerCase().replace(/[_-]/g, "");
+  for (const key of Object.keys(options)) {
+    if ((known as readonly string[]).includes(key)) continue;
+    const guess = ALIASES[key] ?? known.find((k) => plain(k) === plain(key));
+    const hint =
+      guess !== undefined && known.includes(guess as keyof T & string)
+        ? ` (did you mean ${guess}?)`
+        : "";
+    throw new OptimError(
+      "invalid_option",
+      `${owner}: unknown option ${JSON.stringify(key)}${hint}; expected one of ${known.join(", ")}`,
+    );
+  }
+  return options;
+}

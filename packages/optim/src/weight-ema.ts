@@ -1,22 +1,9 @@
 // An exponential moving average of a model's weights (BatchNorm statistics included), to evaluate with.
-import { add, keep, mul, type Tensor, tidy, type Variable, variable } from "@tensorflow/tfjs-core";
+import { add, keep, mul, type Tensor, tidy } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
+import { type EMATarget, ShadowWeights } from "./shadow-weights.js";
 import type { NamedTensor } from "./slot-optimizer.js";
-import { checkBoolean, checkNumber, describe } from "./validate.js";
-
-/** A weight the EMA can read and write: a tfjs-layers `LayerVariable` fits (`model.weights`). */
-export interface WeightLike {
-  readonly name: string;
-  /** The name before tfjs-layers made it unique (`fc/kernel` for `fc/kernel_1`); saved under it when present. */
-  readonly originalName?: string;
-  read(): Tensor;
-  write(value: Tensor): unknown;
-}
-
-/** What a {@link WeightEMA} averages: a `tf.LayersModel` (any `{ weights }`), layer weights, or tf.Variables. */
-export type EMATarget =
-  | { readonly weights: readonly WeightLike[] }
-  | readonly (WeightLike | Variable)[];
+import { checkBoolean, checkNumber, checkOptions } from "./validate.js";
 
 /** Options of {@link WeightEMA}. */
 export interface WeightEMAOptions {
@@ -29,12 +16,7 @@ export interface WeightEMAOptions {
   warmup?: boolean;
 }
 
-interface Entry {
-  name: string;
-  read(): Tensor;
-  write(value: Tensor): void;
-  shadow: Variable;
-}
+const EMA_KEYS = ["decay", "warmup"] as const;
 
 /**
  * Keeps an exponential moving average of every float weight of a model, BatchNorm moving mean
@@ -45,31 +27,15 @@ interface Entry {
 export class WeightEMA {
   readonly decay: number;
   readonly warmup: boolean;
-  readonly #entries: Entry[];
+  readonly #shadows: ShadowWeights;
   #updates = 0;
   #backup: Tensor[] | null = null;
 
   constructor(target: EMATarget, options: WeightEMAOptions = {}) {
-    this.decay = checkNumber("WeightEMA", "decay", options.decay ?? 0.999, { min: 0, max: 1 });
-    this.warmup = checkBoolean("WeightEMA", "warmup", options.warmup ?? false);
-    const weights = Array.isArray(target)
-      ? (target as readonly (WeightLike | Variable)[])
-      : (target as { weights?: unknown }).weights;
-    if (!Array.isArray(weights) || weights.length === 0) {
-      throw new OptimError(
-        "invalid_option",
-        `WeightEMA: expected a model with weights, or a non-empty array of weights/variables, got ${describe(weights)}`,
-      );
-    }
-    this.#entries = [];
-    for (const w of weights as (WeightLike | Variable)[]) {
-      const entry = toEntry(w);
-      const initial = entry.read();
-      // Integer weights (rare: step counters) are not averaged.
-      if (initial.dtype !== "float32") continue;
-      // The shadow shares the weight's current data (reference-counted) until its first update.
-      this.#entries.push({ ...entry, shadow: variable(initial, false) });
-    }
+    const o = checkOptions("WeightEMA", options, EMA_KEYS);
+    this.decay = checkNumber("WeightEMA", "decay", o.decay ?? 0.999, { min: 0, max: 1 });
+    this.warmup = checkBoolean("WeightEMA", "warmup", o.warmup ?? false);
+    this.#shadows = new ShadowWeights("WeightEMA", target);
   }
 
   /** How many times `update()` has run. */
@@ -98,7 +64,9 @@ export class WeightEMA {
     }
     const d = this.currentDecay;
     tidy(() => {
-      for (const e of this.#entries) e.shadow.assign(add(mul(e.shadow, d), mul(e.read(), 1 - d)));
+      for (const e of this.#shadows.entries) {
+        e.shadow.assign(add(mul(e.shadow, d), mul(e.read(), 1 - d)));
+      }
     });
     this.#updates += 1;
   }
@@ -108,10 +76,8 @@ export class WeightEMA {
     if (this.#backup !== null) {
       throw new OptimError("swapped_in", "WeightEMA.swapIn: the averaged weights are already in");
     }
-    this.#backup = this.#entries.map((e) => keep(e.read().clone()));
-    tidy(() => {
-      for (const e of this.#entries) e.write(e.shadow.clone());
-    });
+    this.#backup = this.#shadows.entries.map((e) => keep(e.read().clone()));
+    this.#shadows.writeIn();
   }
 
   /** Puts the training weights back. */
@@ -120,7 +86,7 @@ export class WeightEMA {
     if (backup === null) {
       throw new OptimError("not_swapped_in", "WeightEMA.swapOut: the averaged weights are not in");
     }
-    this.#entries.forEach((e, i) => {
+    this.#shadows.entries.forEach((e, i) => {
       e.write(backup[i]!);
     });
     for (const t of backup) t.dispose();
@@ -137,55 +103,22 @@ export class WeightEMA {
     }
   }
 
-  /** The averages as named tensors (the live variables) plus `ema/updates`, for checkpoints. */
+  /** The averages as named tensors (the live variables), for checkpoints. */
   getWeights(): NamedTensor[] {
-    return this.#entries.map((e) => ({ name: e.name, tensor: e.shadow as Tensor }));
+    return this.#shadows.getWeights();
   }
 
   /** Restores averages written by {@link getWeights}, matched by weight name and shape. */
   setWeights(weights: NamedTensor[], updates: number): void {
-    const byName = new Map(weights.map((w) => [w.name, w.tensor]));
-    for (const e of this.#entries) {
-      const t = byName.get(e.name);
-      if (t === undefined) {
-        throw new OptimError(
-          "state_mismatch",
-          `WeightEMA.setWeights: no saved average for weight "${e.name}" (saved: ${[...byName.keys()].slice(0, 5).join(", ")}…)`,
-        );
-      }
-      if (t.shape.join() !== e.shadow.shape.join()) {
-        throw new OptimError(
-          "state_mismatch",
-          `WeightEMA.setWeights: saved average of "${e.name}" has shape [${t.shape}], the weight has [${e.shadow.shape}]`,
-        );
-      }
-    }
-    for (const e of this.#entries) e.shadow.assign(byName.get(e.name)!);
-    this.#updates = checkNumber("WeightEMA", "updates", updates, { min: 0 });
+    const n = checkNumber("WeightEMA", "updates", updates, { min: 0 });
+    this.#shadows.setWeights(weights);
+    this.#updates = n;
   }
 
   /** Frees the averages (and a pending backup). */
   dispose(): void {
-    for (const e of this.#entries) e.shadow.dispose();
+    this.#shadows.dispose();
     if (this.#backup) for (const t of this.#backup) t.dispose();
     this.#backup = null;
   }
-}
-
-function toEntry(w: WeightLike | Variable): Omit<Entry, "shadow"> {
-  const candidate = w as Partial<WeightLike> & Partial<Variable>;
-  if (typeof candidate.read === "function" && typeof candidate.write === "function") {
-    const lw = w as WeightLike;
-    // A rebuilt model's variables are renamed `…_1` by tfjs-layers; the original name is stable.
-    const name = typeof lw.originalName === "string" ? lw.originalName : lw.name;
-    return { name, read: () => lw.read(), write: (t) => void lw.write(t) };
-  }
-  if (typeof candidate.assign === "function") {
-    const v = w as Variable;
-    return { name: v.name, read: () => v, write: (t) => v.assign(t) };
-  }
-  throw new OptimError(
-    "invalid_option",
-    `WeightEMA: expected LayerVariables (model.weights) or tf.Variables, got ${describe(w)}`,
-  );
 }

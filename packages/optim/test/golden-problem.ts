@@ -5,7 +5,14 @@ import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import { OneCycleLR } from "@cnnkit/schedulers";
 import * as tf from "@tensorflow/tfjs-core";
 import golden from "../src/__fixtures__/optimizers.json" with { type: "json" };
-import { AdamW, clipByGlobalNorm, decayKernelsOnly, SGD } from "../src/index.js";
+import {
+  AdamW,
+  batchNormBiases,
+  clipByGlobalNorm,
+  decayKernelsOnly,
+  type ParamGroup,
+  SGD,
+} from "../src/index.js";
 
 export interface GoldenCase {
   name: string;
@@ -20,7 +27,21 @@ export interface GoldenCase {
   };
   clip?: number;
   decayFilter?: "kernels-only";
+  /** Parameter groups, matchers by name (see MATCHERS); torch's param_groups[1:] in this order. */
+  groups?: { match: keyof typeof MATCHERS; lr_scale: number; weight_decay: number }[];
+  /** LambdaLR's factor at each step (steps + 1 values): lr_k = options.lr × lrFactor[k]. */
+  lrFactor?: number[];
+  /** airbench's numbers the case's options were converted from (decoupledSGD's input). */
+  decoupled?: {
+    lr: number;
+    weight_decay: number;
+    momentum: number;
+    batch_size: number;
+    bias_scaler: number;
+  };
   lr: number[];
+  /** Each group's lr per step, as PyTorch set it. */
+  groupLr?: number[][];
   momentum: number[];
   preClipNorms: number[] | null;
   final: Record<string, number[]>;
@@ -39,7 +60,26 @@ interface Fixture {
     }
   >;
   cases: GoldenCase[];
+  lookahead: LookaheadCase[];
 }
+
+/** airbench's lookahead, in plain torch, over the steps of the case named `case`. */
+export interface LookaheadCase {
+  name: string;
+  case: string;
+  totalSteps: number;
+  every: number;
+  base: number;
+  /** The parameters after each step (and its lookahead update). */
+  trajectory: Record<string, number[]>[];
+  final: Record<string, number[]>;
+}
+
+/** The generator's matchers as cnnkit's: the ready-made one, and a RegExp. */
+export const MATCHERS = {
+  "bn-beta": batchNormBiases,
+  bn: /_bn\//,
+} as const;
 
 export const fixture = golden as unknown as Fixture;
 
@@ -103,9 +143,19 @@ export class Problem {
   }
 }
 
+/** A case's groups as cnnkit's {@link ParamGroup}s. */
+export function groupsOf(c: GoldenCase): ParamGroup[] {
+  return (c.groups ?? []).map((g) => ({
+    match: MATCHERS[g.match],
+    lrScale: g.lr_scale,
+    weightDecay: g.weight_decay,
+  }));
+}
+
 export function makeOptimizer(c: GoldenCase): AdamW | SGD {
   const o = c.options;
   const decayFilter = c.decayFilter === "kernels-only" ? decayKernelsOnly : undefined;
+  const groups = c.groups ? { groups: groupsOf(c) } : {};
   if (c.optimizer === "AdamW") {
     const betas = (o.betas as number[] | undefined) ?? [0.9, 0.999];
     return new AdamW({
@@ -115,6 +165,7 @@ export function makeOptimizer(c: GoldenCase): AdamW | SGD {
       epsilon: (o.eps as number | undefined) ?? 1e-8,
       weightDecay: (o.weight_decay as number | undefined) ?? 1e-2,
       ...(decayFilter ? { decayFilter } : {}),
+      ...groups,
     });
   }
   return new SGD({
@@ -124,6 +175,7 @@ export function makeOptimizer(c: GoldenCase): AdamW | SGD {
     weightDecay: (o.weight_decay as number | undefined) ?? 0,
     dampening: (o.dampening as number | undefined) ?? 0,
     ...(decayFilter ? { decayFilter } : {}),
+    ...groups,
   });
 }
 
@@ -161,6 +213,8 @@ export function train(
       if (optimizer instanceof AdamW) optimizer.beta1 = schedule.momentum!;
       else optimizer.momentum = schedule.momentum!;
     }
+    // LambdaLR: the optimizer's lr (and so every group's) is the initial one × the factor.
+    if (c.lrFactor) optimizer.learningRate = (c.options.lr as number) * c.lrFactor[k]!;
     trace.lr.push(optimizer.learningRate);
     trace.momentum.push(optimizer instanceof AdamW ? optimizer.beta1 : optimizer.momentum);
     if (c.clip !== undefined) {
