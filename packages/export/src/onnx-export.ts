@@ -28,6 +28,7 @@ export const SUPPORTED_LAYERS = [
   "Flatten",
   "Dropout",
   "Dense",
+  "Rescaling",
 ] as const;
 
 export interface OnnxExportOptions {
@@ -257,9 +258,30 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
     }
   };
   /** Appends an activation after `tensor`, returning the tensor to use downstream. */
+  /** A float scalar initializer named `name` (shared by every use of the same value). */
+  const constant = (name: string, value: number): string => {
+    if (!initializers.some((t) => t.name === name)) {
+      initializers.push(floatTensor(name, [], Float32Array.of(value)));
+    }
+    return name;
+  };
   const activation = (layer: WalkLayer, kind: unknown, tensor: string, rank: number): string => {
     if (kind === undefined || kind === null || kind === "linear") return tensor;
     const out = `${layer.name}/${String(kind)}`;
+    if (kind === "gelu") {
+      // tfjs-layers' exact GELU, x·½(1 + erf(x/√2)), from opset-13 operators (Gelu is opset 20).
+      const step = (op: string, input: string[], suffix: string) => {
+        const o = `${out}/${suffix}`;
+        nodes.push({ name: o, opType: op, input, output: [o] });
+        return o;
+      };
+      const scaled = step("Mul", [tensor, constant("const/inv_sqrt2", Math.SQRT1_2)], "scaled");
+      const erf = step("Erf", [scaled], "erf");
+      const onePlus = step("Add", [erf, constant("const/one", 1)], "one_plus");
+      const half = step("Mul", [onePlus, constant("const/half", 0.5)], "half");
+      nodes.push({ name: out, opType: "Mul", input: [tensor, half], output: [out] });
+      return out;
+    }
     const ops: Record<string, string> = {
       relu: "Relu",
       sigmoid: "Sigmoid",
@@ -270,7 +292,7 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
     if (!op || (op === "Softmax" && rank !== 2)) {
       throw new ExportError(
         "onnx_unsupported",
-        `layer "${layer.name}": activation "${String(kind)}" is not supported (expected one of linear, ${Object.keys(ops).join(", ")}${op ? " on a rank-2 tensor" : ""})`,
+        `layer "${layer.name}": activation "${String(kind)}" is not supported (expected one of linear, gelu, ${Object.keys(ops).join(", ")}${op ? " on a rank-2 tensor" : ""})`,
       );
     }
     nodes.push({
@@ -447,6 +469,33 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
           name: activation(layer, cfg.activation, x.name, x.shape.length),
           shape,
         });
+        break;
+      }
+      case "Rescaling": {
+        // x·scale + offset (the fast recipe's logit scale).
+        const x = one(layer);
+        const scale = Number(cfg.scale ?? 1);
+        const offset = Number(cfg.offset ?? 0);
+        let out = x.name;
+        if (scale !== 1) {
+          const o = offset === 0 ? name : `${name}/scaled`;
+          nodes.push({
+            name: o,
+            opType: "Mul",
+            input: [out, constant(`${name}/scale`, scale)],
+            output: [o],
+          });
+          out = o;
+        }
+        if (offset !== 0 || out === x.name) {
+          nodes.push({
+            name,
+            opType: offset === 0 ? "Identity" : "Add",
+            input: offset === 0 ? [out] : [out, constant(`${name}/offset`, offset)],
+            output: [name],
+          });
+        }
+        symbols.set(name, { name, shape });
         break;
       }
       case "Dropout": {

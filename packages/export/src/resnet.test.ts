@@ -4,7 +4,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CIFAR10_CLASS_NAMES, CIFAR10_MEAN, CIFAR10_STD } from "@cnnkit/cifar10";
-import { resnet20, smallResNet } from "@cnnkit/resnet";
+import { fastResNet, resnet20, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as ort from "onnxruntime-node";
@@ -68,5 +68,42 @@ describe("@cnnkit/resnet models", () => {
     const diff = Math.max(...Array.from(got, (v, i) => Math.abs(v - (expected[i] as number))));
     expect(diff).toBeLessThan(1e-4);
     model.dispose();
+  });
+
+  it("fastResNet (narrow; whitening stem, max pools, GELU, logit scale) exports and verifies", async () => {
+    for (const residual of [true, false]) {
+      const model = fastResNet({ widths: [4, 8, 8], residual, seed: 3 });
+      randomizeWeights(model, 13);
+      const onnx = exportOnnx(model);
+      // Six BatchNorms, each right after a conv or a max pool: folded where they follow a conv.
+      expect(onnx.foldedBatchNorms).toBeLessThanOrEqual(6);
+      const inputs = normalizePixels(randomImages(2, 32, 7), {
+        input: { shape: [32, 32, 3], layout: "NHWC", dtype: "float32", channelOrder: "RGB" },
+        normalization,
+        preprocessing: { resize: "stretch", filter: "area-bilinear", pixelScale: 255, steps: [] },
+      });
+      const expected = tf.tidy(() =>
+        (model.predict(tf.tensor(inputs, [2, 32, 32, 3])) as tf.Tensor).dataSync(),
+      );
+      const session = await ort.InferenceSession.create(onnx.bytes);
+      const out = await session.run({
+        input: new ort.Tensor("float32", inputs, [2, 32, 32, 3]),
+      });
+      await session.release();
+      const got = out.logits?.data as Float32Array;
+      const diff = Math.max(...Array.from(got, (v, i) => Math.abs(v - (expected[i] as number))));
+      expect(diff).toBeLessThan(1e-4);
+      // Not trivially small logits (the 1/9 scale is applied in both).
+      expect(Math.max(...Array.from(expected, Math.abs))).toBeGreaterThan(1e-3);
+      const dir = join(await mkdtemp(join(tmpdir(), "cnnkit-fast-")), "export");
+      const images = randomImages(3, 32, 8);
+      await exportModel(model, dir, { classNames: CLASSES, normalization, quantize: [] });
+      const report = await verifyExport(dir, { images, model });
+      expect(report.artifacts.map((a) => [a.artifact, a.ok])).toEqual([
+        ["tfjs", true],
+        ["onnx", true],
+      ]);
+      model.dispose();
+    }
   });
 });
