@@ -5,15 +5,19 @@
 //   model.json + group1-shard*.bin   the model, loadable by plain tfjs (`tf.loadLayersModel`)
 //   optimizer.json + optimizer.bin   @cnnkit/optim's state format, keyed by weight names
 //   ema.json + ema.bin               the weight average, when the run keeps one
+//   lookahead.json + lookahead.bin   the lookahead average and its step count, when the run keeps one
 //   state.json                       epoch, step, schedule, RNG position, running sums, history
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadArtifacts, saveArtifacts } from "@cnnkit/export";
 import {
+  getLookaheadState,
   getOptimizerState,
   getWeightEMAState,
+  type Lookahead,
   type OptimizerState,
   type OptimizerStateManifest,
+  setLookaheadState,
   setOptimizerState,
   setWeightEMAState,
   WeightEMA,
@@ -30,6 +34,8 @@ export interface EpochRecord {
   trainAccuracy: number;
   testLoss: number;
   testAccuracy: number;
+  /** Test accuracy with test-time augmentation (the config's `tta`), measured after the last epoch. */
+  testAccuracyTta?: number;
   /** The learning rate of the epoch's last step. */
   lr: number;
   seconds: number;
@@ -68,6 +74,7 @@ export interface CheckpointParts {
   model: LayersModel;
   optimizer: tf.Optimizer;
   ema?: WeightEMA | null;
+  lookahead?: Lookahead | null;
 }
 
 // tfjs makes variable names unique per process (`stem_conv/kernel_3` when a model is built a
@@ -120,7 +127,7 @@ export async function saveCheckpoint(
   parts: CheckpointParts,
   state: TrainingState,
 ): Promise<void> {
-  const { model, optimizer, ema } = parts;
+  const { model, optimizer, ema, lookahead } = parts;
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -131,11 +138,15 @@ export async function saveCheckpoint(
   const names = liveToStable(model);
   const optimizerState = renameTensors(await getOptimizerState(optimizer), slotRenamer(names));
   const emaState = ema ? renameTensors(await getWeightEMAState(ema), emaRenamer(names)) : null;
+  const lookaheadState = lookahead
+    ? renameTensors(await getLookaheadState(lookahead), emaRenamer(names))
+    : null;
   const file: StateFile = { format: "cnnkit-trainer-checkpoint", version: 1, ...state };
   await replaceDirAtomic(dir, async (tmp) => {
     await saveArtifacts(tmp, artifacts!);
     await writeState(tmp, "optimizer", optimizerState);
     if (emaState) await writeState(tmp, "ema", emaState);
+    if (lookaheadState) await writeState(tmp, "lookahead", lookaheadState);
     await writeFile(join(tmp, "state.json"), `${JSON.stringify(file, null, 2)}\n`);
   });
 }
@@ -204,6 +215,13 @@ export async function loadCheckpoint(dir: string, parts: CheckpointParts): Promi
     renameTensors(await readState(from, "optimizer"), slotRenamer(names)),
   );
   if (parts.ema) await loadEma(from, parts.ema, names);
+  if (parts.lookahead) {
+    const wanted = new Set(parts.lookahead.getWeights().map((w) => w.name));
+    await setLookaheadState(
+      parts.lookahead,
+      renameTensors(await readState(from, "lookahead"), emaRenamer(names, wanted)),
+    );
+  }
   return state;
 }
 

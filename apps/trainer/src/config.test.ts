@@ -11,7 +11,14 @@ describe("resolveConfig", () => {
     expect(c.epochs).toBe(5);
     expect(c.batchSize).toBe(128);
     expect(c.maxLr).toBe(3e-4);
-    expect(c.augment).toEqual({ crop: true, padding: 4, flip: true, cutout: 8 });
+    expect(c.augment).toEqual({
+      crop: true,
+      padding: 4,
+      paddingMode: "zero",
+      flip: true,
+      alternateFlip: false,
+      cutout: 8,
+    });
     // The preset object itself is never mutated.
     expect(PRESETS.seed.augment.cutout).toBe(0);
     expect(PRESETS.seed.epochs).toBe(10);
@@ -29,6 +36,53 @@ describe("resolveConfig", () => {
     expect(resolveConfig("seed", { model: "resnet20", widths: [8, 16, 32] }).widths).toEqual([
       8, 16, 32,
     ]);
+  });
+
+  it("keeps seed the seed's recipe and gives the fast presets the fast recipe", () => {
+    const seed = PRESETS.seed;
+    expect([seed.model, seed.widths, seed.epochs, seed.batchSize, seed.optimizer]).toEqual([
+      "small-resnet",
+      [64, 128, 256],
+      10,
+      128,
+      "adamw",
+    ]);
+    expect([seed.maxLr, seed.weightDecay, seed.gradClip, seed.schedule, seed.tta]).toEqual([
+      3e-4,
+      1e-4,
+      1,
+      "one-cycle",
+      0,
+    ]);
+    for (const name of ["cpu", "cpu-long", "full"] as const) {
+      const c = PRESETS[name];
+      expect(c.preset).toBe(name);
+      expect([c.model, c.optimizer, c.schedule, c.lookahead, c.whitening]).toEqual([
+        "fast-resnet",
+        "decoupled-sgd",
+        "triangle",
+        true,
+        true,
+      ]);
+      expect(c.augment).toMatchObject({ padding: 2, paddingMode: "reflect", alternateFlip: true });
+      expect(() => resolveConfig(name)).not.toThrow();
+    }
+  });
+
+  it("refuses what a run could not honour, in one line", () => {
+    const bad: Array<[object, RegExp]> = [
+      [{ whitening: true }, /whitening: expected false for small-resnet/],
+      [{ tta: 3 }, /tta: expected 0, 1 or 2, got 3/],
+      [{ schedule: "cosine" }, /schedule: expected "one-cycle" or "triangle"/],
+      [{ biasLrScale: 64 }, /biasLrScale: expected 1 unless optimizer is "decoupled-sgd"/],
+      [{ augment: { flip: "no" } }, /augment.flip: expected true or false, got "no"/],
+      [{ augment: { paddingMode: "edge" } }, /augment.paddingMode: expected "zero" or "reflect"/],
+    ];
+    for (const [patch, message] of bad) expect(() => resolveConfig("seed", patch)).toThrow(message);
+    expect(() => resolveConfig("cpu", { replicas: 2 })).toThrow(
+      /replicas: expected 1 for fast-resnet while whitenBiasEpochs \(3\) freezes/,
+    );
+    expect(() => resolveConfig("cpu", { replicas: 2, whitenBiasEpochs: 0 })).not.toThrow();
   });
 
   it("names the option at fault with expected and received values", () => {
@@ -62,5 +116,10 @@ describe("readConfigFile", () => {
     expect(await readConfigFile(join(dir, "b.yaml"))).toEqual({ epochs: 4, maxLr: 0.01 });
     await expect(readConfigFile(join(dir, "c.yml"))).rejects.toThrow('unknown option "epoch"');
     await expect(readConfigFile(join(dir, "missing.json"))).rejects.toThrow("cannot be read");
+    // Nested keys too: a misspelt augmentation must not be silently ignored.
+    await writeFile(join(dir, "d.yaml"), "augment:\n  rotate: 15\n");
+    await expect(readConfigFile(join(dir, "d.yaml"))).rejects.toThrow(
+      'unknown option "augment.rotate"',
+    );
   });
 });

@@ -52,7 +52,12 @@ describe("data", () => {
 
   it("maps the config to augmentations and normalisation", () => {
     expect(augmentations(resolveConfig("seed"))).toHaveLength(2);
-    expect(augmentations(resolveConfig("full"))).toHaveLength(3);
+    expect(augmentations(resolveConfig("seed", { augment: { cutout: 8 } }))).toHaveLength(3);
+    // The fast recipe: translate by 2 (reflect padding), then the alternating flip.
+    expect(augmentations(resolveConfig("cpu")).map((a) => a.name)).toEqual([
+      expect.stringMatching(/^randomCrop\(padding=2, reflect\)$/),
+      "alternatingFlip",
+    ]);
     expect(augmentations(resolveConfig("seed", { augment: { crop: false, flip: false } }))).toEqual(
       [],
     );

@@ -3,6 +3,7 @@
 import { basename } from "node:path";
 import {
   type Augmentation,
+  alternatingFlip,
   CIFAR10_IMAGE_BYTES,
   CIFAR10_MEAN,
   CIFAR10_STD,
@@ -151,8 +152,8 @@ export function normalizeStats(config: Pick<TrainConfig, "normalize">): Normaliz
 export function augmentations(config: Pick<TrainConfig, "augment">): Augmentation[] {
   const a = config.augment;
   const list: Augmentation[] = [];
-  if (a.crop) list.push(randomCrop({ padding: a.padding }));
-  if (a.flip) list.push(horizontalFlip());
+  if (a.crop) list.push(randomCrop({ padding: a.padding, paddingMode: a.paddingMode }));
+  if (a.flip) list.push(a.alternateFlip ? alternatingFlip() : horizontalFlip());
   if (a.cutout > 0) list.push(cutout({ size: a.cutout }));
   return list;
 }

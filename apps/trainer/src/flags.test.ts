@@ -47,6 +47,48 @@ describe("parseFlags", () => {
     });
   });
 
+  it("maps the fast recipe's flags onto config fields", () => {
+    const p = parseFlags([
+      "--schedule",
+      "one-cycle",
+      "--momentum",
+      "0.9",
+      "--bias-lr-scale",
+      "16",
+      "--no-lookahead",
+      "--no-whitening",
+      "--whiten-bias-epochs",
+      "1",
+      "--tta",
+      "1",
+      "--padding",
+      "4",
+      "--padding-mode",
+      "zero",
+      "--flip",
+      "random",
+    ]);
+    expect(resolveConfig(p.preset, p.patch)).toMatchObject({
+      preset: "cpu",
+      schedule: "one-cycle",
+      momentum: 0.9,
+      biasLrScale: 16,
+      lookahead: false,
+      whitening: false,
+      whitenBiasEpochs: 1,
+      tta: 1,
+      augment: { padding: 4, paddingMode: "zero", flip: true, alternateFlip: false },
+    });
+    const none = resolveConfig("cpu", parseFlags(["--flip", "none"]).patch);
+    expect(none.augment).toMatchObject({ flip: false, alternateFlip: false });
+    expect(() => parseFlags(["--flip", "sometimes"])).toThrow(
+      '--flip: expected random, alternating or none, got "sometimes"',
+    );
+    expect(() => resolveConfig("cpu", parseFlags(["--tta", "4"]).patch)).toThrow(
+      "tta: expected 0, 1 or 2, got 4",
+    );
+  });
+
   it("recognises subcommands and keeps their positionals", () => {
     const p = parseFlags(["predict", "runs/x/export", "cat.png", "dog.jpg"]);
     expect(p.command).toBe("predict");
@@ -56,7 +98,7 @@ describe("parseFlags", () => {
   it("explains bad flags in one line", () => {
     expect(() => parseFlags(["--epochs", "ten"])).toThrow('--epochs: expected a number, got "ten"');
     expect(() => parseFlags(["--preset", "fast"])).toThrow(
-      '--preset: expected one of seed, cpu, full, smoke, got "fast"',
+      '--preset: expected one of seed, cpu, cpu-long, full, smoke, got "fast"',
     );
     expect(() => parseFlags(["--bogus"])).toThrow(/--bogus.*see --help/);
     expect(() => parseFlags(["frobnicate"])).toThrow('unknown command "frobnicate"');

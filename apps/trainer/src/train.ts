@@ -8,9 +8,11 @@
 // everything after the gradients stays here.
 import { DataParallel, threadsPerReplica } from "@cnnkit/backends";
 import { batchGrid } from "@cnnkit/cifar10";
+import type { TTALevel } from "@cnnkit/export";
 import { confusionMatrixPicture, type MetricsResult } from "@cnnkit/metrics";
-import { AdamW, SGD, WeightEMA } from "@cnnkit/optim";
-import { OneCycleLR } from "@cnnkit/schedulers";
+import { AdamW, decoupledSGD, Lookahead, SGD, WeightEMA } from "@cnnkit/optim";
+import { setWhiteningBiasTrainable } from "@cnnkit/resnet";
+import { type LRSchedule, OneCycleLR, PiecewiseLinear } from "@cnnkit/schedulers";
 import { SummaryWriter } from "@cnnkit/tensorboard";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
@@ -24,7 +26,7 @@ import type { TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData, testBatches, trainBatches } from "./data.js";
 import { TrainerError } from "./errors.js";
 import { evaluate } from "./evaluate.js";
-import { buildModel, replicaBuilder } from "./model.js";
+import { buildModel, replicaBuilder, whiteningOf } from "./model.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
 import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
@@ -88,20 +90,64 @@ export interface MetricsFile {
     bestTestAccuracy: number | null;
     bestEpoch: number | null;
     lastTestAccuracy: number | null;
+    /** The last epoch's test accuracy with test-time augmentation (`null` without TTA). */
+    lastTestAccuracyTta: number | null;
     trainingSeconds: number;
   };
 }
 
-function makeOptimizer(config: TrainConfig): AdamW | SGD {
+/**
+ * The optimizer, and the peak learning rate the schedule scales (for `decoupled-sgd`, the
+ * per-1,024-examples `maxLr` converted for this batch size and a mean loss).
+ */
+function makeOptimizer(config: TrainConfig): { optimizer: AdamW | SGD; peakLr: number } {
   // The initial lr is a placeholder: the schedule sets it before every step.
-  return config.optimizer === "adamw"
-    ? new AdamW({ learningRate: config.maxLr, weightDecay: config.weightDecay })
-    : new SGD({
-        learningRate: config.maxLr,
-        momentum: 0.9,
-        nesterov: true,
-        weightDecay: config.weightDecay,
-      });
+  if (config.optimizer === "adamw") {
+    const optimizer = new AdamW({ learningRate: config.maxLr, weightDecay: config.weightDecay });
+    return { optimizer, peakLr: config.maxLr };
+  }
+  if (config.optimizer === "decoupled-sgd") {
+    const settings = decoupledSGD({
+      lr: config.maxLr,
+      weightDecay: config.weightDecay,
+      momentum: config.momentum,
+      batchSize: config.batchSize,
+      biasLrScale: config.biasLrScale,
+    });
+    return { optimizer: new SGD(settings), peakLr: settings.learningRate };
+  }
+  const optimizer = new SGD({
+    learningRate: config.maxLr,
+    momentum: config.momentum,
+    nesterov: true,
+    weightDecay: config.weightDecay,
+  });
+  return { optimizer, peakLr: config.maxLr };
+}
+
+/**
+ * The learning-rate schedule over `totalSteps`: OneCycleLR, or the fast recipe's triangle
+ * (0.2·peak → peak at `pctStart` → 0.07·peak at the end, as airbench94).
+ */
+function makeSchedule(
+  config: TrainConfig,
+  peakLr: number,
+  stepsPerEpoch: number,
+): LRSchedule & { readonly stepCount: number } {
+  if (config.schedule === "triangle") {
+    const total = config.epochs * stepsPerEpoch;
+    const peak = Math.max(1, Math.floor(config.pctStart * total));
+    return new PiecewiseLinear({
+      milestones: peak < total ? [0, peak, total] : [0, total],
+      lrs: peak < total ? [0.2 * peakLr, peakLr, 0.07 * peakLr] : [0.2 * peakLr, peakLr],
+    });
+  }
+  return new OneCycleLR({
+    maxLr: peakLr,
+    epochs: config.epochs,
+    stepsPerEpoch,
+    pctStart: config.pctStart,
+  });
 }
 
 function configMarkdown(config: TrainConfig): string {
@@ -130,18 +176,16 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   const stepsPerEpoch = trainData.stepsPerEpoch;
   const totalSteps = config.epochs * stepsPerEpoch;
 
-  const model = buildModel(config, data.classNames.length);
+  // fast-resnet's frozen whitening stem comes from the training images themselves.
+  const whitening = whiteningOf(data.train, config);
+  const model = buildModel(config, data.classNames.length, whitening);
   // Data-parallel copies of the model (replicas.ts), started below; 1 = this model alone.
   const replicaCount = resolveReplicas(config, tf.getBackend());
-  const optimizer = makeOptimizer(config);
-  const schedule = new OneCycleLR({
-    maxLr: config.maxLr,
-    epochs: config.epochs,
-    stepsPerEpoch,
-    pctStart: config.pctStart,
-  });
+  const { optimizer, peakLr } = makeOptimizer(config);
+  const schedule = makeSchedule(config, peakLr, stepsPerEpoch);
   const ema = config.ema === null ? null : new WeightEMA(model, { decay: config.ema });
-  const parts = { model, optimizer, ema };
+  const lookahead = config.lookahead ? new Lookahead(model, { totalSteps }) : null;
+  const parts = { model, optimizer, ema, lookahead };
   const writer = new SummaryWriter(paths.tensorboard);
 
   let state: TrainingState;
@@ -181,6 +225,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       bestTestAccuracy: state.best?.accuracy ?? null,
       bestEpoch: state.best?.epoch ?? null,
       lastTestAccuracy: state.history.at(-1)?.testAccuracy ?? null,
+      lastTestAccuracyTta: state.history.at(-1)?.testAccuracyTta ?? null,
       trainingSeconds: state.elapsedSeconds,
     },
   });
@@ -199,7 +244,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     if (replicaCount > 1) {
       replicas = await DataParallel.start(model, {
         replicas: replicaCount,
-        build: replicaBuilder(config, data.classNames.length),
+        build: replicaBuilder(config, data.classNames.length, whitening),
       });
       progress.line(
         `data-parallel: ${replicaCount} replicas of the model, ${threadsPerReplica(replicaCount)} thread(s) each; ` +
@@ -208,6 +253,10 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     }
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       const startStep = epoch === state.epoch ? state.step : 0;
+      if (config.model === "fast-resnet") {
+        // The whitening stem's bias trains for the first whitenBiasEpochs epochs only.
+        setWhiteningBiasTrainable(model, epoch < config.whitenBiasEpochs);
+      }
       if (startStep === 0) state.running = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
       let lr = schedule.lr;
       let stepStart = performance.now();
@@ -243,6 +292,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
           tf.dispose([batch.x, batch.y]);
         }
         ema?.update();
+        lookahead?.step();
         schedule.step();
         state.globalStep++;
 
@@ -281,17 +331,25 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       }
       if (status === "interrupted") break;
 
-      // End of epoch: evaluate (the EMA weights when the run keeps an average).
-      const result = ema
-        ? await ema.evaluate(() => evaluate(model, testData, data.classNames))
-        : await evaluate(model, testData, data.classNames);
+      // End of epoch: evaluate (the EMA weights when the run keeps an average); after the last
+      // epoch also with test-time augmentation, reported beside the plain accuracy.
+      const evaluateAt = (tta: TTALevel) =>
+        ema
+          ? ema.evaluate(() => evaluate(model, testData, data.classNames, { tta }))
+          : evaluate(model, testData, data.classNames, { tta });
+      const plain = await evaluateAt(0);
+      const withTta =
+        epoch + 1 === config.epochs && config.tta > 0 ? await evaluateAt(config.tta) : null;
+      // The report shows what the run's predictions are: with TTA when the run uses it.
+      const result = withTta ?? plain;
       const r = state.running;
       const record: EpochRecord = {
         epoch: epoch + 1,
         trainLoss: r.lossSum / r.seen,
         trainAccuracy: r.correct / r.seen,
-        testLoss: result.loss,
-        testAccuracy: result.accuracy,
+        testLoss: plain.loss,
+        testAccuracy: plain.accuracy,
+        ...(withTta ? { testAccuracyTta: withTta.accuracy } : {}),
         lr,
         seconds: r.seconds,
         imagesPerSecond: r.seen / r.seconds,
@@ -300,7 +358,9 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       await logEpoch(writer, model, record, result);
       progress.line(
         `epoch ${epoch + 1}/${config.epochs}: train loss ${record.trainLoss.toFixed(4)} acc ${pct(record.trainAccuracy)}, ` +
-          `test loss ${record.testLoss.toFixed(4)} acc ${pct(record.testAccuracy)}, ${record.seconds.toFixed(1)} s`,
+          `test loss ${record.testLoss.toFixed(4)} acc ${pct(record.testAccuracy)}` +
+          (withTta ? ` (with TTA ${pct(withTta.accuracy)})` : "") +
+          `, ${record.seconds.toFixed(1)} s`,
       );
       if (state.best === null || record.testAccuracy > state.best.accuracy) {
         state.best = { accuracy: record.testAccuracy, epoch: epoch + 1 };
@@ -341,6 +401,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     progress.done();
     await writer.close();
     ema?.dispose();
+    lookahead?.dispose();
     optimizer.dispose();
     model.dispose();
   }
@@ -426,6 +487,8 @@ async function logEpoch(
   const step = record.epoch;
   writer.scalar("test/loss", record.testLoss, step);
   writer.scalar("test/acc", record.testAccuracy, step);
+  if (record.testAccuracyTta !== undefined)
+    writer.scalar("test/acc_tta", record.testAccuracyTta, step);
   writer.scalar("epoch/train_loss", record.trainLoss, step);
   writer.scalar("epoch/train_acc", record.trainAccuracy, step);
   writer.image("test/confusion_matrix", confusionMatrixPicture(result), step);

@@ -29,7 +29,7 @@ describe("cnnkit-experiment", () => {
         'expected one experiment (residuals, augmentation, pitfalls, features, all), got "colour"',
       ],
       [["residuals", "--scale", "two"], '--scale: expected a whole number, got "two"'],
-      [["residuals", "--model", "vgg"], "--model: expected one of small-resnet"],
+      [["residuals", "--model", "vgg"], "--model: expected one of fast-resnet, small-resnet"],
       [
         ["residuals", "--backend", "tpu"],
         '--backend: expected one of auto, tensorflow-gpu, tensorflow, wasm, cpu, got "tpu"',

@@ -1,5 +1,5 @@
 // What every experiment shares: where it writes, how big it is, the data, and the config of one
-// arm (the cpu preset shrunk to minutes on 2 cores, then the experiment's, the user's and the
+// arm (the seed recipe shrunk to minutes on 2 cores, then the experiment's, the user's and the
 // arm's own settings, in that order, so an arm's defining setting always wins).
 import { resolve } from "node:path";
 import type { Cifar10 } from "@cnnkit/cifar10";
@@ -74,9 +74,14 @@ export function resolveExperimentOptions(
   };
 }
 
-/** Sized for a 2-core CPU: a few minutes per arm on the wasm backend. */
+/**
+ * Sized for a 2-core CPU: a few minutes per arm on the wasm backend. A narrow SmallResNet with
+ * AdamW and OneCycleLR (the seed recipe, shrunk): its plain/residual, augmentation and pitfall
+ * arms teach with the textbook network.
+ */
 const BASE: ConfigPatch = {
   widths: [8, 16, 32],
+  weightDecay: 5e-4,
   epochs: 3,
   batchSize: 32,
   maxLr: 4e-3,
@@ -94,7 +99,7 @@ export function armConfig(
   arm: ConfigPatch = {},
 ): TrainConfig {
   const subsets: ConfigPatch = { trainSubset: 1000 * o.scale, testSubset: 500 * o.scale };
-  return resolveConfig("cpu", BASE, subsets, experiment, o.patch, arm);
+  return resolveConfig("seed", BASE, subsets, experiment, o.patch, arm);
 }
 
 /** Loads CIFAR-10 once per process and subsets it per arm (arms of one experiment share data). */
