@@ -16,6 +16,7 @@ const NAMES = [
   "Sum",
   "Mean",
   "Slice",
+  "MaxPoolGrad",
 ] as const;
 const FUSED = [
   BATCH_NORM_TRAINING,

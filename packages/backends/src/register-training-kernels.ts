@@ -18,6 +18,7 @@ import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import type { KernelBackendName } from "./kernel-ops.js";
 import { L2_NORMS, makeL2Norms } from "./l2-norms.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
+import { makeMaxPoolGrad } from "./max-pool-grad.js";
 import { makeCast, makeIdentity, makeSlice } from "./memory-kernels.js";
 import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
 import {
@@ -51,6 +52,7 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   [BATCH_NORM_TRAINING, makeBatchNormTraining, BACKENDS],
   [BATCH_NORM_TRAINING_GRAD, makeBatchNormTrainingGrad, BACKENDS],
   ["Slice", makeSlice, BACKENDS],
+  ["MaxPoolGrad", makeMaxPoolGrad, BACKENDS],
   [RELU_GRAD, makeReluGrad, BACKENDS],
   [ADAMW_UPDATE, makeAdamWUpdate, BACKENDS],
   [SGD_UPDATE, makeSGDUpdate, BACKENDS],

@@ -22,6 +22,10 @@
 //   reluGrad(out, dy, x, n)                 out = x > 0 ? dy : 0 (NaN where x is NaN, as tfjs)
 // and, for the stride-phase input gradient, count ≥ 1 blocks of len bytes (a multiple of 16):
 //   scatter(dst, src, count, len, dstStride)   block i: src + i·len → dst + i·dstStride
+// and, for MaxPool's gradient, a row of ≥ 1 full non-overlapping windows, four channels a step:
+//   poolGrad(dx, x, dy, windows, geometry)    per window: max (pmax, so NaN is skipped), then
+//     dx = dy + 0 at the first position equal to it in the scan order, 0 at the others
+//     (geometry → filter size, steps and scan order, see simdMaxPoolGrad)
 //
 // Sums accumulate in float32 over one call (a tile of rows), which the caller adds up in float64.
 //
@@ -59,7 +63,9 @@ const tee = (i: number) => [0x22, i];
 const I32_ADD = [0x6a];
 const I32_MUL = [0x6c];
 const I32_EQZ = [0x45];
+const I32_SUB = [0x6b];
 const I32_LT_U = [0x49];
+const I32_LOAD = (offset: number) => [0x28, 2, ...uleb(offset)];
 const IF = [0x04, 0x40];
 const ELSE = [0x05];
 const LOOP = [0x03, 0x40];
@@ -74,9 +80,16 @@ const F32X4_SUB = simd(0xe5);
 const F32X4_MUL = simd(0xe6);
 const F32X4_NE = simd(0x42);
 const F32X4_GT = simd(0x44);
+const F32X4_EQ = simd(0x41);
+const F32X4_PMAX = simd(0xeb);
 const V128_AND = simd(0x4e);
+const V128_ANDNOT = simd(0x4f);
 const V128_OR = simd(0x50);
 const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
+const F32X4_CONST = (v: number) => {
+  const bytes = new Uint8Array(Float32Array.of(v, v, v, v).buffer);
+  return simd(0x0c, ...bytes);
+};
 const i32 = (n: number) => [0x41, n]; // small non-negative constants only (one-byte LEB)
 
 /** A function body: its locals, as runs of one type, then its code. */
@@ -228,6 +241,75 @@ function scatterBody(): number[] {
   return funcBody([[2, I32]], code);
 }
 
+/** `j -= 1; loop while j ≠ 0`. */
+const countDown = (j: number) => [...get(j), ...i32(1), ...I32_SUB, ...tee(j), ...BR_IF_0];
+
+function poolGradBody(): number[] {
+  // params: dx 0, x 1, dy 2, windows 3, geometry 4; locals: fh 5, fw 6, rowStep 7, colStep 8,
+  // start 9, winStep 10, cBytes 11, cb 12, p 13, q 14, i 15, j 16, delta 17 (i32), best 18,
+  // dyv 19, taken 20, hit 21, flag 22 (v128).
+  const [dx, x, dy, windows, geo] = [0, 1, 2, 3, 4];
+  const [fh, fw, rowStep, colStep, start, winStep, cBytes, cb, p, q, i, j, delta] = [
+    5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+  ];
+  const [best, dyv, taken, hit, flag] = [18, 19, 20, 21, 22];
+  const NEG_INF = F32X4_CONST(Number.NEGATIVE_INFINITY);
+  // Walks the window's positions in scan order (rows by rowStep, columns by colStep from
+  // x + start + cb), running `body` with the position's x address in q.
+  const walk = (body: number[]) => [
+    ...[...get(x), ...get(start), ...I32_ADD, ...get(cb), ...I32_ADD, ...set(p)],
+    ...[...get(fh), ...set(i)],
+    ...LOOP,
+    ...[...get(p), ...set(q), ...get(fw), ...set(j)],
+    ...LOOP,
+    ...body,
+    ...[...get(q), ...get(colStep), ...I32_ADD, ...set(q)],
+    ...countDown(j),
+    ...END,
+    ...[...get(p), ...get(rowStep), ...I32_ADD, ...set(p)],
+    ...countDown(i),
+    ...END,
+  ];
+  const code = [
+    ...[fh, fw, rowStep, colStep, start, winStep, cBytes].flatMap((local, k) => [
+      ...get(geo),
+      ...I32_LOAD(4 * k),
+      ...set(local),
+    ]),
+    ...[...get(geo), ...LOAD(28), ...set(flag)],
+    ...[...get(dx), ...get(x), ...I32_SUB, ...set(delta)],
+    ...LOOP,
+    ...[...i32(0), ...set(cb)],
+    ...LOOP,
+    // The window's maximum per lane; pmax keeps `best` where the value is NaN.
+    ...[...NEG_INF, ...set(best)],
+    ...walk([...get(best), ...get(q), ...LOAD(), ...F32X4_PMAX, ...set(best)]),
+    ...[...get(dy), ...get(cb), ...I32_ADD, ...LOAD(), ...V128_ZERO, ...F32X4_ADD, ...set(dyv)],
+    // Lanes whose maximum is -Infinity take nothing where `flag` is set (the first-max rule).
+    ...[...get(best), ...NEG_INF, ...F32X4_EQ, ...get(flag), ...V128_AND, ...set(taken)],
+    ...walk([
+      ...[...get(q), ...LOAD(), ...get(best), ...F32X4_EQ, ...get(taken), ...V128_ANDNOT],
+      ...set(hit),
+      ...[...get(q), ...get(delta), ...I32_ADD, ...get(dyv), ...get(hit), ...V128_AND, ...STORE()],
+      ...[...get(taken), ...get(hit), ...V128_OR, ...set(taken)],
+    ]),
+    ...[...get(cb), ...i32(16), ...I32_ADD, ...tee(cb), ...get(cBytes), ...I32_LT_U, ...BR_IF_0],
+    ...END,
+    ...[...get(x), ...get(winStep), ...I32_ADD, ...set(x)],
+    ...[...get(dy), ...get(cBytes), ...I32_ADD, ...set(dy)],
+    ...countDown(windows),
+    ...END,
+    ...END,
+  ];
+  return funcBody(
+    [
+      [13, I32],
+      [5, V128],
+    ],
+    code,
+  );
+}
+
 /** The module's bytes; `shared` must match the memory it will import (threaded builds share). */
 export function assembleSimdModule(shared: boolean): Uint8Array {
   const sixI32 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
@@ -240,7 +322,7 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([sixI32, fourI32, fiveI32])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...limits]])),
-    ...section(3, vec([[0], [0], [1], [2]])),
+    ...section(3, vec([[0], [0], [1], [2], [2]])),
     ...section(
       7,
       vec([
@@ -248,11 +330,18 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         [...name("affine"), 0x00, 1],
         [...name("reluGrad"), 0x00, 2],
         [...name("scatter"), 0x00, 3],
+        [...name("poolGrad"), 0x00, 4],
       ]),
     ),
     ...section(
       10,
-      vec([body(sumsBody()), body(affineBody()), body(reluGradBody()), body(scatterBody())]),
+      vec([
+        body(sumsBody()),
+        body(affineBody()),
+        body(reluGradBody()),
+        body(scatterBody()),
+        body(poolGradBody()),
+      ]),
     ),
   ];
   return Uint8Array.from(bytes);
@@ -295,7 +384,7 @@ const CALL_INTS = 7;
 const SCRATCH_FLOATS = 3 * SIMD_MAX_CHANNELS + 8 * MAX_CALLS;
 /** Below this many bytes touched, waking the helper thread costs more than it saves. */
 const SPLIT_BYTES = 256 * 1024;
-const FN = { sums: 0, affine: 1, reluGrad: 2, scatter: 3 } as const;
+const FN = { sums: 0, affine: 1, reluGrad: 2, scatter: 3, poolGrad: 4 } as const;
 /** The channel group of each call of a batch of sums (main thread only). */
 const groups = new Int32Array(MAX_CALLS);
 
@@ -448,6 +537,59 @@ export function simdReluGrad(
   }
 }
 
+/** The windows of `simdMaxPoolGrad`: all full, none overlapping, C a multiple of 4. */
+export interface SimdPoolWindows {
+  filterHeight: number;
+  filterWidth: number;
+  /** Bytes between rows of the input (W·C·4) and between its pixels (C·4). */
+  rowBytes: number;
+  pixelBytes: number;
+  /** Bytes between the starts of horizontally adjacent windows (strideWidth·C·4). */
+  windowBytes: number;
+  /** Which maximum takes dy when several are equal: the first or the last in row-major order. */
+  tie: "first" | "last";
+}
+
+/**
+ * MaxPool's gradient, a row of windows per call: `rows` calls `emit(dx, x, dy, windows)` for each
+ * row (the addresses of its first window in dx and x, of its dy pixel, and how many windows),
+ * and every element of those windows in dx is written: dy + 0 at the window's maximum per channel
+ * (NaN never one; with tie "first", a window whose maximum is -Infinity passes nothing on),
+ * 0 elsewhere.
+ */
+export function simdMaxPoolGrad(
+  loops: SimdLoops,
+  w: SimdPoolWindows,
+  rows: (emit: (dx: number, x: number, dy: number, windows: number) => void) => void,
+): void {
+  const geometry = loops.scratch;
+  const g = new Int32Array(loops.f32().buffer, geometry, 11);
+  const last = w.tie === "last";
+  // "last": the same scan backwards, whose first maximum is the last one forwards.
+  g[0] = w.filterHeight;
+  g[1] = w.filterWidth;
+  g[2] = last ? -w.rowBytes : w.rowBytes;
+  g[3] = last ? -w.pixelBytes : w.pixelBytes;
+  g[4] = last ? (w.filterHeight - 1) * w.rowBytes + (w.filterWidth - 1) * w.pixelBytes : 0;
+  g[5] = w.windowBytes;
+  g[6] = w.pixelBytes;
+  g.fill(last ? 0 : -1, 7, 11);
+  const perWindow = (2 * w.filterHeight * w.filterWidth + 1) * w.pixelBytes;
+  const calls = loops.calls();
+  let n = 0;
+  let bytes = 0;
+  rows((dx, x, dy, windows) => {
+    putCall(calls, n++, FN.poolGrad, [dx, x, dy, windows, geometry]);
+    bytes += windows * perWindow;
+    if (n === MAX_CALLS) {
+      loops.run(n, bytes);
+      n = 0;
+      bytes = 0;
+    }
+  });
+  if (n > 0) loops.run(n, bytes);
+}
+
 // The WebAssembly API as used here (this package compiles without the DOM typings).
 interface WasmMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -489,7 +631,7 @@ const { workerData } = require("node:worker_threads");
 const { memory, control, bytes, callInts, controlInts, chunk } = workerData;
 const c = new Int32Array(control);
 const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-const fns = [e.sums, e.affine, e.reluGrad, e.scatter];
+const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad];
 Atomics.store(c, 5, 1);
 for (let seen = 0; ; ) {
   // Spin a little before sleeping: a kernel's next pass then finds the helper awake.
@@ -533,7 +675,13 @@ export function bindSimdLoops(
   const shared = m.buffer instanceof SharedArrayBuffer;
   const bytes = assembleSimdModule(shared);
   const instance = new WASM.Instance(new WASM.Module(bytes), { env: { memory: m } });
-  const e = instance.exports as { sums: Fn6; affine: Fn6; reluGrad: Fn4; scatter: Fn5 };
+  const e = instance.exports as {
+    sums: Fn6;
+    affine: Fn6;
+    reluGrad: Fn4;
+    scatter: Fn5;
+    poolGrad: Fn5;
+  };
   const ints = CONTROL_INTS + MAX_CALLS * CALL_INTS;
   const control = new Int32Array(
     shared ? new SharedArrayBuffer(4 * ints) : new ArrayBuffer(4 * ints),
@@ -572,6 +720,7 @@ export function bindSimdLoops(
       if (f === FN.sums) e.sums(a, b, c, d, at(q + 5), at(q + 6));
       else if (f === FN.affine) e.affine(a, b, c, d, at(q + 5), at(q + 6));
       else if (f === FN.reluGrad) e.reluGrad(a, b, c, d);
+      else if (f === FN.poolGrad) e.poolGrad(a, b, c, d, at(q + 5));
       else e.scatter(a, b, c, d, at(q + 5));
     }
   };
