@@ -9,6 +9,7 @@ import {
   tidy,
 } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
+import { markFinite } from "./finite-gradients.js";
 import { canFuse, L2_NORMS_KERNEL } from "./fused-kernels.js";
 import { checkNumber } from "./validate.js";
 
@@ -80,5 +81,7 @@ export function clipByGlobalNorm(
   const out = Array.isArray(grads)
     ? grads.map(scale)
     : Object.fromEntries(entries.map(([name, g]) => [name, scale(g)]));
+  // Their norm was finite: the optimizer step that applies them need not check them again.
+  markFinite(Object.values(out));
   return { grads: out, totalNorm, clipped };
 }

@@ -20,6 +20,7 @@ export interface NamedTensor {
 }
 
 import { OptimError } from "./errors.js";
+import { assertFiniteGradients } from "./finite-gradients.js";
 import { checkNumber, describe } from "./validate.js";
 
 /** What AdamW and SGD hand the shared machinery, checked. */
@@ -153,6 +154,11 @@ export abstract class SlotOptimizer extends Optimizer {
         );
       }
     }
+    // A NaN or Infinity would destroy the weights and the slots: refuse before touching either.
+    assertFiniteGradients(
+      this.owner,
+      pairs.filter((p): p is [string, Tensor] => p[1] != null),
+    );
     tidy(() => {
       for (const [name, gradient] of pairs) {
         // Like PyTorch, a variable without a gradient is left alone and its step does not advance.
