@@ -74,14 +74,15 @@ describe("readBatch", () => {
     );
   });
 
-  it("rejects NaN and infinite logits, naming row and column", () => {
+  it("rejects NaN logits, naming row and column; lets ±Infinity through", () => {
     const logits = new Float32Array(20);
     logits[13] = Number.NaN;
     const e = thrown(() => readBatch(logits, [0, 1], undefined, 10));
     expect(e.code).toBe("non_finite_logits");
-    expect(e.message).toMatch(/^logits\[1\]\[3\]: expected a finite number, got NaN/);
+    expect(e.message).toMatch(/^logits\[1\]\[3\]: expected a number, got NaN/);
     logits[13] = Number.POSITIVE_INFINITY;
-    expect(thrown(() => readBatch(logits, [0, 1], undefined, 10)).message).toMatch(/got Infinity/);
+    logits[2] = Number.NEGATIVE_INFINITY;
+    expect(readBatch(logits, [0, 1], undefined, 10).size).toBe(2);
   });
 
   it("explains one-hot labels, disposed tensors and wrong types", () => {

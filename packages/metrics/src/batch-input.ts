@@ -25,7 +25,7 @@ export type LabelsInput = Int32Array | Uint8Array | Uint16Array | readonly numbe
 /** Dataset indices of the rows (so a mistake can be shown as its image). */
 export type IndicesInput = Int32Array | Uint32Array | readonly number[] | TensorLike;
 
-/** A validated batch: `logits` has `size × numClasses` finite values, `labels` are in range. */
+/** A validated batch: `logits` has `size × numClasses` values, none NaN; `labels` are in range. */
 export interface Batch {
   readonly size: number;
   readonly logits: ArrayLike<number>;
@@ -151,15 +151,16 @@ export function readBatch(
       }
     }
   }
-  // One pass over the logits to reject NaN/±Infinity: a NaN would otherwise turn the loss
-  // into NaN and silently count as "wrong" in every other metric.
+  // One pass over the logits to reject NaN: it would otherwise turn the loss into NaN and
+  // silently count as "wrong" in every other metric. ±Infinity (an overflowed model) has a
+  // meaning softmax's limit gives (see softmaxRow): it is scored, not refused.
   for (let j = 0; j < logitValues.length; j++) {
     const v = logitValues[j]!;
-    if (!Number.isFinite(v)) {
+    if (Number.isNaN(v)) {
       const row = Math.floor(j / numClasses);
       throw new MetricsError(
         "non_finite_logits",
-        `logits[${row}][${j % numClasses}]: expected a finite number, got ${v}${at(indexValues, row)} (diverged training or an overflowing model?)`,
+        `logits[${row}][${j % numClasses}]: expected a number, got NaN${at(indexValues, row)} (diverged training?)`,
       );
     }
   }

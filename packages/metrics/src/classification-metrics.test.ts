@@ -306,7 +306,7 @@ describe("ClassificationMetrics", () => {
     const before = JSON.stringify(m.stateDict());
     const nan = new Float32Array([1, 0, 0, 0, Number.NaN, 0]);
     expect(() => m.update(nan, [0, 1])).toThrow(
-      /logits\[1\]\[1\]: expected a finite number, got NaN/,
+      /logits\[1\]\[1\]: expected a number, got NaN/,
     );
     expect(() => m.update(new Float32Array(6), [0, 3])).toThrow(MetricsError);
     expect(() => m.update(new Float32Array(5), [0, 1])).toThrow(/2 × 3 = 6 values, got 5/);
@@ -357,6 +357,45 @@ describe("ClassificationMetrics", () => {
     m.update(logits, labels);
     expect(m.result()).toEqual(
       new ClassificationMetrics({ numClasses: 10 }).update(logits, labels).result(),
+    );
+  });
+});
+
+describe("±Infinity logits (a model whose weights overflowed)", () => {
+  const inf = Number.POSITIVE_INFINITY;
+  it("scores them through softmax's limit instead of throwing", () => {
+    const m = new ClassificationMetrics({ numClasses: 3 });
+    // Row 0: +Inf on the true class → right, probability 1, loss 0.
+    // Row 1: +Inf on a wrong class → wrong, loss +Infinity.
+    // Row 2: all −Inf → a uniform guess: argmax 0 (the first), loss ln 3.
+    // Row 3: −Inf on the true class only, finite maximum → wrong, loss +Infinity.
+    // Row 4: two +Inf, one of them true → they share: confidence 1/2, loss ln 2.
+    m.update(
+      new Float32Array([inf, 0, -inf, 0, inf, 1, -inf, -inf, -inf, 2, -inf, 1, inf, 5, inf]),
+      [0, 0, 0, 1, 2],
+    );
+    const r = m.result();
+    expect(r.examples).toBe(5);
+    expect(r.confusionMatrix).toEqual([
+      [2, 1, 0],
+      [1, 0, 0],
+      [1, 0, 0],
+    ]);
+    expect(r.accuracy).toBeCloseTo(2 / 5, 12);
+    expect(r.loss).toBe(inf);
+    expect(r.perClass[0]!.worstMistakes[0]).toMatchObject({
+      confidence: 1,
+      trueClassProbability: 0,
+    });
+    const finite = new ClassificationMetrics({ numClasses: 3 });
+    finite.update(new Float32Array([inf, 0, -inf, -inf, -inf, -inf, inf, 5, inf]), [0, 0, 2]);
+    expect(finite.result().loss).toBeCloseTo((0 + Math.log(3) + Math.log(2)) / 3, 12);
+  });
+
+  it("still refuses NaN", () => {
+    const m = new ClassificationMetrics({ numClasses: 3 });
+    expect(() => m.update(new Float32Array([0, Number.NaN, inf]), [0])).toThrow(
+      /logits\[0\]\[1\]: expected a number, got NaN/,
     );
   });
 });

@@ -15,6 +15,7 @@ import {
   checkNumClasses,
   logSumExp,
   rowCrossEntropy,
+  softmaxRow,
 } from "./cross-entropy.js";
 import { MetricsError } from "./errors.js";
 import type { AveragedScores, ClassResult, MetricsResult, Mistake } from "./metrics-result.js";
@@ -178,7 +179,9 @@ export class ClassificationMetrics {
     for (let i = 0; i < batch.size; i++) {
       const offset = i * k;
       const label = batch.labels[i]!;
-      const { lse, argmax, max } = logSumExp(values, offset, k);
+      // ±Infinity logits (an overflowed model) go through softmax's limit: see softmaxRow.
+      const row = softmaxRow(values, offset, k);
+      const { lse, argmax, max } = logSumExp(row.values, row.offset, k);
       const trueLogit = values[offset + label]!;
       // Rank of the true class, breaking ties towards the lower class id like argMax does,
       // so top-1 here always agrees with the confusion matrix.
@@ -188,7 +191,7 @@ export class ClassificationMetrics {
         if (v > trueLogit || (v === trueLogit && c < label)) rank++;
       }
       for (let t = 0; t < topK.length; t++) if (rank < topK[t]!) this.#topKCorrect[t]! += 1;
-      this.#lossSum += rowCrossEntropy(values, offset, k, label, lse, labelSmoothing);
+      this.#lossSum += rowCrossEntropy(row.values, row.offset, k, label, lse, labelSmoothing);
       const confidence = Math.exp(max - lse);
       const correct = argmax === label;
       this.confusion.addUnchecked(label, argmax);
@@ -199,7 +202,7 @@ export class ClassificationMetrics {
           trueClass: label,
           predictedClass: argmax,
           confidence,
-          trueClassProbability: Math.exp(trueLogit - lse),
+          trueClassProbability: Math.exp(row.values[row.offset + label]! - lse),
         });
       }
     }

@@ -47,3 +47,22 @@ describe("crossEntropy", () => {
     );
   });
 });
+
+describe("crossEntropy of ±Infinity logits", () => {
+  it("takes softmax's limit: 0, ln(sharing classes), or +Infinity", () => {
+    const inf = Number.POSITIVE_INFINITY;
+    expect(crossEntropy(new Float32Array([inf, 0, -inf]), [0], { numClasses: 3 })).toBe(0);
+    expect(crossEntropy(new Float32Array([inf, 1, inf]), [2], { numClasses: 3 })).toBeCloseTo(
+      Math.log(2),
+      12,
+    );
+    expect(crossEntropy(new Float32Array([-inf, -inf, -inf]), [1], { numClasses: 3 })).toBeCloseTo(
+      Math.log(3),
+      12,
+    );
+    expect(crossEntropy(new Float32Array([1, -inf, 0]), [1], { numClasses: 3 })).toBe(inf);
+    expect(
+      crossEntropy(new Float32Array([inf, 0, -inf]), [0], { numClasses: 3, labelSmoothing: 0.1 }),
+    ).toBe(inf);
+  });
+});

@@ -42,8 +42,32 @@ export function checkNumClasses(value: unknown, where: string): number {
 }
 
 /**
+ * A row softmax can work on: the row itself when its maximum is finite, else its limit as a
+ * copy. ±Infinity logits are what a model whose weights overflowed produces; softmax has a
+ * limit for them: the +Infinity classes share all the probability (the others get 0), and a row
+ * of −Infinity only is a uniform guess. The copy says exactly that with finite numbers and
+ * −Infinity (0 for the classes that share, −Infinity for the others), so the log-sum-exp, the
+ * confidences and the loss (+Infinity where the true class gets probability 0) stay defined.
+ */
+export function softmaxRow(
+  values: ArrayLike<number>,
+  offset: number,
+  numClasses: number,
+): { values: ArrayLike<number>; offset: number } {
+  let max = values[offset]!;
+  for (let c = 1; c < numClasses; c++) if (values[offset + c]! > max) max = values[offset + c]!;
+  if (Number.isFinite(max)) return { values, offset };
+  const limit = new Float64Array(numClasses);
+  for (let c = 0; c < numClasses; c++) {
+    limit[c] = max === Number.NEGATIVE_INFINITY || values[offset + c] === max ? 0 : -Infinity;
+  }
+  return { values: limit, offset: 0 };
+}
+
+/**
  * log Σ exp(z) over one row, shifted by the row maximum so the largest term is exp(0) = 1.
- * Returns the maximum too, because callers want the arg-max in the same pass.
+ * Returns the maximum too, because callers want the arg-max in the same pass. The maximum must
+ * be finite: pass rows through {@link softmaxRow} first.
  */
 export function logSumExp(
   values: ArrayLike<number>,
@@ -107,11 +131,11 @@ export function crossEntropy(
   }
   let total = 0;
   for (let i = 0; i < batch.size; i++) {
-    const offset = i * numClasses;
-    const { lse } = logSumExp(batch.logits, offset, numClasses);
+    const row = softmaxRow(batch.logits, i * numClasses, numClasses);
+    const { lse } = logSumExp(row.values, row.offset, numClasses);
     total += rowCrossEntropy(
-      batch.logits,
-      offset,
+      row.values,
+      row.offset,
       numClasses,
       batch.labels[i]!,
       lse,
