@@ -88,7 +88,7 @@ console.log("\ninference throughput (batches of 32, after one warm-up batch):");
 for (const name of ["tfjs", "onnx"] as const) {
   const artifact = manifest.artifacts.find((a) => a.name === name);
   if (!artifact) continue;
-  const runner = await openArtifact(dir, artifact, manifest.input.shape);
+  const runner = await openArtifact(dir, manifest, artifact);
   await runner.run(inputs, Math.min(32, n));
   t = performance.now();
   await runner.run(inputs, n);

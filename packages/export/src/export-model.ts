@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { io } from "@tensorflow/tfjs-core";
 import { type LayersModel, loadLayersModel, version_layers } from "@tensorflow/tfjs-layers";
 import pkg from "../package.json" with { type: "json" };
+import { digestArtifact } from "./digests.js";
 import { ExportError } from "./errors.js";
 import {
   assertExportReplaceable,
@@ -310,6 +311,9 @@ export async function exportModel(
         onnx: { input: onnx.input, output: onnx.output, inputLayout: "NHWC", opset: onnx.opset },
       });
     }
+
+    // What each artifact's files hash to, as written: loads check them before trusting a weight.
+    for (const artifact of artifacts) artifact.sha256 = await digestArtifact(tmp, artifact);
 
     const [h, w] = inputShape;
     const manifest: Manifest = {

@@ -86,6 +86,24 @@ describe("decodeImage", () => {
   });
 });
 
+describe("decodeImage's pixel cap", () => {
+  it("refuses a PNG declaring more than 100 megapixels before decoding it, as JPEGs are", () => {
+    // A small file can declare a huge picture that compresses to nothing (a decompression bomb):
+    // the size is read from the IHDR chunk, and nothing is inflated.
+    const png = encodePng({ width: 2, height: 2, data: new Uint8Array(12), channels: 3 });
+    const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+    view.setUint32(16, 20_000);
+    view.setUint32(20, 10_000);
+    expect(() => decodeImage(png, "bomb.png")).toThrow(
+      /^bomb\.png: PNG of 20000×10000 = 200 megapixels, more than the 100 megapixels this decoder accepts/,
+    );
+    view.setUint32(16, 10_000);
+    view.setUint32(20, 10_000);
+    // 100 megapixels exactly passes the cap (and fails only as the corrupt file it now is).
+    expect(() => decodeImage(png, "edge.png")).toThrow(/^edge\.png: corrupt PNG/);
+  });
+});
+
 describe("preprocessImage", () => {
   it("area-averages when shrinking", () => {
     // 4×4 → 2×2: each output pixel is the mean of a 2×2 block.

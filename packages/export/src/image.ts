@@ -14,8 +14,27 @@ export interface RgbImage {
   channels?: 1 | 3;
 }
 
-/** JPEGs bigger than this are refused rather than exhausting memory. */
+/** PNGs and JPEGs bigger than this are refused rather than exhausting memory. */
 const MAX_MEGAPIXELS = 100;
+
+/**
+ * A PNG's size from its IHDR chunk (which must come first), read before decoding: a small file
+ * can declare a huge, highly compressible picture (a 607 KB PNG took 3.2 GB to decode).
+ */
+function checkPngSize(bytes: Uint8Array, name: string): void {
+  if (bytes.byteLength < 24) return; // too short to decode: the decoder says so
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const chunk = String.fromCharCode(...bytes.subarray(12, 16));
+  if (chunk !== "IHDR") return;
+  const width = view.getUint32(16);
+  const height = view.getUint32(20);
+  if (width * height > MAX_MEGAPIXELS * 1e6) {
+    throw new ExportError(
+      "bad_image",
+      `${name}: PNG of ${width}×${height} = ${((width * height) / 1e6).toFixed(0)} megapixels, more than the ${MAX_MEGAPIXELS} megapixels this decoder accepts (memory); shrink it first`,
+    );
+  }
+}
 
 function isJpeg(bytes: Uint8Array): boolean {
   return bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
@@ -42,6 +61,7 @@ function toRgb(
 /** Decodes PNG or JPEG bytes to RGB; `name` (usually the file path) is named in errors. */
 export function decodeImage(bytes: Uint8Array, name: string): RgbImage {
   if (hasPngSignature(bytes)) {
+    checkPngSize(bytes, name);
     let png: ReturnType<typeof decodePng>;
     try {
       png = decodePng(bytes);

@@ -1,3 +1,4 @@
+export { verifyArtifactFiles } from "./digests.js";
 export { ExportError } from "./errors.js";
 export {
   assertExportReplaceable,

@@ -29,6 +29,12 @@ export interface ManifestArtifact {
   accuracyChange?: number;
   /** Share of evaluation samples whose top-1 class matches the float32 model's. */
   top1Agreement?: number;
+  /**
+   * SHA-256 (hex) of each file of the artifact, by path relative to the export directory
+   * (model.json and its shards, or the .onnx file); checked before the artifact is loaded.
+   * Absent in exports written before @cnnkit/export recorded digests.
+   */
+  sha256?: Record<string, string>;
 }
 
 /** How an image becomes the model's input tensor. */
@@ -121,6 +127,17 @@ export function validateManifest(value: unknown, file: string): Manifest {
   for (const a of m.artifacts) {
     if (typeof a?.path !== "string" || typeof a.name !== "string")
       fail(file, "expected each artifact to have a name and a path");
+    if (a.sha256 !== undefined) {
+      const digests = a.sha256 as unknown;
+      if (
+        typeof digests !== "object" ||
+        digests === null ||
+        Array.isArray(digests) ||
+        !Object.values(digests).every((d) => typeof d === "string" && /^[0-9a-f]{64}$/.test(d))
+      ) {
+        fail(file, `expected artifact "${a.name}" sha256 to map file paths to SHA-256 hex digests`);
+      }
+    }
   }
   return m as Manifest;
 }

@@ -103,7 +103,7 @@ export async function predict(
     sources.push(source);
   }
   if (images.length === 0) return [];
-  const runner = await openArtifact(root, artifact, manifest.input.shape);
+  const runner = await openArtifact(root, manifest, artifact);
   let logits: Float32Array;
   try {
     const [h, w, c] = manifest.input.shape as [number, number, number];

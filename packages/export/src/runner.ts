@@ -3,9 +3,10 @@
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel } from "@tensorflow/tfjs-layers";
+import { verifyArtifactFiles } from "./digests.js";
 import { ExportError } from "./errors.js";
 import { loadArtifacts } from "./file-io.js";
-import type { ManifestArtifact } from "./manifest.js";
+import type { Manifest, ManifestArtifact } from "./manifest.js";
 
 /** Logits for `count` inputs laid out NHWC in one Float32Array. */
 export interface Runner {
@@ -90,12 +91,17 @@ export async function importOnnxRuntime(): Promise<OrtModule> {
   }
 }
 
-/** Opens one artifact of an export directory for inference. */
+/**
+ * Opens one artifact of an export directory for inference, after checking its files against the
+ * SHA-256 digests of the manifest.
+ */
 export async function openArtifact(
   dir: string,
+  manifest: Manifest,
   artifact: ManifestArtifact,
-  inputShape: number[],
 ): Promise<Runner> {
+  await verifyArtifactFiles(dir, manifest, artifact);
+  const inputShape = manifest.input.shape;
   const path = join(dir, artifact.path);
   if (artifact.format === "tfjs-layers") {
     const model = await loadModelFromDir(path);

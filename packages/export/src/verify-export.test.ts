@@ -6,6 +6,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImages, tinyResNet } from "./__fixtures__/tiny-resnet.js";
+import { sha256Hex } from "./digests.js";
 import type { ExportError } from "./errors.js";
 import { exportModel } from "./export-model.js";
 import {
@@ -80,6 +81,11 @@ describe("verifyExport", () => {
     }
     floats[at] = (floats[at] as number) + 0.5;
     await writeFile(shard, bytes);
+    // Weights that differ but whose manifest agrees (the digest re-recorded): parity must catch it.
+    const manifestPath = join(broken, "manifest.json");
+    const manifest = JSON.parse(await readFile(manifestPath, "utf8"));
+    manifest.artifacts[0].sha256["group1-shard1of1.bin"] = sha256Hex(bytes);
+    await writeFile(manifestPath, JSON.stringify(manifest));
     const err = (await verifyExport(broken, { images, model }).catch(
       (e: unknown) => e,
     )) as ExportError & { report: VerifyReport };
@@ -111,7 +117,7 @@ describe("verifyExport", () => {
     expect(report.ok).toBe(false);
     expect(report.artifacts.map((a) => a.ok)).toEqual([false]);
     expect(report.artifacts[0]?.failures[0]).toMatch(
-      /could not run: .*float16\/group1-shard1of1\.bin: weight shard listed in model\.json is missing/,
+      /could not run: .*float16\/group1-shard1of1\.bin: listed in manifest\.json but cannot be read \(ENOENT\)/,
     );
   });
 

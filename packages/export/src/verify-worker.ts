@@ -37,7 +37,7 @@ async function handle(req: WorkerRequest): Promise<WorkerReply> {
         `tfjs backend "${req.backend}" failed to initialise`,
       );
   }
-  const runner = await openArtifact(req.dir, artifact, manifest.input.shape);
+  const runner = await openArtifact(req.dir, manifest, artifact);
   try {
     return { ok: true, logits: await runner.run(req.inputs, req.count) };
   } finally {
