@@ -6,8 +6,10 @@
 //   optimizer.json + optimizer.bin   @cnnkit/optim's state format, keyed by weight names
 //   ema.json + ema.bin               the weight average, when the run keeps one
 //   lookahead.json + lookahead.bin   the lookahead average and its step count, when the run keeps one
-//   state.json                       epoch, step, schedule, RNG position, running sums, history
-import { readFile, writeFile } from "node:fs/promises";
+//   state.json                       epoch, step, schedule, RNG position, running sums, history,
+//                                    and the SHA-256 of every other file (checked on every load)
+import { createHash } from "node:crypto";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadArtifacts, saveArtifacts } from "@cnnkit/export";
 import {
@@ -68,6 +70,11 @@ export interface TrainingState {
 interface StateFile extends TrainingState {
   format: "cnnkit-trainer-checkpoint";
   version: 1;
+  /**
+   * SHA-256 (hex) of every other file of the checkpoint, by name, taken before the checkpoint is
+   * swapped in. Absent in checkpoints written before the trainer recorded digests.
+   */
+  files?: Record<string, string>;
 }
 
 export interface CheckpointParts {
@@ -116,9 +123,68 @@ async function writeState(dir: string, name: string, state: OptimizerState): Pro
 }
 
 async function readState(dir: string, name: string): Promise<OptimizerState> {
-  const manifest = JSON.parse(await readFile(join(dir, `${name}.json`), "utf8"));
-  const data = new Uint8Array(await readFile(join(dir, `${name}.bin`)));
+  const path = join(dir, `${name}.json`);
+  const manifest = parseJson(await readCheckpointFile(path, "utf8"), path, "@cnnkit/optim state");
+  const data = new Uint8Array(await readCheckpointFile(join(dir, `${name}.bin`)));
   return { manifest, data };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A checkpoint file's bytes, or a one-line error naming it. */
+async function readCheckpointFile(path: string): Promise<Buffer>;
+async function readCheckpointFile(path: string, encoding: "utf8"): Promise<string>;
+async function readCheckpointFile(path: string, encoding?: "utf8"): Promise<Buffer | string> {
+  try {
+    return encoding ? await readFile(path, encoding) : await readFile(path);
+  } catch (cause) {
+    throw new TrainerError(
+      "checkpoint_invalid",
+      `${path}: cannot read this checkpoint file (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`,
+      { cause },
+    );
+  }
+}
+
+/** JSON.parse, or a one-line error naming the file (a truncated write, a hand edit). */
+function parseJson(text: string, path: string, what: string) {
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new TrainerError(
+      "checkpoint_invalid",
+      `${path}: expected the JSON of ${what}, got ${text.length === 0 ? "an empty file" : `${text.length} bytes that do not parse (${(cause as Error).message}; truncated?)`}`,
+      { cause },
+    );
+  }
+}
+
+/** `{ name: sha256 }` of every file in a checkpoint being written, state.json aside. */
+async function digestFiles(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const name of (await readdir(dir)).sort()) {
+    if (name !== "state.json") files[name] = sha256(await readFile(join(dir, name)));
+  }
+  return files;
+}
+
+/**
+ * Checks every file `state.json` lists against its SHA-256: weights, optimizer, EMA and lookahead
+ * state altered or damaged on disk (same size or not) are refused, naming the file.
+ */
+async function verifyFiles(from: string, files: Record<string, string> | undefined): Promise<void> {
+  for (const [name, expected] of Object.entries(files ?? {})) {
+    const path = join(from, name);
+    const got = sha256(await readCheckpointFile(path));
+    if (got !== expected) {
+      throw new TrainerError(
+        "checkpoint_corrupt",
+        `${path}: SHA-256 ${got} differs from the ${expected} recorded in ${join(from, "state.json")}: the file was altered or damaged after the checkpoint was written`,
+      );
+    }
+  }
 }
 
 /** Writes a checkpoint into `dir` atomically: a reader sees the previous one or this one. */
@@ -141,12 +207,18 @@ export async function saveCheckpoint(
   const lookaheadState = lookahead
     ? renameTensors(await getLookaheadState(lookahead), emaRenamer(names))
     : null;
-  const file: StateFile = { format: "cnnkit-trainer-checkpoint", version: 1, ...state };
   await replaceDirAtomic(dir, async (tmp) => {
     await saveArtifacts(tmp, artifacts!);
     await writeState(tmp, "optimizer", optimizerState);
     if (emaState) await writeState(tmp, "ema", emaState);
     if (lookaheadState) await writeState(tmp, "lookahead", lookaheadState);
+    // The digests of what was just written, before the swap: every load checks them.
+    const file: StateFile = {
+      format: "cnnkit-trainer-checkpoint",
+      version: 1,
+      ...state,
+      files: await digestFiles(tmp),
+    };
     await writeFile(join(tmp, "state.json"), `${JSON.stringify(file, null, 2)}\n`);
   });
 }
@@ -161,23 +233,59 @@ async function checkpointDir(dir: string): Promise<string> {
   );
 }
 
-/** Reads `state.json` of a checkpoint. */
-export async function readTrainingState(dir: string): Promise<TrainingState> {
-  const path = join(await checkpointDir(dir), "state.json");
-  const file = JSON.parse(await readFile(path, "utf8")) as StateFile;
-  if (file.format !== "cnnkit-trainer-checkpoint" || file.version !== 1) {
+async function readStateFile(from: string): Promise<StateFile> {
+  const path = join(from, "state.json");
+  const file = parseJson(
+    await readCheckpointFile(path, "utf8"),
+    path,
+    "a cnnkit-trainer checkpoint",
+  ) as StateFile;
+  if (
+    typeof file !== "object" ||
+    file === null ||
+    file.format !== "cnnkit-trainer-checkpoint" ||
+    file.version !== 1
+  ) {
     throw new TrainerError(
       "checkpoint_invalid",
-      `${path}: expected a cnnkit-trainer-checkpoint v1, got ${JSON.stringify(file.format)} v${JSON.stringify(file.version)}`,
+      `${path}: expected a cnnkit-trainer-checkpoint v1, got ${JSON.stringify(file?.format)} v${JSON.stringify(file?.version)}`,
     );
   }
-  const { format: _f, version: _v, ...state } = file;
+  return file;
+}
+
+/** Reads `state.json` of a checkpoint. */
+export async function readTrainingState(dir: string): Promise<TrainingState> {
+  const {
+    format: _f,
+    version: _v,
+    files: _d,
+    ...state
+  } = await readStateFile(await checkpointDir(dir));
   return state;
 }
 
-/** Writes the checkpoint's weights into `model` (built with the run's config), by layer weight name. */
-export async function loadModelWeights(dir: string, model: LayersModel): Promise<void> {
+/**
+ * The checkpoint to load from (`dir`, or the `.old` copy a cut swap left), its files checked
+ * against the digests its `state.json` records.
+ */
+async function openVerified(dir: string): Promise<{ from: string; file: StateFile }> {
   const from = await checkpointDir(dir);
+  const file = await readStateFile(from);
+  await verifyFiles(from, file.files);
+  return { from, file };
+}
+
+/**
+ * Writes the checkpoint's weights into `model` (built with the run's config), by layer weight
+ * name, after checking the checkpoint's files against their digests.
+ */
+export async function loadModelWeights(dir: string, model: LayersModel): Promise<void> {
+  const { from } = await openVerified(dir);
+  await writeModelWeights(from, model);
+}
+
+async function writeModelWeights(from: string, model: LayersModel): Promise<void> {
   const artifacts = await loadArtifacts(join(from, "model.json"));
   const tensors = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
   try {
@@ -206,9 +314,9 @@ async function loadEma(from: string, ema: WeightEMA, names: Map<string, string>)
 
 /** Restores model, optimizer and EMA from a checkpoint and returns the loop's state. */
 export async function loadCheckpoint(dir: string, parts: CheckpointParts): Promise<TrainingState> {
-  const from = await checkpointDir(dir);
-  const state = await readTrainingState(from);
-  await loadModelWeights(from, parts.model);
+  const { from, file } = await openVerified(dir);
+  const { format: _f, version: _v, files: _d, ...state } = file;
+  await writeModelWeights(from, parts.model);
   const names = stableToLive(parts.model);
   await setOptimizerState(
     parts.optimizer,
@@ -233,8 +341,8 @@ export async function loadInferenceWeights(
   dir: string,
   model: LayersModel,
 ): Promise<{ ema: boolean }> {
-  const from = await checkpointDir(dir);
-  await loadModelWeights(from, model);
+  const { from } = await openVerified(dir);
+  await writeModelWeights(from, model);
   if (!(await exists(join(from, "ema.json")))) return { ema: false };
   const ema = new WeightEMA(model);
   try {

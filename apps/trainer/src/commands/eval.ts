@@ -2,7 +2,7 @@
 // the full report (metrics, confusion matrix, per-class table, failures).
 import { join, resolve } from "node:path";
 import { Cifar10Batches } from "@cnnkit/cifar10";
-import { loadModelFromDir, readManifest } from "@cnnkit/export";
+import { loadModelFromDir, readManifest, verifyArtifactFiles } from "@cnnkit/export";
 import type { MetricsResult } from "@cnnkit/metrics";
 import { loadInferenceWeights, readTrainingState } from "../checkpoint.js";
 import type { TrainConfig } from "../config.js";
@@ -64,6 +64,8 @@ export async function evaluateExport(
 ): Promise<EvalResult> {
   const dir = resolve(exportDir);
   const manifest = await readManifest(dir);
+  // The weights as exported, or a one-line refusal naming the file that changed since.
+  await verifyArtifactFiles(dir, manifest, "tfjs");
   const model = await loadModelFromDir(join(dir, "model.json"));
   let result: MetricsResult;
   try {
