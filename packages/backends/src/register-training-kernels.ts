@@ -15,6 +15,7 @@ import {
 } from "./batch-norm-training.js";
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
+import { makeErf, makeExp } from "./erf-exp.js";
 import type { KernelBackendName } from "./kernel-ops.js";
 import { L2_NORMS, makeL2Norms } from "./l2-norms.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
@@ -60,6 +61,9 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   // cpu's own already share memory instead of copying it.
   ["Identity", makeIdentity, ["wasm"]],
   ["Cast", makeCast, ["wasm"]],
+  // cpu's define the reference numbers (see erf-exp.ts).
+  ["Erf", makeErf, ["wasm"]],
+  ["Exp", makeExp, ["wasm"]],
 ];
 
 // The registry is global to the tfjs-core instance, so this state is module-global too. A marker

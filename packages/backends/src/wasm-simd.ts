@@ -26,6 +26,8 @@
 //   poolGrad(dx, x, dy, windows, geometry)    per window: max (pmax, so NaN is skipped), then
 //     dx = dy + 0 at the first position equal to it in the scan order, 0 at the others
 //     (geometry → filter size, steps and scan order, see simdMaxPoolGrad)
+// and, for GELU's Erf and its gradient's Exp, over n floats (n a positive multiple of 4):
+//   exp(out, x, n), erf(out, x, n)           float32 polynomials, within 1 ulp (simdUnary)
 //
 // Sums accumulate in float32 over one call (a tile of rows), which the caller adds up in float64.
 //
@@ -81,6 +83,19 @@ const F32X4_MUL = simd(0xe6);
 const F32X4_NE = simd(0x42);
 const F32X4_GT = simd(0x44);
 const F32X4_EQ = simd(0x41);
+const F32X4_LT = simd(0x43);
+const F32X4_ABS = simd(0xe0);
+const F32X4_NEG = simd(0xe1);
+const F32X4_DIV = simd(0xe7);
+const F32X4_MIN = simd(0xe8);
+const F32X4_MAX = simd(0xe9);
+const F32X4_NEAREST = simd(0x6a);
+const I32X4_TRUNC_SAT_F32X4_S = simd(0xf8);
+const I32X4_SHL = simd(0xab);
+const I32X4_SHR_S = simd(0xac);
+const I32X4_ADD = simd(0xae);
+const I32X4_SUB = simd(0xb1);
+const V128_BITSELECT = simd(0x52);
 const F32X4_PMAX = simd(0xeb);
 const V128_AND = simd(0x4e);
 const V128_ANDNOT = simd(0x4f);
@@ -88,6 +103,10 @@ const V128_OR = simd(0x50);
 const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
 const F32X4_CONST = (v: number) => {
   const bytes = new Uint8Array(Float32Array.of(v, v, v, v).buffer);
+  return simd(0x0c, ...bytes);
+};
+const I32X4_CONST = (v: number) => {
+  const bytes = new Uint8Array(Int32Array.of(v, v, v, v).buffer);
   return simd(0x0c, ...bytes);
 };
 const i32 = (n: number) => [0x41, n]; // small non-negative constants only (one-byte LEB)
@@ -310,19 +329,125 @@ function poolGradBody(): number[] {
   );
 }
 
+// The float32 polynomials of exp and erf, and how they were fitted and checked (at most 1 ulp
+// from float64 references over every 3rd float of their ranges, in a float32 simulation of
+// these exact operations): scripts/fit-erf-exp.py.
+const EXP_Q = [
+  0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368710055947304,
+  0.0013814610429108143,
+];
+const ERF_P = [
+  0.12837916612625122, -0.3761262595653534, 0.1128358542919159, -0.026853810995817184,
+  0.005188327748328447, -0.0008010192541405559, 7.853857823647559e-5,
+];
+const ERF_R = [
+  0.0005365904653444886, 0.27451276779174805, 0.3261217176914215, 0.11438468098640442,
+  0.383573442697525, -0.04083358868956566, -0.0590788871049881,
+];
+const LN2_HI = 0.693359375; // 9 significant bits: n·LN2_HI is exact for |n| ≤ 150
+const LN2_LO = Math.LN2 - LN2_HI;
+
+/** c[0] + t·(c[1] + t·(…)), t a v128 local; leaves the value on the stack. */
+const horner = (c: readonly number[], t: number) => [
+  ...F32X4_CONST(c[c.length - 1] as number),
+  ...c
+    .slice(0, -1)
+    .reverse()
+    .flatMap((k) => [...get(t), ...F32X4_MUL, ...F32X4_CONST(k), ...F32X4_ADD]),
+];
+
+/**
+ * e^v for the v128 local `v`, into `out` (locals n, r, e are scratch): x clamped to [-104, 89],
+ * n = nearest(x·log2 e), r = x - n·ln2 (in two parts), e^r = 1 + r + r²·q(r), then ·2^n as
+ * ·2^(n>>1)·2^(n - (n>>1)), so that a denormal result rounds once, in the last product.
+ */
+function expCode(v: number, out: number, n: number, r: number, e: number): number[] {
+  const pow2 = (k: number) => [
+    ...get(k),
+    ...I32X4_CONST(127),
+    ...I32X4_ADD,
+    ...i32(23),
+    ...I32X4_SHL,
+  ];
+  return [
+    ...[...get(v), ...F32X4_CONST(-104), ...F32X4_MAX, ...F32X4_CONST(89), ...F32X4_MIN, ...set(r)],
+    ...[...get(r), ...F32X4_CONST(Math.LOG2E), ...F32X4_MUL, ...F32X4_NEAREST, ...set(n)],
+    ...[...get(r), ...get(n), ...F32X4_CONST(LN2_HI), ...F32X4_MUL, ...F32X4_SUB],
+    ...[...get(n), ...F32X4_CONST(LN2_LO), ...F32X4_MUL, ...F32X4_SUB, ...set(r)],
+    ...[...get(r), ...get(r), ...F32X4_MUL, ...horner(EXP_Q, r), ...F32X4_MUL],
+    ...[...get(r), ...F32X4_ADD, ...F32X4_CONST(1), ...F32X4_ADD, ...set(e)],
+    // n as integers (NaN → 0: e is NaN then anyway), halved.
+    ...[...get(n), ...I32X4_TRUNC_SAT_F32X4_S, ...set(n)],
+    ...[...get(n), ...i32(1), ...I32X4_SHR_S, ...set(r)],
+    ...[...get(n), ...get(r), ...I32X4_SUB, ...set(n)],
+    ...[...get(e), ...pow2(r), ...F32X4_MUL, ...pow2(n), ...F32X4_MUL, ...set(out)],
+  ];
+}
+
+/** out = f(x) over n floats (n a positive multiple of 4); `f` maps local xv to local yv. */
+function unaryBody(vLocals: number, f: (xv: number, yv: number) => number[]): number[] {
+  // params: out 0, x 1, n 2; locals: end 3 (i32), xv 4, yv 5, then f's scratch (v128).
+  const [out, x, n, end, xv, yv] = [0, 1, 2, 3, 4, 5];
+  const code = [
+    ...[...get(out), ...get(n), ...i32(4), ...I32_MUL, ...I32_ADD, ...set(end)],
+    ...LOOP,
+    ...[...get(x), ...LOAD(), ...set(xv)],
+    ...f(xv, yv),
+    ...[...get(out), ...get(yv), ...STORE()],
+    ...[...get(x), ...i32(16), ...I32_ADD, ...set(x)],
+    ...[...get(out), ...i32(16), ...I32_ADD, ...tee(out), ...get(end), ...I32_LT_U, ...BR_IF_0],
+    ...END,
+    ...END,
+  ];
+  return funcBody(
+    [
+      [1, I32],
+      [2 + vLocals, V128],
+    ],
+    code,
+  );
+}
+
+// Locals 6.. of unaryBody's functions.
+const expBody = () => unaryBody(3, (xv, yv) => expCode(xv, yv, 6, 7, 8));
+
+function erfBody(): number[] {
+  // a = |x|; small: a + a·P(a²); large: 1 - e^(-c²)·R(1/(1 + c/2)), c = min(a, 4); the small
+  // form where a < 1; then x's sign. NaN: both forms give NaN.
+  return unaryBody(5, (xv, yv) => {
+    const [a, s, n, r, e] = [6, 7, 8, 9, 10];
+    return [
+      ...[...get(xv), ...F32X4_ABS, ...set(a)],
+      ...[...get(a), ...get(a), ...F32X4_MUL, ...set(s)],
+      ...[...get(a), ...get(a), ...horner(ERF_P, s), ...F32X4_MUL, ...F32X4_ADD, ...set(yv)],
+      ...[...get(a), ...F32X4_CONST(4), ...F32X4_MIN, ...set(a)],
+      ...[...get(a), ...get(a), ...F32X4_MUL, ...F32X4_NEG, ...set(s)],
+      ...expCode(s, e, n, r, e),
+      ...[...F32X4_CONST(1), ...get(a), ...F32X4_CONST(0.5), ...F32X4_MUL],
+      ...[...F32X4_CONST(1), ...F32X4_ADD, ...F32X4_DIV, ...set(s)],
+      ...[...F32X4_CONST(1), ...get(e), ...horner(ERF_R, s), ...F32X4_MUL, ...F32X4_SUB],
+      // small where |x| < 1 (a is min(|x|, 4) now: the same test), else large.
+      ...[...set(s), ...get(yv), ...get(s), ...get(a), ...F32X4_CONST(1), ...F32X4_LT],
+      ...V128_BITSELECT,
+      ...[...get(xv), ...I32X4_CONST(-0x80000000), ...V128_AND, ...V128_OR, ...set(yv)],
+    ];
+  });
+}
+
 /** The module's bytes; `shared` must match the memory it will import (threaded builds share). */
 export function assembleSimdModule(shared: boolean): Uint8Array {
   const sixI32 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   const fourI32 = [0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([])];
   const fiveI32 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([])];
+  const threeI32 = [0x60, ...vec([[I32], [I32], [I32]]), ...vec([])];
   // A shared memory must declare a maximum: 65536 pages (4 GiB), the most wasm32 allows.
   const limits = shared ? [0x03, ...uleb(0), ...uleb(65536)] : [0x00, ...uleb(0)];
   const body = (b: number[]) => [...uleb(b.length), ...b];
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([sixI32, fourI32, fiveI32])),
+    ...section(1, vec([sixI32, fourI32, fiveI32, threeI32])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...limits]])),
-    ...section(3, vec([[0], [0], [1], [2], [2]])),
+    ...section(3, vec([[0], [0], [1], [2], [2], [3], [3]])),
     ...section(
       7,
       vec([
@@ -331,6 +456,8 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         [...name("reluGrad"), 0x00, 2],
         [...name("scatter"), 0x00, 3],
         [...name("poolGrad"), 0x00, 4],
+        [...name("exp"), 0x00, 5],
+        [...name("erf"), 0x00, 6],
       ]),
     ),
     ...section(
@@ -341,6 +468,8 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         body(reluGradBody()),
         body(scatterBody()),
         body(poolGradBody()),
+        body(expBody()),
+        body(erfBody()),
       ]),
     ),
   ];
@@ -350,6 +479,7 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
 type Fn6 = (a: number, b: number, c: number, d: number, e: number, f: number) => void;
 type Fn4 = (a: number, b: number, c: number, d: number) => void;
 type Fn5 = (a: number, b: number, c: number, d: number, e: number) => void;
+type Fn3 = (a: number, b: number, c: number) => void;
 
 /** The loops, bound to one wasm backend's memory, with scratch space in it. */
 export interface SimdLoops {
@@ -384,7 +514,7 @@ const CALL_INTS = 7;
 const SCRATCH_FLOATS = 3 * SIMD_MAX_CHANNELS + 8 * MAX_CALLS;
 /** Below this many bytes touched, waking the helper thread costs more than it saves. */
 const SPLIT_BYTES = 256 * 1024;
-const FN = { sums: 0, affine: 1, reluGrad: 2, scatter: 3, poolGrad: 4 } as const;
+const FN = { sums: 0, affine: 1, reluGrad: 2, scatter: 3, poolGrad: 4, exp: 5, erf: 6 } as const;
 /** The channel group of each call of a batch of sums (main thread only). */
 const groups = new Int32Array(MAX_CALLS);
 
@@ -590,6 +720,43 @@ export function simdMaxPoolGrad(
   if (n > 0) loops.run(n, bytes);
 }
 
+/**
+ * out = exp(x) or erf(x) elementwise over n ≥ 1 floats at these addresses (out may be x), each
+ * within 1 ulp of the float64 function rounded to float32 (see scripts/fit-erf-exp.py). The last
+ * n mod 4 go through the same loop on a copy in the scratch space, so every element gets the
+ * same arithmetic.
+ */
+export function simdUnary(
+  loops: SimdLoops,
+  fn: "exp" | "erf",
+  out: number,
+  x: number,
+  n: number,
+): void {
+  // Pieces of 16K floats (64 KB of each tensor): chunks enough for the helper thread to share.
+  const PIECE = 16384;
+  const whole = n - (n % 4);
+  const calls = loops.calls();
+  let k = 0;
+  for (let from = 0; from < whole; from += PIECE) {
+    const count = Math.min(PIECE, whole - from);
+    putCall(calls, k++, FN[fn], [out + 4 * from, x + 4 * from, count]);
+    if (k === MAX_CALLS || from + PIECE >= whole) {
+      loops.run(k, 8 * PIECE * k);
+      k = 0;
+    }
+  }
+  if (whole < n) {
+    const f32 = loops.f32();
+    const tmp = loops.scratch >>> 2;
+    for (let i = 0; i < 4; i++)
+      f32[tmp + i] = whole + i < n ? (f32[(x >>> 2) + whole + i] as number) : 0;
+    putCall(calls, 0, FN[fn], [loops.scratch, loops.scratch, 4]);
+    loops.run(1, 16);
+    for (let i = whole; i < n; i++) f32[(out >>> 2) + i] = f32[tmp + i - whole] as number;
+  }
+}
+
 // The WebAssembly API as used here (this package compiles without the DOM typings).
 interface WasmMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -631,7 +798,7 @@ const { workerData } = require("node:worker_threads");
 const { memory, control, bytes, callInts, controlInts, chunk } = workerData;
 const c = new Int32Array(control);
 const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad];
+const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad, e.exp, e.erf];
 Atomics.store(c, 5, 1);
 for (let seen = 0; ; ) {
   // Spin a little before sleeping: a kernel's next pass then finds the helper awake.
@@ -681,6 +848,8 @@ export function bindSimdLoops(
     reluGrad: Fn4;
     scatter: Fn5;
     poolGrad: Fn5;
+    exp: Fn3;
+    erf: Fn3;
   };
   const ints = CONTROL_INTS + MAX_CALLS * CALL_INTS;
   const control = new Int32Array(
@@ -721,6 +890,8 @@ export function bindSimdLoops(
       else if (f === FN.affine) e.affine(a, b, c, d, at(q + 5), at(q + 6));
       else if (f === FN.reluGrad) e.reluGrad(a, b, c, d);
       else if (f === FN.poolGrad) e.poolGrad(a, b, c, d, at(q + 5));
+      else if (f === FN.exp) e.exp(a, b, c);
+      else if (f === FN.erf) e.erf(a, b, c);
       else e.scatter(a, b, c, d, at(q + 5));
     }
   };
