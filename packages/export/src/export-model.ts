@@ -50,6 +50,8 @@ export interface ExportInfo {
   pixelScale?: number;
   /** Quantised tfjs variants to write besides float32. Defaults to `["float16", "uint8"]`. */
   quantize?: QuantizationDtype[];
+  /** The uint8 variant keeps tensors of fewer values in float32 (see `quantizeArtifacts`). Defaults to `1024`. */
+  uint8MinElements?: number;
   /** Also write `model.onnx`. Defaults to `true`. */
   onnx?: boolean;
   /** Labelled images to measure each quantised variant's accuracy change on. Defaults to none (no accuracy recorded). */
@@ -77,6 +79,7 @@ interface ResolvedExportInfo {
   resize: Preprocessing["resize"];
   pixelScale: number;
   quantize: QuantizationDtype[];
+  uint8MinElements: number;
   onnx: boolean;
   evaluation: EvaluationSamples | undefined;
   versions: Record<string, string>;
@@ -145,6 +148,7 @@ function resolveExportInfo(
     resize,
     pixelScale,
     quantize: [...new Set(quantize)],
+    uint8MinElements: info.uint8MinElements ?? 1024,
     onnx: info.onnx ?? true,
     evaluation: info.evaluation,
     versions: { ...(info.versions ?? {}) },
@@ -270,7 +274,7 @@ export async function exportModel(
     }
 
     for (const dtype of opts.quantize) {
-      const q = quantizeArtifacts(float32, dtype);
+      const q = quantizeArtifacts(float32, dtype, { uint8MinElements: opts.uint8MinElements });
       await mkdir(join(tmp, dtype));
       const entry: ManifestArtifact = {
         name: `tfjs-${dtype}`,

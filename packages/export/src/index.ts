@@ -16,7 +16,7 @@ export type { OnnxExport, OnnxExportOptions } from "./onnx-export.js";
 export { exportOnnx, ONNX_OPSET, SUPPORTED_LAYERS } from "./onnx-export.js";
 export type { ClassScore, PredictInput, Prediction, PredictOptions } from "./predict.js";
 export { predict } from "./predict.js";
-export type { QuantizationDtype } from "./quantize.js";
+export type { QuantizationDtype, QuantizeOptions } from "./quantize.js";
 export { quantizeArtifacts } from "./quantize.js";
 export { loadModelFromDir } from "./runner.js";
 export {

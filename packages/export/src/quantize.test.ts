@@ -58,7 +58,9 @@ describe("quantizeArtifacts", () => {
   });
 
   it("writes affine uint8 weights that tfjs decodes within half a step", () => {
-    const q = quantizeArtifacts(artifactsOf({ w: values, c: constant }), "uint8");
+    const q = quantizeArtifacts(artifactsOf({ w: values, c: constant }), "uint8", {
+      uint8MinElements: 0,
+    });
     expect((q.weightData as ArrayBuffer).byteLength).toBe(257 + 5);
     const spec = q.weightSpecs?.[0]?.quantization;
     expect(spec?.dtype).toBe("uint8");
@@ -73,6 +75,26 @@ describe("quantizeArtifacts", () => {
     // A constant tensor decodes exactly (no division by a zero range).
     expect(Array.from(decoded.c?.dataSync() ?? [])).toEqual(Array.from(constant));
     tf.dispose(Object.values(decoded));
+  });
+
+  it("keeps tensors under uint8MinElements values in float32 (1,024 by default)", () => {
+    const big = Float32Array.from({ length: 2048 }, (_, i) => Math.cos(i));
+    const stem = Float32Array.from({ length: 288 }, (_, i) => (i % 7) * 4 - 12);
+    const q = quantizeArtifacts(artifactsOf({ big, stem }), "uint8");
+    expect(q.weightSpecs?.map((s) => s.quantization?.dtype ?? "float32")).toEqual([
+      "uint8",
+      "float32",
+    ]);
+    expect((q.weightData as ArrayBuffer).byteLength).toBe(2048 + 288 * 4);
+    const decoded = tf.io.decodeWeights(q.weightData as ArrayBuffer, q.weightSpecs ?? []);
+    expect(Array.from(decoded.stem?.dataSync() ?? [])).toEqual(Array.from(stem));
+    tf.dispose(Object.values(decoded));
+    // float16 ignores the threshold: every float32 tensor is halved.
+    const h = quantizeArtifacts(artifactsOf({ big, stem }), "float16");
+    expect(h.weightSpecs?.every((s) => s.quantization?.dtype === "float16")).toBe(true);
+    expect(() =>
+      quantizeArtifacts(artifactsOf({ big }), "uint8", { uint8MinElements: -1 }),
+    ).toThrow("uint8MinElements: expected an integer ≥ 0, got -1");
   });
 
   it("leaves int32 weights and the original artifacts untouched", () => {

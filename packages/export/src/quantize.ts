@@ -35,14 +35,33 @@ export function toFloat16Bits(value: number): number {
   return sign | half;
 }
 
+/** Options of {@link quantizeArtifacts}. */
+export interface QuantizeOptions {
+  /**
+   * uint8 only: tensors with fewer values stay float32. Biases, BatchNorm parameters and small
+   * stems are a few kilobytes, and one uint8 step of a wide-ranged small tensor (fastResNet's
+   * whitening stem spans ±12: a step of 0.1) moves every logit. Defaults to `1024`.
+   */
+  uint8MinElements?: number;
+}
+
 /**
  * A copy of `artifacts` with every float32 weight quantised to `dtype`. uint8 is affine per
- * tensor (`value ≈ q * scale + min`), as tfjs-converter writes it.
+ * tensor (`value ≈ q * scale + min`), as tfjs-converter writes it, for tensors of at least
+ * `uint8MinElements` values; the small ones stay float32 (tfjs reads mixed manifests).
  */
 export function quantizeArtifacts(
   artifacts: io.ModelArtifacts,
   dtype: QuantizationDtype,
+  options: QuantizeOptions = {},
 ): io.ModelArtifacts {
+  const minElements = options.uint8MinElements ?? 1024;
+  if (!Number.isInteger(minElements) || minElements < 0) {
+    throw new ExportError(
+      "invalid_option",
+      `quantizeArtifacts uint8MinElements: expected an integer ≥ 0, got ${minElements}`,
+    );
+  }
   const specs = artifacts.weightSpecs ?? [];
   const source = weightBytes(artifacts);
   const chunks: Uint8Array[] = [];
@@ -52,7 +71,8 @@ export function quantizeArtifacts(
     const size = specBytes(spec);
     const bytes = source.slice(offset, offset + size);
     offset += size;
-    if (spec.dtype !== "float32" || spec.quantization) {
+    const small = dtype === "uint8" && size / 4 < minElements;
+    if (spec.dtype !== "float32" || spec.quantization || small) {
       chunks.push(bytes);
       outSpecs.push(spec);
       continue;

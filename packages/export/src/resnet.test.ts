@@ -4,7 +4,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CIFAR10_CLASS_NAMES, CIFAR10_MEAN, CIFAR10_STD } from "@cnnkit/cifar10";
-import { fastResNet, resnet20, smallResNet } from "@cnnkit/resnet";
+import { fastResNet, resnet20, smallResNet, whiteningKernel } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as ort from "onnxruntime-node";
@@ -105,5 +105,43 @@ describe("@cnnkit/resnet models", () => {
       ]);
       model.dispose();
     }
+  });
+
+  it("fastResNet's uint8 export keeps the whitening stem in float32, so it still verifies", async () => {
+    // Smooth images (neighbouring pixels nearly equal) whiten to a wide-ranged stem, as CIFAR-10
+    // does (±12 after training): one uint8 step of it would move the logits by more than 1.
+    const smooth = tf.tidy(() => {
+      const ramp = tf.reshape(tf.linspace(-1, 1, 32), [1, 1, 32, 1]);
+      const base = tf.mul(tf.randomNormal([64, 1, 1, 3], 0, 1, "float32", 5), ramp);
+      return tf.add(
+        tf.add(base, tf.transpose(base, [0, 2, 1, 3])),
+        tf.randomNormal([64, 32, 32, 3], 0, 0.02, "float32", 6),
+      );
+    }) as tf.Tensor4D;
+    const whitening = whiteningKernel(smooth);
+    smooth.dispose();
+    expect(Math.max(...Array.from(whitening.dataSync(), Math.abs))).toBeGreaterThan(5);
+    const model = fastResNet({ widths: [4, 8, 8], seed: 4, whitening });
+    whitening.dispose();
+    randomizeWeights(model, 14);
+    const images = randomImages(8, 32, 9);
+    const verdict = async (uint8MinElements: number) => {
+      const dir = join(await mkdtemp(join(tmpdir(), "cnnkit-fast-u8-")), "export");
+      await exportModel(model, dir, {
+        classNames: CLASSES,
+        normalization,
+        quantize: ["uint8"],
+        onnx: false,
+        uint8MinElements,
+      });
+      const report = await verifyExport(dir, { images, model });
+      return report.artifacts.find((a) => a.artifact === "tfjs-uint8")!;
+    };
+    const kept = await verdict(1024);
+    const all = await verdict(0);
+    expect(kept.ok).toBe(true);
+    // Quantising the stem too is what failed: far larger logit errors.
+    expect(all.maxAbsDiff).toBeGreaterThan(5 * kept.maxAbsDiff);
+    model.dispose();
   });
 });
