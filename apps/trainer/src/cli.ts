@@ -12,7 +12,7 @@ import { showBatch } from "./commands/show-batch.js";
 import { readConfigFile, resolveConfig, type TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData } from "./data.js";
 import { TrainerError } from "./errors.js";
-import { HELP, type ParsedCommand, parseFlags } from "./flags.js";
+import { ENVIRONMENT_FLAGS, HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
 import { writeReport } from "./report.js";
@@ -63,10 +63,29 @@ async function configFor(parsed: ParsedCommand): Promise<TrainConfig> {
   return resolveConfig(parsed.preset, file, parsed.patch);
 }
 
-/** Flags that may change on resume or eval: where things are and what runs them, not the recipe. */
-function environmentPatch(parsed: ParsedCommand) {
+/**
+ * Flags that may change on resume or eval: where things are and what runs them, not the recipe.
+ * Any other flag would be ignored (the run's config.json decides): refused, naming it.
+ */
+function environmentPatch(parsed: ParsedCommand, what: string) {
+  if (parsed.recipeFlags.length > 0) {
+    const given = parsed.recipeFlags.join(", ");
+    throw new TrainerError(
+      "flag_invalid",
+      `${what} uses the run's saved config.json, so ${given} would be ignored: give only ${ENVIRONMENT_FLAGS.map((f) => `--${f}`).join(", ")} with it${what.startsWith("--resume") ? " (a new run with --out takes another recipe)" : ""}`,
+    );
+  }
   const { backend, replicas, dataDir, dataUrl, export: doExport, testSubset } = parsed.patch;
   return { backend, replicas, dataDir, dataUrl, export: doExport, testSubset };
+}
+
+/** A run folder's saved config.json with the environment flags over it. */
+async function runConfigWith(
+  runDir: string,
+  patch: ReturnType<typeof environmentPatch>,
+): Promise<TrainConfig> {
+  const saved = await readRunConfig(runDir);
+  return resolveConfig(saved.preset, saved, patch);
 }
 
 /** The run's data: the caller's, or loaded as `config` says. */
@@ -143,11 +162,7 @@ async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
       // An export has no config.json: evaluate it on the preset's data choices.
       const config = exportDir
         ? await configFor(parsed)
-        : resolveConfig(
-            (await readRunConfig(dir)).preset,
-            await readRunConfig(dir),
-            environmentPatch(parsed),
-          );
+        : await runConfigWith(dir, environmentPatch(parsed, `${parsed.command} ${dir}`));
       const command = parsed.command;
       const work = async () => {
         if (command === "export") await checkExportTarget(dir);
@@ -183,11 +198,7 @@ async function trainCommand(
 ): Promise<number> {
   const resume = parsed.resume !== null;
   const config = resume
-    ? resolveConfig(
-        (await readRunConfig(parsed.resume!)).preset,
-        await readRunConfig(parsed.resume!),
-        environmentPatch(parsed),
-      )
+    ? await runConfigWith(parsed.resume!, environmentPatch(parsed, `--resume ${parsed.resume}`))
     : await configFor(parsed);
   const runDir = resolve(parsed.resume ?? config.out ?? defaultRunDir());
   say(`cnnkit-train ${resume ? "resuming" : "training"}: ${runDir}`);

@@ -297,8 +297,9 @@ export function resolveConfig(preset: PresetName, ...patches: ConfigPatch[]): Tr
     const { augment, ...rest } = patch;
     const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
     config = { ...config, ...defined, augment: { ...config.augment, ...augment } };
-    // A new model without explicit widths takes that model's widths.
-    if (patch.model !== undefined && patch.widths === undefined) {
+    // A new model without explicit widths takes that model's widths (an unknown model is
+    // validateConfig's to name).
+    if (patch.model !== undefined && patch.widths === undefined && DEFAULT_WIDTHS[config.model]) {
       config.widths = [...DEFAULT_WIDTHS[config.model]];
     }
   }
@@ -428,4 +429,10 @@ export function validateConfig(c: TrainConfig): void {
   if (typeof c.seed !== "number" || !Number.isInteger(c.seed) || c.seed < 0) {
     fail("seed", "an integer ≥ 0", c.seed);
   }
+  for (const option of ["dataDir", "dataUrl", "out"] as const) {
+    const v = c[option] as unknown;
+    if (v !== null && (typeof v !== "string" || v === ""))
+      fail(option, "a path (a non-empty string) or null", v);
+  }
+  boolean("export", c.export);
 }

@@ -68,6 +68,19 @@ Options (override the preset and the config file)
   -h, --help             this text
 `;
 
+/**
+ * The flags that say where things are and what runs them, not the recipe: the only ones a
+ * command that reads a run's saved config.json (`--resume`, `eval RUN_DIR`, `export RUN_DIR`) takes.
+ */
+export const ENVIRONMENT_FLAGS = [
+  "backend",
+  "replicas",
+  "data-dir",
+  "data-url",
+  "no-export",
+  "test-subset",
+] as const;
+
 export interface ParsedCommand {
   command: Command;
   preset: PresetName;
@@ -76,6 +89,8 @@ export interface ParsedCommand {
   resume: string | null;
   positionals: string[];
   help: boolean;
+  /** The flags given that are neither environment flags nor `--resume`/`--help`, as typed (`--max-lr`). */
+  recipeFlags: string[];
 }
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -175,6 +190,12 @@ export function parseFlags(argv: readonly string[]): ParsedCommand {
     resume: v.resume ?? null,
     positionals,
     help: Boolean(v.help),
+    recipeFlags: Object.keys(v)
+      .filter(
+        (k) =>
+          k !== "resume" && k !== "help" && !(ENVIRONMENT_FLAGS as readonly string[]).includes(k),
+      )
+      .map((k) => `--${k}`),
   };
 }
 

@@ -4,7 +4,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { trainBatches } from "./data.js";
 import { buildModel } from "./model.js";
 import { syntheticData, tinyConfig, useCpu } from "./test-helpers.js";
-import { NonFiniteLossError, trainStep } from "./train-step.js";
+import {
+  applyBatchGradients,
+  DIVERGENCE_FACTOR,
+  divergenceLimit,
+  NonFiniteLossError,
+  trainStep,
+} from "./train-step.js";
 
 beforeAll(useCpu);
 
@@ -57,5 +63,52 @@ describe("trainStep", () => {
     tf.dispose([batch.x, batch.y]);
     optimizer.dispose();
     model.dispose();
+  });
+
+  it("refuses a huge but finite loss above the divergence limit, before touching the weights", async () => {
+    expect(divergenceLimit(10)).toBeCloseTo(DIVERGENCE_FACTOR * Math.LN10, 9);
+    const config = tinyConfig();
+    const model = buildModel(config);
+    const optimizer = new AdamW({ learningRate: 1e-2 });
+    const batches = trainBatches(syntheticData(8).train, config);
+    const batch = batches.toTensors(batches.prepare(0, 0, batches.order(0)), 0);
+    // Logits scaled up 1e6 times: a finite loss of the order of a blown-up run's.
+    const logits = model.getLayer("logits");
+    const [kernel, bias] = logits.getWeights();
+    tf.tidy(() => logits.setWeights([tf.mul(kernel!, 1e6), bias!]));
+    const before = model.trainableWeights.map((w) => w.read().dataSync().slice());
+    const error = await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, {
+      maxLoss: divergenceLimit(10),
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect(error.message).toMatch(
+      /^the training loss is \d\.\d{3}e\+\d+, above the divergence limit 2\.303e\+4 \(1e\+4 × the loss of a uniform guess\): training diverged$/,
+    );
+    model.trainableWeights.forEach((w, i) => {
+      expect(w.read().dataSync()).toEqual(before[i]);
+    });
+    expect(optimizer.iterations).toBe(0);
+    // Without the limit, the same step is applied (the loss is finite).
+    await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D);
+    expect(optimizer.iterations).toBe(1);
+    tf.dispose([batch.x, batch.y]);
+    optimizer.dispose();
+    model.dispose();
+  });
+
+  it("with clipping off, refuses NaN/Inf gradients as a divergence, applying nothing", () => {
+    const w = tf.variable(tf.tensor1d([1, 2, 3]), true, "step-test/w");
+    const optimizer = new AdamW({ learningRate: 1e-2 });
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const grads = { [w.name]: tf.tensor1d([0, bad, 0]) };
+      expect(() => applyBatchGradients(optimizer, 1.5, grads, { gradClip: null })).toThrow(
+        "a gradient (NaN or Infinity) is NaN: training diverged",
+      );
+      expect(Array.from(w.dataSync())).toEqual([1, 2, 3]);
+      tf.dispose(Object.values(grads));
+    }
+    expect(optimizer.iterations).toBe(0);
+    optimizer.dispose();
+    w.dispose();
   });
 });

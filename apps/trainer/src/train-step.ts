@@ -1,7 +1,7 @@
 // One optimisation step, in the order that matters: forward with BatchNorm in training mode,
 // loss (with label smoothing) and gradients of the model's own variables (@cnnkit/backends'
-// classifierGradients), a finite-loss check before anything is applied, global-norm clipping,
-// the optimizer update.
+// classifierGradients), a divergence check of the loss before anything is applied, global-norm
+// clipping, the optimizer update (which refuses non-finite gradients, clipping or not).
 
 import { classifierGradients, type DataParallel } from "@cnnkit/backends";
 import { clipByGlobalNorm } from "@cnnkit/optim";
@@ -20,6 +20,24 @@ export interface TrainStepOptions {
    * Defaults to none.
    */
   onGradients?: (grads: tf.NamedTensorMap) => void;
+  /**
+   * A finite loss above this also counts as diverged (see {@link divergenceLimit}): a run whose
+   * loss blew up to 1e6 is as lost as one that went NaN. Defaults to `Infinity` (NaN/Inf only).
+   */
+  maxLoss?: number;
+}
+
+/** How many times the loss of a uniform guess a training loss may reach before the run counts as diverged. */
+export const DIVERGENCE_FACTOR = 1e4;
+
+/**
+ * The divergence rule: a training loss above `DIVERGENCE_FACTOR × ln(classes)`, i.e. ten
+ * thousand times the cross-entropy of a uniform guess (where an untrained net starts: 2.30 for
+ * CIFAR-10, so the limit is 23,026). No run that is still learning comes near it; a blown-up
+ * one (`--max-lr 1e4`: 1.7e6) passes it within a few steps, before its weights overflow.
+ */
+export function divergenceLimit(classes: number): number {
+  return DIVERGENCE_FACTOR * Math.log(classes);
 }
 
 export interface TrainStepResult {
@@ -40,8 +58,15 @@ export class NonFiniteLossError extends TrainerError {
   constructor(
     readonly value: number,
     what: string,
+    /** The divergence limit a finite value passed, when that is why. */
+    limit?: number,
   ) {
-    super("non_finite_loss", `${what} is ${value}: training diverged`);
+    super(
+      "non_finite_loss",
+      limit === undefined
+        ? `${what} is ${value}: training diverged`
+        : `${what} is ${value.toExponential(3)}, above the divergence limit ${limit.toExponential(3)} (${DIVERGENCE_FACTOR.toExponential(0)} × the loss of a uniform guess): training diverged`,
+    );
   }
 }
 
@@ -57,6 +82,8 @@ export function applyBatchGradients(
 ): { gradNorm: number | null } {
   const gradClip = options.gradClip ?? null;
   if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, "the training loss");
+  const maxLoss = options.maxLoss ?? Number.POSITIVE_INFINITY;
+  if (loss > maxLoss) throw new NonFiniteLossError(loss, "the training loss", maxLoss);
   options.onGradients?.(grads);
   let gradNorm: number | null = null;
   let clippedGrads: tf.NamedTensorMap | null = null;
@@ -74,7 +101,16 @@ export function applyBatchGradients(
         throw error;
       }
     }
-    optimizer.applyGradients(clippedGrads ?? grads);
+    try {
+      optimizer.applyGradients(clippedGrads ?? grads);
+    } catch (error) {
+      // @cnnkit/optim refuses NaN/Inf gradients before touching anything: the same divergence
+      // (with clipping off, nothing else looks at the gradients).
+      if ((error as { code?: string }).code === "non_finite_gradient") {
+        throw new NonFiniteLossError(Number.NaN, "a gradient (NaN or Infinity)");
+      }
+      throw error;
+    }
     return { gradNorm };
   } finally {
     if (clippedGrads) tf.dispose(Object.values(clippedGrads));

@@ -32,6 +32,7 @@ import { resolveReplicas } from "./replicas.js";
 import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
 import {
   dataParallelStep,
+  divergenceLimit,
   NonFiniteLossError,
   type TrainStepOptions,
   trainStep,
@@ -274,6 +275,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
           const stepOptions: TrainStepOptions = {
             labelSmoothing: config.labelSmoothing,
             gradClip: config.gradClip,
+            maxLoss: divergenceLimit(data.classNames.length),
             onGradients:
               options.onGradients &&
               ((grads) =>
@@ -337,7 +339,18 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         ema
           ? ema.evaluate(() => evaluate(model, testData, data.classNames, { tta }))
           : evaluate(model, testData, data.classNames, { tta });
-      const plain = await evaluateAt(0);
+      // Non-finite test logits (NaN, or ±Infinity making the loss infinite): the weights
+      // overflowed, the divergence rule's other half.
+      const divergedAtTest = (what: string) =>
+        new TrainerError(
+          "non_finite_loss",
+          `epoch ${epoch + 1}: ${what} (the model's logits overflowed): training diverged; this epoch was not saved and the last good checkpoint is kept in ${paths.last}. Try a lower --max-lr or --grad-clip 1.`,
+        );
+      const plain = await evaluateAt(0).catch((error) => {
+        if (error?.code === "non_finite_logits") throw divergedAtTest("a test logit is NaN");
+        throw error;
+      });
+      if (!Number.isFinite(plain.loss)) throw divergedAtTest(`the test loss is ${plain.loss}`);
       const withTta =
         epoch + 1 === config.epochs && config.tta > 0 ? await evaluateAt(config.tta) : null;
       // The report shows what the run's predictions are: with TTA when the run uses it.
