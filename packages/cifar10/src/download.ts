@@ -19,7 +19,15 @@ export interface DownloadOptions {
   progress: ProgressBar;
   /** Extra text for the "no network" error: how to point at a local copy. */
   offlineHint: string;
+  /** Where each broken attempt is reported, one line, before the next. Defaults to none. */
+  log?: (line: string) => void;
 }
+
+/**
+ * Bytes that must arrive within `stallTimeoutMs` for a transfer to count as moving: a server that
+ * trickles a byte now and then would otherwise keep a download alive forever.
+ */
+const STALL_MIN_BYTES = 16 * 1024;
 
 class Incomplete extends Error {}
 
@@ -30,6 +38,7 @@ async function fileMd5(path: string): Promise<string> {
 }
 
 function describe(error: unknown): string {
+  if (error instanceof Incomplete) return error.message;
   const e = error as { message?: string; cause?: { code?: string; message?: string } };
   const inner = e.cause?.code ?? e.cause?.message;
   return inner ? `${e.message} (${inner})` : String(e.message ?? error);
@@ -88,8 +97,13 @@ export async function download(url: string, dest: string, options: DownloadOptio
           throw new Incomplete(error.message);
         }
         if (!response.body) throw new Incomplete("empty response body");
+        let sinceArmed = 0;
         for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-          arm();
+          sinceArmed += chunk.length;
+          if (sinceArmed >= STALL_MIN_BYTES) {
+            arm();
+            sinceArmed = 0;
+          }
           await file.write(chunk);
           received += chunk.length;
           options.progress.update(received, total);
@@ -122,6 +136,12 @@ export async function download(url: string, dest: string, options: DownloadOptio
         if (file) {
           await file.close().catch(() => {});
           received = (await stat(tmp).catch(() => ({ size: 0 }))).size;
+        }
+        if (attempt < options.retries) {
+          options.progress.done();
+          options.log?.(
+            `${name}: ${describe(lastError)} from ${url} after ${received} bytes; trying again in ${(options.retryDelayMs * 2 ** attempt) / 1000} s (attempt ${attempt + 2} of ${options.retries + 1})`,
+          );
         }
       } finally {
         clearTimeout(timer);

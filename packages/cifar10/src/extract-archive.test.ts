@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { binBatch, datasetArchive, tarGz, tempDir } from "../test/helpers.js";
-import { extractArchive } from "./extract-archive.js";
+import { extractArchive, MAX_ENTRY_BYTES } from "./extract-archive.js";
 
 let dir: string;
 let target: string;
@@ -100,6 +100,44 @@ describe("extractArchive", () => {
     const garbage = await archive(gzipSync(new Uint8Array(2000).fill(7)));
     await expect(extractArchive(garbage, target)).rejects.toMatchObject({
       code: "bad_archive",
+    });
+  });
+});
+
+describe("extractArchive against decompression bombs", () => {
+  it("refuses an entry larger than any CIFAR-10 file from its header, writing none of it", async () => {
+    // 40 MB of zeros gzip to ~40 KB (about 1000:1): the header's size is enough to refuse it.
+    const bomb = new Uint8Array(MAX_ENTRY_BYTES + 8 * 1024 * 1024);
+    const path = await archive(
+      tarGz([
+        { name: "cifar-10-batches-bin/test_batch.bin", data: binBatch(5) },
+        { name: "cifar-10-batches-bin/data_batch_1.bin", data: bomb },
+      ]),
+    );
+    await expect(extractArchive(path, target)).rejects.toMatchObject({
+      code: "archive_too_large",
+      message: expect.stringMatching(
+        /a\.tar\.gz: refused entry "cifar-10-batches-bin\/data_batch_1\.bin": it declares 41943040 bytes, more than the 33554432 any CIFAR-10 file has \(a decompression bomb, or not CIFAR-10\)/,
+      ),
+    });
+    const written = await readdir(join(target, "cifar-10-batches-bin")).catch(() => []);
+    expect(written).not.toContain("data_batch_1.bin");
+  });
+
+  it("refuses an archive whose entries add up to more than CIFAR-10 takes", async () => {
+    const entries = Array.from({ length: 5 }, (_, i) => ({
+      name: `cifar-10-batches-bin/data_batch_${i + 1}.bin`,
+      data: binBatch(i),
+    }));
+    const path = await archive(tarGz(entries));
+    const per = binBatch(0).length;
+    await expect(
+      extractArchive(path, target, { maxEntryBytes: per, maxTotalBytes: 3 * per }),
+    ).rejects.toMatchObject({
+      code: "archive_too_large",
+      message: expect.stringContaining(
+        `brings the archive to ${4 * per} bytes, more than the ${3 * per}`,
+      ),
     });
   });
 });

@@ -9,6 +9,21 @@ import { Cifar10Error } from "./errors.js";
 
 const FILE_TYPES = new Set(["File", "OldFile", "ContiguousFile"]);
 
+/**
+ * The most bytes one entry may declare: CIFAR-10's largest file is a pickled batch of 31,035,7xx
+ * bytes (a .bin batch is 30,730,000). A larger one is not CIFAR-10, or a decompression bomb.
+ */
+export const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
+/** The most bytes all entries together may declare: six batches and the small files, with room. */
+export const MAX_ARCHIVE_BYTES = 8 * MAX_ENTRY_BYTES;
+
+export interface ExtractLimits {
+  /** Defaults to {@link MAX_ENTRY_BYTES}. */
+  maxEntryBytes?: number;
+  /** Defaults to {@link MAX_ARCHIVE_BYTES}. */
+  maxTotalBytes?: number;
+}
+
 /** Why an entry path is unsafe to extract, or null when it is a plain relative path. */
 export function unsafeEntryReason(path: string, type: string): string | null {
   if (!FILE_TYPES.has(type) && type !== "Directory") {
@@ -27,7 +42,14 @@ export function unsafeEntryReason(path: string, type: string): string | null {
  * (`.tar.gz` or `.tar`) into `target` (an existing, empty folder) and returns the folder's
  * path. Other entries are skipped; an unsafe entry anywhere aborts the whole extraction.
  */
-export async function extractArchive(archive: string, target: string): Promise<string> {
+export async function extractArchive(
+  archive: string,
+  target: string,
+  limits: ExtractLimits = {},
+): Promise<string> {
+  const maxEntry = limits.maxEntryBytes ?? MAX_ENTRY_BYTES;
+  const maxTotal = limits.maxTotalBytes ?? MAX_ARCHIVE_BYTES;
+  let declared = 0;
   const writes: Promise<void>[] = [];
   const streams: WriteStream[] = [];
   const seen = new Set<string>();
@@ -38,6 +60,22 @@ export async function extractArchive(archive: string, target: string): Promise<s
 
   parser.on("entry", (entry: ReadEntry) => {
     const path = entry.path.replace(/^(\.\/)+/, "");
+    // Sizes come from the entry's header, before a byte of it is inflated or written: a small
+    // archive declaring gigabytes (a decompression bomb) is refused at once.
+    declared += entry.size ?? 0;
+    const tooLarge =
+      (entry.size ?? 0) > maxEntry
+        ? `declares ${entry.size} bytes, more than the ${maxEntry} any CIFAR-10 file has`
+        : declared > maxTotal
+          ? `brings the archive to ${declared} bytes, more than the ${maxTotal} CIFAR-10 takes`
+          : null;
+    if (tooLarge && !refused) {
+      refused = new Cifar10Error(
+        "archive_too_large",
+        `${archive}: refused entry ${JSON.stringify(entry.path)}: it ${tooLarge} (a decompression bomb, or not CIFAR-10); nothing more was extracted`,
+      );
+      parser.abort(refused);
+    }
     const reason = unsafeEntryReason(path, entry.type);
     if (reason && !refused) {
       refused = new Cifar10Error(

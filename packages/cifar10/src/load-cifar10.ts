@@ -1,6 +1,6 @@
 // The one entry point for getting CIFAR-10, whatever form it is in: cache, URL, archive, folder.
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +16,8 @@ import {
 import { download } from "./download.js";
 import { Cifar10Error } from "./errors.js";
 import { extractArchive } from "./extract-archive.js";
-import { progressBar, silentProgress } from "./progress.js";
+import { makeDirs } from "./make-dirs.js";
+import { progressBar, progressLines, silentProgress } from "./progress.js";
 import {
   type Cifar10,
   DamagedFolderError,
@@ -67,7 +68,10 @@ export interface LoadCifar10Options {
    * resumed. Defaults to 60000.
    */
   stallTimeoutMs?: number;
-  /** Draw a download progress bar on stderr. Defaults to `process.stderr.isTTY`. */
+  /**
+   * Download progress: `true` draws a bar on stderr, `false` shows none. Defaults to the bar on
+   * a terminal, else a line through `log` every 10 s (a slow or stalled download is never silent).
+   */
   progress?: boolean;
   /**
    * Where to report, one line each, a damaged or missing file of the cached folder and its
@@ -86,7 +90,7 @@ interface ResolvedLoadOptions {
   retries: number;
   retryDelayMs: number;
   stallTimeoutMs: number;
-  progress: boolean;
+  progress: boolean | "lines";
   log: (line: string) => void;
 }
 
@@ -125,7 +129,7 @@ function resolveLoadOptions(options: LoadCifar10Options): ResolvedLoadOptions {
     retries,
     retryDelayMs: options.retryDelayMs ?? 500,
     stallTimeoutMs: options.stallTimeoutMs ?? 60_000,
-    progress: options.progress ?? Boolean(process.stderr.isTTY),
+    progress: options.progress ?? (process.stderr.isTTY ? true : "lines"),
     log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
   };
 }
@@ -156,16 +160,37 @@ export async function loadCifar10(options: LoadCifar10Options = {}): Promise<Cif
   const py = join(o.cacheDir, PY_FOLDER);
   if ((await detectFormat(py)) === "py") return read(py, "py", o);
   if (!isHttp(o.url)) return loadFromPath(localPath(o.url), o);
-  const archive = await downloadedArchive(o);
+  const { archive, fresh } = await downloadedArchive(o);
   try {
     return await loadArchive(archive, o);
   } catch (error) {
-    // A downloaded archive that does not hold the dataset is useless: drop it so the next call
-    // downloads again rather than failing forever on the same bytes.
-    await rm(archive, { force: true });
+    // An archive just downloaded that does not hold the dataset is useless: drop it so the next
+    // call downloads again rather than failing forever on the same bytes. One that was there
+    // before may be the user's own copy; a full or read-only disk says nothing about an archive.
+    if (fresh && error instanceof Cifar10Error && ARCHIVE_CODES.has(error.code)) {
+      await rm(archive, { force: true });
+    } else if (error instanceof Cifar10Error && ARCHIVE_CODES.has(error.code)) {
+      throw new Cifar10Error(
+        error.code,
+        `${error.message}; the archive was left in place: delete ${archive} to download it again`,
+        { cause: error },
+      );
+    }
     throw error;
   }
 }
+
+/** What says an archive's bytes are bad (not the disk it is extracted onto). */
+const ARCHIVE_CODES = new Set([
+  "bad_archive",
+  "archive_missing_folder",
+  "unsafe_archive_entry",
+  "archive_too_large",
+  "checksum_mismatch",
+  "bad_size",
+  "bad_label",
+  "missing_file",
+]);
 
 function isHttp(url: string): boolean {
   return /^https?:\/\//i.test(url);
@@ -175,21 +200,57 @@ function localPath(url: string): string {
   return url.startsWith("file:") ? fileURLToPath(url) : resolve(url);
 }
 
-/** The archive in the cache, downloaded from `o.url` first when it is not there yet. */
-async function downloadedArchive(o: ResolvedLoadOptions): Promise<string> {
-  await mkdir(o.cacheDir, { recursive: true });
+/**
+ * The archive in the cache, downloaded from `o.url` first when it is not there yet (`fresh`:
+ * this call downloaded it). A failed download says what the cache folder holds instead, so a
+ * wrong `cacheDir` or a damaged cache does not read as a network problem only.
+ */
+async function downloadedArchive(
+  o: ResolvedLoadOptions,
+): Promise<{ archive: string; fresh: boolean }> {
+  await makeDirs(o.cacheDir);
   const archive = join(o.cacheDir, CIFAR10_ARCHIVE_NAME);
-  if (!(await exists(archive))) {
+  if (await exists(archive)) return { archive, fresh: false };
+  try {
     await download(o.url, archive, {
       retries: o.retries,
       retryDelayMs: o.retryDelayMs,
       stallTimeoutMs: o.stallTimeoutMs,
       md5: o.archiveMd5,
-      progress: o.progress ? progressBar(CIFAR10_ARCHIVE_NAME, process.stderr) : silentProgress,
+      progress:
+        o.progress === true
+          ? progressBar(CIFAR10_ARCHIVE_NAME, process.stderr)
+          : o.progress === "lines"
+            ? progressLines(CIFAR10_ARCHIVE_NAME, o.log)
+            : silentProgress,
       offlineHint: OFFLINE_HINT,
+      log: o.log,
     });
+  } catch (error) {
+    if (!(error instanceof Cifar10Error) || !DOWNLOAD_CODES.has(error.code)) throw error;
+    const held = await cacheContents(o.cacheDir);
+    if (held === null) throw error;
+    throw new Cifar10Error(error.code, `${held}; ${error.message}`, { cause: error });
   }
-  return archive;
+  return { archive, fresh: true };
+}
+
+const DOWNLOAD_CODES = new Set(["network", "http_status", "download_incomplete"]);
+
+/**
+ * What the cache folder holds, when the dataset had to be downloaded into it: null when it is
+ * empty (a first download), else a sentence saying it is not CIFAR-10 (a wrong folder given as
+ * the cache, or a cache whose batch files are gone).
+ */
+async function cacheContents(cacheDir: string): Promise<string | null> {
+  const entries = (await readdir(cacheDir).catch(() => [] as string[])).filter(
+    (n) => !n.startsWith("."),
+  );
+  if (entries.length === 0) return null;
+  const bin = entries.includes(BIN_FOLDER)
+    ? `; its ${BIN_FOLDER}/ lacks data_batch_1.bin and test_batch.bin (holds ${(await readdir(join(cacheDir, BIN_FOLDER)).catch(() => [])).slice(0, 8).join(", ") || "nothing"})`
+    : "";
+  return `${cacheDir} holds no CIFAR-10 (expected ${BIN_FOLDER}/ with its batch files or ${CIFAR10_ARCHIVE_NAME}; found ${entries.slice(0, 8).join(", ")}${bin}), so it was to be downloaded there`;
 }
 
 function alive(pid: number): boolean {
@@ -295,7 +356,7 @@ async function loadArchive(archive: string, o: ResolvedLoadOptions): Promise<Cif
   const verifying = o.checksums !== false;
   const cached = join(o.cacheDir, BIN_FOLDER);
   if (verifying && (await detectFormat(cached)) === "bin") return readCache(o, archive);
-  await mkdir(o.cacheDir, { recursive: true });
+  await makeDirs(o.cacheDir);
   const tmp = await mkdtemp(join(o.cacheDir, `.extract-${process.pid}-`));
   try {
     const dir = await extractArchive(archive, tmp);
@@ -391,7 +452,7 @@ async function repairFrom(
 ): Promise<string> {
   let path: string;
   if (source.kind === "archive") path = source.path;
-  else if (isHttp(source.url)) path = await downloadedArchive(o);
+  else if (isHttp(source.url)) path = (await downloadedArchive(o)).archive;
   else path = localPath(source.url);
   const found: Found = (await stat(path)).isFile()
     ? { kind: "archive", archive: path }
@@ -436,7 +497,7 @@ async function installFiles(
   o: ResolvedLoadOptions,
 ): Promise<void> {
   const checksums = checksumsFor("bin", o);
-  await mkdir(to, { recursive: true });
+  await makeDirs(to);
   for (const name of names) {
     const bytes = await readFile(join(from, name)).catch((cause) => {
       throw new Cifar10Error("missing_file", `${join(from, name)}: missing`, { cause });

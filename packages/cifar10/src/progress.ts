@@ -43,3 +43,29 @@ export function progressBar(label: string, stream: NodeJS.WriteStream): Progress
 
 /** A bar that draws nothing. */
 export const silentProgress: ProgressBar = { update() {}, done() {} };
+
+/**
+ * Progress for logs (no terminal): one line through `log` at most every `everyMs`, so a slow or
+ * stalled download is never silent for long.
+ */
+export function progressLines(
+  label: string,
+  log: (line: string) => void,
+  everyMs = 10_000,
+): ProgressBar {
+  const start = Date.now();
+  let last = start;
+  return {
+    update(received, total) {
+      const now = Date.now();
+      if (now - last < everyMs) return;
+      last = now;
+      const share = total
+        ? ` of ${(total / MB).toFixed(1)} MB (${((received / total) * 100).toFixed(0)}%)`
+        : "";
+      const rate = received / MB / Math.max((now - start) / 1000, 1e-3);
+      log(`${label}: ${(received / MB).toFixed(1)} MB${share} downloaded, ${rate.toFixed(2)} MB/s`);
+    },
+    done() {},
+  };
+}
