@@ -17,6 +17,43 @@ export interface FileSinkOptions {
   timeMs?: number;
 }
 
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdir spins at 100% CPU for ever where a
+ * folder exists but creating a child in it answers ENOENT (procfs: a logdir under /proc).
+ */
+function makeDirsSync(fs: typeof Fs, path: typeof Path, dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); ; ) {
+    try {
+      if (fs.statSync(at).isDirectory()) break;
+      const e: NodeJS.ErrnoException = new Error(`ENOTDIR: ${at} is a file, not a folder`);
+      e.code = "ENOTDIR";
+      throw e;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    missing.push(at);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      fs.mkdirSync(folder);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") continue;
+      const why =
+        code === "ENOENT"
+          ? "this file system does not allow creating folders here (/proc or /sys?)"
+          : code === "EROFS" || code === "EACCES" || code === "EPERM"
+            ? "the folder above it is read-only"
+            : (error as Error).message;
+      throw new Error(`cannot create ${folder}: ${why} (${code})`, { cause: error });
+    }
+  }
+}
+
 /** Appends records to a new `events.out.tfevents.<secs>.<host>.<pid>.<n>` file in `logdir`. */
 export class FileSink implements EventSink {
   /** The event file's path. */
@@ -37,7 +74,7 @@ export class FileSink implements EventSink {
     const base = `events.out.tfevents.${String(secs).padStart(10, "0")}.${host}.${process.pid}.${fileCounter}${options.filenameSuffix ?? ""}`;
     this.name = path.join(logdir, base);
     try {
-      fs.mkdirSync(logdir, { recursive: true });
+      makeDirsSync(fs, path, logdir);
       // "wx": never append to (and so never corrupt) a file another writer owns.
       this.#fd = fs.openSync(this.name, "wx");
     } catch (cause) {
