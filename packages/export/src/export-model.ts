@@ -19,6 +19,7 @@ import {
 } from "./export-dir.js";
 import { saveArtifacts } from "./file-io.js";
 import { normalizePixels } from "./image.js";
+import { makeDirs } from "./make-dirs.js";
 import {
   MANIFEST_FORMAT_VERSION,
   type Manifest,
@@ -230,7 +231,7 @@ export async function exportModel(
   if (!saved) throw new ExportError("save_failed", "exportModel: tfjs produced no model artifacts");
   const float32 = saved;
 
-  await mkdir(dirname(target), { recursive: true });
+  await makeDirs(dirname(target));
   const tmp = exportTempName(target, "partial", randomBytes(4).toString("hex"));
   await mkdir(tmp);
   try {

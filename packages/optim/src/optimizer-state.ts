@@ -236,7 +236,8 @@ export async function writeStateFiles(
 ): Promise<void> {
   const fs = await import("node:fs/promises");
   const path = await import("node:path");
-  await fs.mkdir(dir, { recursive: true });
+  // Not Node's recursive mkdir: it spins for ever under /proc (make-dirs.ts).
+  await (await import("./make-dirs.js")).makeDirs(dir);
   const suffix = `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const bin = path.join(dir, `${name}.bin`);
   const json = path.join(dir, `${name}.json`);

@@ -1,8 +1,9 @@
 // Writing a picture to disk, in the format its file name asks for.
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { rename, rm, writeFile } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import { VizError } from "./errors.js";
+import { makeDirs } from "./make-dirs.js";
 import type { Picture, PngOptions } from "./picture.js";
 
 /**
@@ -25,7 +26,9 @@ export async function savePicture(
       `savePicture ${path}: expected a file name ending in .svg or .png, got ${ext ? `"${ext}"` : "no extension"}`,
     );
   }
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path)).catch((cause: Error) => {
+    throw new VizError("write_failed", `savePicture ${path}: ${cause.message}`, { cause });
+  });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
     await writeFile(tmp, bytes);

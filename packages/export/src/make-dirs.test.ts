@@ -1,0 +1,51 @@
+import { mkdtemp, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { makeDirs } from "./make-dirs.js";
+
+describe("makeDirs", () => {
+  it("creates the missing levels, and accepts an existing folder", async () => {
+    const root = await mkdtemp(join(tmpdir(), "make-dirs-"));
+    await makeDirs(join(root, "a", "b", "c"));
+    expect((await stat(join(root, "a", "b", "c"))).isDirectory()).toBe(true);
+    await makeDirs(join(root, "a", "b", "c"));
+  });
+
+  it("fails at once, naming the folder, where Node's recursive mkdir spins forever (/proc)", async () => {
+    await expect(makeDirs("/proc/cnnkit-x/y")).rejects.toMatchObject({
+      code: "ENOENT",
+      message:
+        "/proc/cnnkit-x: cannot create this folder: this file system does not allow creating folders here (/proc or /sys?) (ENOENT)",
+    });
+  });
+
+  it("names a file in the way", async () => {
+    const root = await mkdtemp(join(tmpdir(), "make-dirs-"));
+    await writeFile(join(root, "f"), "x");
+    await expect(makeDirs(join(root, "f", "g"))).rejects.toMatchObject({ code: "ENOTDIR" });
+  });
+});
+
+describe("exportModel into a folder that cannot be made", () => {
+  it("fails at once naming it (no spin under /proc)", async () => {
+    const tf = await import("@tensorflow/tfjs-core");
+    await import("@tensorflow/tfjs-backend-cpu");
+    await tf.setBackend("cpu");
+    const { tinyResNet } = await import("./__fixtures__/tiny-resnet.js");
+    const { exportModel } = await import("./export-model.js");
+    const model = tinyResNet();
+    try {
+      await expect(
+        exportModel(model, "/proc/cnnkit-x/export", {
+          classNames: Array.from({ length: 10 }, (_, i) => `c${i}`),
+          normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
+          onnx: false,
+          quantize: [],
+        }),
+      ).rejects.toThrow(/^\/proc\/cnnkit-x: cannot create this folder/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
