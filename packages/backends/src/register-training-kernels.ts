@@ -84,10 +84,12 @@ function isOurs(config: KernelConfig | undefined): boolean {
  * where the active backend has it), one AdamW update per variable as one kernel
  * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present; `CnnkitSGDUpdate` for
  * its SGD) and the L2 norms of
- * several tensors as one (`CnnkitL2Norms`, for its `clipByGlobalNorm`), for the `wasm` and `cpu` backends,
+ * several tensors as one (`CnnkitL2Norms`, for its `clipByGlobalNorm`), `MaxPoolGrad` for
+ * non-overlapping windows and, on wasm, SIMD `Erf` and `Exp` (fastResNet's pools and GELUs),
+ * for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
- * axes) and restored by `unregisterTrainingKernels()`. Call it after
+ * axes, overlapping pooling windows) and restored by `unregisterTrainingKernels()`. Call it after
  * importing the backend packages: a backend imported later re-registers its own kernels over these.
  */
 export function registerTrainingKernels(): TrainingKernelsReport {
