@@ -27,6 +27,7 @@ import {
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { TrainerError } from "./errors.js";
+import { faultPoint } from "./fault-points.js";
 import { exists, replaceDirAtomic } from "./run-dir.js";
 
 /** One finished epoch, as `metrics.json` lists it. */
@@ -212,6 +213,7 @@ export async function saveCheckpoint(
     await writeState(tmp, "optimizer", optimizerState);
     if (emaState) await writeState(tmp, "ema", emaState);
     if (lookaheadState) await writeState(tmp, "lookahead", lookaheadState);
+    await faultPoint("checkpoint files written");
     // The digests of what was just written, before the swap: every load checks them.
     const file: StateFile = {
       format: "cnnkit-trainer-checkpoint",

@@ -26,6 +26,10 @@ import {
 import { lockRunDir } from "./run-lock.js";
 import { train } from "./train.js";
 
+/** The signals that stop training cleanly (a checkpoint first), and the exit code of each. */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
+const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
 /** Where the CLI writes; tests pass their own. */
 export interface CliIO {
   stdout: { write(s: string): unknown };
@@ -276,81 +280,120 @@ async function trainLocked(
   const data = await dataFor(config, io);
   say(`data: ${data.train.length} training images, ${data.test.length} test images`);
 
-  // Ctrl-C once: finish the step, save checkpoints/last, exit cleanly. Twice: leave now.
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    io.stderr.write(
-      "\ncnnkit-train: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n",
-    );
-    controller.abort();
-  };
-  const signal = io.signal ?? controller.signal;
   // The config.json of a run that never reached a checkpoint: train() writes this run's in its
   // place at once (removed only now, so a failure to load the data above leaves it there).
   if (restart) await rm(runPaths(runDir).config);
-  if (!io.signal) process.on("SIGINT", onSigint);
-  let result: Awaited<ReturnType<typeof train>>;
+  const stop = new StopSignals(io);
   try {
-    result = await train(config, {
+    const result = await train(config, {
       runDir,
       resume,
       data,
-      signal,
+      signal: stop.signal,
       backend: { backend: selection.backend, reason: selection.reason },
       progress: new Progress({ stream: io.stderr, every: config.logEvery }),
     });
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
-  const paths = runPaths(runDir);
-  if (result.status === "interrupted") {
-    say(
-      `interrupted: checkpoint saved in ${paths.last}; continue with: cnnkit-train --resume ${runDir}`,
-    );
-    return 130;
-  }
-  if (result.bestResult) {
-    await writeReport(paths.report, {
-      config,
-      result: result.bestResult,
-      test: data.test,
-      history: result.history,
-      stepsPerEpoch: result.stepsPerEpoch,
-      source: `${paths.best} (epoch ${result.best?.epoch})`,
-      backend: selection.backend,
-    });
-  } else {
-    await evaluateRun(runDir, config, data, {
-      backend: selection.backend,
-      stepsPerEpoch: result.stepsPerEpoch,
-    });
-  }
-  say(`report: ${paths.report}/report.md and report.html`);
-  if (config.export) {
-    const { verify } = await exportRun(runDir, { data, config }).catch((error) => {
-      if (error instanceof ExportError && error.code === "exists") {
-        throw new TrainerError(
-          "export_blocked",
-          `${error.message}; the run itself is complete: export it later with cnnkit-train export ${runDir}`,
-          { cause: error },
-        );
-      }
-      throw error;
-    });
-    say(formatVerifyReport(verify));
-    if (!verify.ok) {
-      io.stderr.write(
-        `cnnkit-train: the export in ${paths.export} failed verification (see verification.txt)\n`,
+    stop.trainingDone();
+    const paths = runPaths(runDir);
+    if (result.status === "interrupted") {
+      say(
+        `interrupted: checkpoint saved in ${paths.last}; continue with: cnnkit-train --resume ${runDir}`,
       );
-      return 1;
+      return stop.exitCode;
     }
-    say(`export: ${paths.export} (verified)`);
+    // Stopped after the last step: training is complete and saved; what is left is skipped.
+    const skipped = (what: string) => {
+      say(
+        `interrupted: training is complete (checkpoints in ${paths.checkpoints}); ${what} skipped: cnnkit-train --resume ${runDir} writes it`,
+      );
+      return stop.exitCode;
+    };
+    if (stop.signal.aborted) return skipped(config.export ? "the report and export" : "the report");
+    if (result.bestResult) {
+      await writeReport(paths.report, {
+        config,
+        result: result.bestResult,
+        test: data.test,
+        history: result.history,
+        stepsPerEpoch: result.stepsPerEpoch,
+        source: `${paths.best} (epoch ${result.best?.epoch})`,
+        backend: selection.backend,
+      });
+    } else {
+      await evaluateRun(runDir, config, data, {
+        backend: selection.backend,
+        stepsPerEpoch: result.stepsPerEpoch,
+      });
+    }
+    say(`report: ${paths.report}/report.md and report.html`);
+    if (config.export) {
+      if (stop.signal.aborted) return skipped("the export");
+      const { verify } = await exportRun(runDir, { data, config }).catch((error) => {
+        if (error instanceof ExportError && error.code === "exists") {
+          throw new TrainerError(
+            "export_blocked",
+            `${error.message}; the run itself is complete: export it later with cnnkit-train export ${runDir}`,
+            { cause: error },
+          );
+        }
+        throw error;
+      });
+      say(formatVerifyReport(verify));
+      if (!verify.ok) {
+        io.stderr.write(
+          `cnnkit-train: the export in ${paths.export} failed verification (see verification.txt)\n`,
+        );
+        return 1;
+      }
+      say(`export: ${paths.export} (verified)`);
+    }
+    const best = result.best;
+    say(
+      `done: best test accuracy ${best ? `${(best.accuracy * 100).toFixed(2)}% at epoch ${best.epoch}` : "n/a"}; ` +
+        `run directory ${runDir}`,
+    );
+    return 0;
+  } finally {
+    stop.uninstall();
   }
-  const best = result.best;
-  say(
-    `done: best test accuracy ${best ? `${(best.accuracy * 100).toFixed(2)}% at epoch ${best.epoch}` : "n/a"}; ` +
-      `run directory ${runDir}`,
-  );
-  return 0;
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM once: training stops after the step it is in and saves
+ * checkpoints/last, or, once training is done, before the report or the export; the command
+ * exits 130 (SIGINT) or 143 (SIGTERM). The same signal again: exit now. Tests pass
+ * `io.signal` instead, and no handler is installed.
+ */
+class StopSignals {
+  readonly signal: AbortSignal;
+  #controller = new AbortController();
+  #by: "SIGINT" | "SIGTERM" = "SIGINT";
+  #training = true;
+  #handler = (signal: "SIGINT" | "SIGTERM") => {
+    if (this.#controller.signal.aborted) process.exit(EXIT_CODES[signal]);
+    this.#by = signal;
+    this.io.stderr.write(
+      this.#training
+        ? `\ncnnkit-train: ${signal}: stopping after this step and saving a checkpoint (again to quit now)\n`
+        : `\ncnnkit-train: ${signal}: training is complete and saved; skipping the report or export unless under way (again to quit now)\n`,
+    );
+    this.#controller.abort();
+  };
+
+  constructor(private readonly io: CliIO) {
+    this.signal = io.signal ?? this.#controller.signal;
+    if (!io.signal) for (const s of STOP_SIGNALS) process.on(s, this.#handler);
+  }
+
+  trainingDone(): void {
+    this.#training = false;
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.#by];
+  }
+
+  uninstall(): void {
+    for (const s of STOP_SIGNALS) process.off(s, this.#handler);
+  }
 }

@@ -4,6 +4,9 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { removeStaleExportTemps } from "@cnnkit/export";
+import { TrainerError } from "./errors.js";
+import { faultPoint } from "./fault-points.js";
+import { makeDirs } from "./make-dirs.js";
 
 /** Every path of a run directory. */
 export interface RunPaths {
@@ -45,22 +48,53 @@ function tmpName(path: string): string {
   );
 }
 
+const WRITE_FAILURES: Record<string, string> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EACCES: "permission denied: the folder is read-only for this user",
+  EPERM: "operation not permitted: the folder is read-only",
+};
+
+/**
+ * A failed write of `path` as one line saying why (full disk, read-only folder) and that the
+ * previous copy, if any, is intact; other errors are returned as they are.
+ */
+export function writeFailure(path: string, error: unknown): unknown {
+  const why = writeFailureReason(error);
+  if (!why) return error;
+  return new TrainerError(
+    "not_writable",
+    `${path}: cannot write it: ${why}; the previous ${basename(path)}, if any, is intact`,
+    { cause: error },
+  );
+}
+
+/** "no space left on device (ENOSPC)", "read-only file system (EROFS)", …, or null for another error. */
+export function writeFailureReason(error: unknown): string | null {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const why = code ? WRITE_FAILURES[code] : undefined;
+  return why ? `${why} (${code})` : null;
+}
+
 /** Writes a file through a synced temporary sibling renamed into place. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path)).catch((error) => {
+    throw writeFailure(path, error);
+  });
   const tmp = tmpName(path);
-  const handle = await open(tmp, "w");
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await open(tmp, "w");
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
+    await rm(tmp, { force: true }).catch(() => {});
+    throw writeFailure(path, error);
   }
 }
 
@@ -84,18 +118,19 @@ export async function replaceDirAtomic(
   dir: string,
   write: (tmpDir: string) => Promise<void>,
 ): Promise<void> {
-  await mkdir(dirname(dir), { recursive: true });
   const tmp = tmpName(dir);
-  await mkdir(tmp);
   try {
+    await makeDirs(dirname(dir));
+    await mkdir(tmp);
     await write(tmp);
   } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw error;
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw writeFailure(dir, error);
   }
   const old = `${dir}.old`;
   await rm(old, { recursive: true, force: true });
   if (await exists(dir)) await rename(dir, old);
+  await faultPoint(`swap ${basename(dir)}`);
   await rename(tmp, dir);
   await rm(old, { recursive: true, force: true });
 }

@@ -3,10 +3,12 @@
 // process (or of another machine, which cannot be checked) is refused with its holder named.
 import { randomBytes } from "node:crypto";
 import { readFileSync, unlinkSync } from "node:fs";
-import { link, mkdir, open, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { link, open, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { TrainerError } from "./errors.js";
+import { makeDirs } from "./make-dirs.js";
+import { writeFailureReason } from "./run-dir.js";
 
 export const LOCK_FILE = ".cnnkit-train.lock";
 
@@ -197,7 +199,11 @@ function uninstall(): void {
  */
 export async function lockRunDir(dir: string, command: string): Promise<RunLock> {
   const root = resolve(dir);
-  await mkdir(root, { recursive: true });
+  await makeDirs(root).catch((cause) => {
+    throw new TrainerError("not_writable", `${(cause as Error).message}; choose another --out`, {
+      cause,
+    });
+  });
   const path = join(root, LOCK_FILE);
   const holder: LockHolder = {
     pid: process.pid,
@@ -209,7 +215,16 @@ export async function lockRunDir(dir: string, command: string): Promise<RunLock>
   };
   const text = `${JSON.stringify(holder, null, 2)}\n`;
   for (let attempt = 0; attempt < 5; attempt++) {
-    if (await createExclusive(path, text)) {
+    const created = await createExclusive(path, text).catch((cause) => {
+      const why = writeFailureReason(cause);
+      if (!why) throw cause;
+      throw new TrainerError(
+        "not_writable",
+        `${root}: cannot write in this folder: ${why}; choose another --out`,
+        { cause },
+      );
+    });
+    if (created) {
       if (held.size === 0) install();
       held.set(path, holder);
       let released = false;

@@ -26,6 +26,7 @@ import type { TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData, testBatches, trainBatches } from "./data.js";
 import { TrainerError } from "./errors.js";
 import { evaluate } from "./evaluate.js";
+import { faultPoint } from "./fault-points.js";
 import { buildModel, replicaBuilder, whiteningOf } from "./model.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
@@ -324,6 +325,10 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
           lr,
           imagesPerSecond: r.seen / r.seconds,
         });
+        // A synchronous backend never yields on its own: without this turn of the event loop a
+        // SIGINT/SIGTERM handler could not run before the epoch ends (one setImmediate per step).
+        await new Promise(setImmediate);
+        await faultPoint("step");
         if (options.signal?.aborted && batch.step + 1 < stepsPerEpoch) {
           // Ctrl-C mid-epoch: save where we are; the loader rebuilds the same batches on resume.
           await saveCheckpoint(paths.last, parts, snapshot(epoch, batch.step + 1));

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { loadInferenceWeights, readTrainingState } from "../checkpoint.js";
 import type { TrainConfig } from "../config.js";
 import { normalizeStats, type RunData } from "../data.js";
+import { faultPoint } from "../fault-points.js";
 import { buildModel } from "../model.js";
 import { runPaths, writeFileAtomic, writeJsonAtomic } from "../run-dir.js";
 import { readRunConfig } from "./run-config.js";
@@ -48,6 +49,7 @@ export async function exportRun(
     const normalization = stats
       ? { mean: [...stats.mean], std: [...stats.std] }
       : { mean: [0, 0, 0], std: [1, 1, 1] };
+    await faultPoint("export");
     await exportModel(model, paths.export, {
       classNames: data.classNames,
       normalization,
