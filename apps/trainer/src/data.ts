@@ -1,6 +1,6 @@
 // Getting CIFAR-10 for a run: where it comes from (flags, env, cache), the one-line message when
 // it cannot be downloaded, class-balanced subsets, and the batch iterators the loop drives.
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import {
   type Augmentation,
   alternatingFlip,
@@ -62,6 +62,15 @@ export async function loadDataset(
         {
           cause: error,
         },
+      );
+    }
+    if (error instanceof Cifar10Error && error.code === "cache_unwritable" && dataDir) {
+      // The package's advice in the CLI's words.
+      const why = error.message.replace(/; give a writable cacheDir.*$/, "");
+      throw new TrainerError(
+        "data_invalid",
+        `CIFAR-10: ${why}; give the archive itself (--data-dir ${join(dataDir, "cifar-10-binary.tar.gz")}) or a writable --data-dir`,
+        { cause: error },
       );
     }
     if (error instanceof Cifar10Error) {

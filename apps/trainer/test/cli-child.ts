@@ -1,14 +1,16 @@
 // The CLI as its own process for the fault-injection tests (faults.test.ts): `cnnkit-train` with
 // real signal handling, on the cpu backend and synthetic data (CNNKIT_TEST_SYNTHETIC="train,test"
-// image counts, default 32,8), so a run takes seconds and needs no dataset.
+// image counts, default 32,8), so a run takes seconds and needs no dataset; "none" loads the
+// data as the flags say.
 import { main } from "../src/cli.js";
 import { syntheticData, useCpu } from "../src/test-helpers.js";
 
 await useCpu();
-const [train, test] = (process.env.CNNKIT_TEST_SYNTHETIC ?? "32,8").split(",").map(Number);
+const synthetic = process.env.CNNKIT_TEST_SYNTHETIC ?? "32,8";
+const [train, test] = synthetic.split(",").map(Number);
 const code = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
-  data: syntheticData(train, test),
+  ...(synthetic === "none" ? {} : { data: syntheticData(train, test) }),
 });
 process.exit(code);

@@ -320,6 +320,21 @@ describe("a read-only disk", { timeout: 60_000 }, () => {
     expect(await resumeToEnd(out)).toEqual(reference);
   });
 
+  it("a --data-dir on a read-only disk holding the archive: one line saying so, the archive kept", async () => {
+    const data = await mkdtemp(join(root, "ro-data-"));
+    const archive = join(data, "cifar-10-binary.tar.gz");
+    await writeFile(archive, "the user's archive");
+    const r = cli([...NO_EXPORT, "--data-dir", data, "--out", await newRun("ro-data")], {
+      faultFs: { code: "EROFS", under: data },
+      synthetic: "none",
+    });
+    expect(await finished(r)).toBe(1);
+    expect(r.stderr()).toContain(
+      `cnnkit-train: CIFAR-10: ${data}: cannot extract CIFAR-10 into this cache folder: read-only file system (EROFS); give the archive itself (--data-dir ${archive}) or a writable --data-dir\n`,
+    );
+    expect(await readFile(archive, "utf8")).toBe("the user's archive");
+  });
+
   it("--out in a read-only folder, or under /proc: one line, at once", async () => {
     const parent = await mkdtemp(join(root, "ro-"));
     const r = cli([...NO_EXPORT, "--out", join(parent, "a", "run")], {

@@ -357,7 +357,7 @@ async function loadArchive(archive: string, o: ResolvedLoadOptions): Promise<Cif
   const cached = join(o.cacheDir, BIN_FOLDER);
   if (verifying && (await detectFormat(cached)) === "bin") return readCache(o, archive);
   await makeDirs(o.cacheDir);
-  const tmp = await mkdtemp(join(o.cacheDir, `.extract-${process.pid}-`));
+  const tmp = await extractionDir(o.cacheDir);
   try {
     const dir = await extractArchive(archive, tmp);
     const format: FolderFormat = basename(dir) === BIN_FOLDER ? "bin" : "py";
@@ -379,6 +379,30 @@ async function loadArchive(archive: string, o: ResolvedLoadOptions): Promise<Cif
     return data;
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+const UNWRITABLE: Record<string, string> = {
+  EACCES: "permission denied: the folder is read-only for this user",
+  EPERM: "operation not permitted: the folder is read-only",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+};
+
+/** A fresh extraction folder in the cache, or an error saying the cache cannot be written. */
+async function extractionDir(cacheDir: string): Promise<string> {
+  try {
+    return await mkdtemp(join(cacheDir, `.extract-${process.pid}-`));
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? "";
+    const why = UNWRITABLE[code];
+    if (!why) throw cause;
+    throw new Cifar10Error(
+      "cache_unwritable",
+      `${cacheDir}: cannot extract CIFAR-10 into this cache folder: ${why} (${code}); give a writable cacheDir, or the archive itself as path`,
+      { cause },
+    );
   }
 }
 
@@ -467,7 +491,7 @@ async function repairFrom(
     await installFiles(found.dir, cached, names, o);
     return found.dir;
   }
-  const tmp = await mkdtemp(join(o.cacheDir, `.extract-${process.pid}-`));
+  const tmp = await extractionDir(o.cacheDir);
   try {
     const dir = await extractArchive(found.archive, tmp);
     if (basename(dir) !== BIN_FOLDER) {
