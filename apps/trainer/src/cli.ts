@@ -148,6 +148,8 @@ async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
     }
     case "show-batch": {
       const config = await configFor(parsed);
+      // The batch becomes tensors: a fresh process has no backend until one is chosen.
+      await useBackend(config.backend);
       const data = await dataFor(config, io);
       const path = await showBatch(config, data, resolve(config.out ?? "runs/show-batch"));
       say(`wrote ${path}`);

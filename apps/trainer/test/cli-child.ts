@@ -5,7 +5,8 @@
 import { main } from "../src/cli.js";
 import { syntheticData, useCpu } from "../src/test-helpers.js";
 
-await useCpu();
+// CNNKIT_TEST_NO_BACKEND=1: no backend set beforehand, as in a fresh `cnnkit-train` process.
+if (!process.env.CNNKIT_TEST_NO_BACKEND) await useCpu();
 const synthetic = process.env.CNNKIT_TEST_SYNTHETIC ?? "32,8";
 const [train, test] = synthetic.split(",").map(Number);
 const code = await main(process.argv.slice(2), {
