@@ -1,9 +1,10 @@
-// Where a SmallResNet training step spends its time, per tfjs kernel (tf.profile), on one backend.
+// Where a training step spends its time, per tfjs kernel (tf.profile), on one backend.
 //   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64]
-//        [--batch 64] [--threads 1] [--infer] [--no-onnxruntime] [--by-shape]
+//        [--model small|fast] [--batch 64] [--threads 1] [--infer] [--no-onnxruntime] [--by-shape]
+// --model fast: the fast recipe's fastResNet (widths of its three groups, e.g. 32,128,128).
 // --by-shape also lists the convolution kernels per input shapes (which layers cost what).
 import { parseArgs } from "node:util";
-import { smallResNet } from "@cnnkit/resnet";
+import { fastResNet, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, useBackend } from "../src/index.js";
 
@@ -11,6 +12,7 @@ const { values: args } = parseArgs({
   options: {
     backend: { type: "string", default: "wasm" },
     widths: { type: "string", default: "16,32,64" },
+    model: { type: "string", default: "small" },
     batch: { type: "string", default: "64" },
     infer: { type: "boolean", default: false },
     threads: { type: "string", default: "1" },
@@ -24,7 +26,9 @@ const chosen = await useBackend(args.backend as BackendChoice, {
 });
 console.log(chosen.reason);
 const batch = Number(args.batch);
-const model = smallResNet({ widths: args.widths.split(",").map(Number), seed: 0 });
+const widths = args.widths.split(",").map(Number);
+const model =
+  args.model === "fast" ? fastResNet({ widths, seed: 0 }) : smallResNet({ widths, seed: 0 });
 const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
 const labels = tf.oneHot(
   tf.tensor1d(
@@ -47,6 +51,10 @@ const step = () => {
   loss?.dispose();
 };
 step();
+step();
+const t1 = performance.now();
+step();
+console.log(`one unprofiled step: ${(performance.now() - t1).toFixed(0)} ms`);
 const t0 = performance.now();
 const info = await tf.profile(step);
 const wall = performance.now() - t0;
@@ -73,7 +81,7 @@ for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0,
 if (args["by-shape"]) {
   const byShape = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {
-    if (!/^Conv2D|^FusedConv2D/.test(k.name)) continue;
+    if (!/^Conv2D|^FusedConv2D|^CnnkitOrt/.test(k.name)) continue;
     const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join(" ")}`;
     const e = byShape.get(key) ?? { ms: 0, calls: 0 };
     e.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
