@@ -158,7 +158,9 @@ async function torchRun(): Promise<Outcome | null> {
     if (e.event === "eval") {
       points.push({ seconds: t, epoch: e.epoch, accuracy: e.test_acc, tta: e.test_acc_tta });
       console.log(
-        `  [torch ${t.toFixed(0)} s] epoch ${e.epoch}: acc ${(e.test_acc * 100).toFixed(2)}% (TTA ${(e.test_acc_tta * 100).toFixed(2)}%), training ${e.train_seconds} s`,
+        `  [torch ${t.toFixed(0)} s] epoch ${e.epoch}: acc ${(e.test_acc * 100).toFixed(2)}%` +
+          (e.test_acc_tta === null ? "" : ` (with TTA ${(e.test_acc_tta * 100).toFixed(2)}%)`) +
+          `, training ${e.train_seconds} s`,
       );
     }
   });

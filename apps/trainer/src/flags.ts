@@ -29,7 +29,7 @@ Presets (--preset, default cpu)
   cpu      the fast recipe (fast-resnet 24/96/96 with a whitening stem, decoupled Nesterov SGD,
            triangular schedule, lookahead, alternating flip, translate 2, TTA), 4 epochs of
            50,000 images: aims at 85%+ within 15 minutes on 2 CPU cores (the default)
-  cpu-long the fast recipe at 32/128/128, 8 epochs: aims at 90%+ within 45 minutes on 2 cores
+  cpu-long the fast recipe at 32/128/128, batch 512, 8 epochs: aims at 90%+ within 45 minutes
   full     the fast recipe at 128/384/384, 12 epochs: 94%+ (for a GPU backend)
   seed     the original recipe: SmallResNet, batch 128, AdamW (OneCycleLR peak 3e-4, wd 1e-4),
            clipping 1.0, random crop (pad 4) + flip, CIFAR-10 normalisation, 10 epochs
