@@ -4,40 +4,17 @@
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadArtifacts } from "@cnnkit/export";
 import { listEventFiles, readEvents } from "@cnnkit/tensorboard";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readTrainingState } from "./checkpoint.js";
 import { resolveConfig } from "./config.js";
 import { buildModel, whiteningOf } from "./model.js";
-import { Progress, type ProgressStep } from "./progress.js";
 import { runPaths } from "./run-dir.js";
-import { syntheticData, useCpu } from "./test-helpers.js";
+import { QuietProgress, syntheticData, useCpu, weightsOf } from "./test-helpers.js";
 import { type MetricsFile, train } from "./train.js";
 
 beforeAll(useCpu);
-
-class QuietProgress extends Progress {
-  constructor(private readonly onStep?: (s: ProgressStep) => void) {
-    super({ stream: { write: () => {} }, live: false, every: 1000 });
-  }
-  override update(s: ProgressStep): void {
-    super.update(s);
-    this.onStep?.(s);
-  }
-}
-
-async function weightsOf(dir: string): Promise<Map<string, Float32Array>> {
-  const artifacts = await loadArtifacts(join(dir, "model.json"));
-  const named = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of Object.entries(named)) {
-    out.set(name, (await t.data()) as Float32Array);
-    t.dispose();
-  }
-  return out;
-}
 
 const data = syntheticData(40, 12);
 

@@ -1,9 +1,13 @@
 // Shared by the tests (not part of the app): the cpu backend with cnnkit's training kernels, and
 // tiny synthetic CIFAR-shaped data a model can learn something from in a few steps.
+import { join } from "node:path";
 import { useBackend } from "@cnnkit/backends";
 import { CIFAR10_CLASS_NAMES, type Cifar10Split, Rng } from "@cnnkit/cifar10";
+import { loadArtifacts } from "@cnnkit/export";
+import * as tf from "@tensorflow/tfjs-core";
 import { resolveConfig, type TrainConfig } from "./config.js";
 import type { RunData } from "./data.js";
+import { Progress, type ProgressStep } from "./progress.js";
 
 /** The cpu backend (deterministic, everywhere) with the fast convolution gradients registered. */
 export async function useCpu(): Promise<void> {
@@ -49,4 +53,28 @@ export function tinyConfig(patch: Parameters<typeof resolveConfig>[1] = {}): Tra
     backend: "cpu",
     ...patch,
   });
+}
+
+/** Progress that keeps its lines (and can act on a given step, e.g. abort a run there). */
+export class QuietProgress extends Progress {
+  readonly lines: string[] = [];
+  constructor(private readonly onStep?: (s: ProgressStep) => void) {
+    super({ stream: { write: (s: string) => this.lines.push(s) }, live: false, every: 1000 });
+  }
+  override update(s: ProgressStep): void {
+    super.update(s);
+    this.onStep?.(s);
+  }
+}
+
+/** The weights of a checkpoint directory's model.json, by name. */
+export async function weightsOf(checkpointDir: string): Promise<Map<string, Float32Array>> {
+  const artifacts = await loadArtifacts(join(checkpointDir, "model.json"));
+  const named = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of Object.entries(named)) {
+    out.set(name, (await t.data()) as Float32Array);
+    t.dispose();
+  }
+  return out;
 }

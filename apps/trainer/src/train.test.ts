@@ -1,41 +1,16 @@
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadArtifacts } from "@cnnkit/export";
 import { listEventFiles, readEvents } from "@cnnkit/tensorboard";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadInferenceWeights, readTrainingState } from "./checkpoint.js";
 import { buildModel } from "./model.js";
-import { Progress, type ProgressStep } from "./progress.js";
 import { runPaths } from "./run-dir.js";
-import { syntheticData, tinyConfig, useCpu } from "./test-helpers.js";
+import { QuietProgress, syntheticData, tinyConfig, useCpu, weightsOf } from "./test-helpers.js";
 import { type MetricsFile, train } from "./train.js";
 
 beforeAll(useCpu);
-
-/** Progress that keeps its lines (and can act on a given step). */
-class QuietProgress extends Progress {
-  readonly lines: string[] = [];
-  constructor(private readonly onStep?: (s: ProgressStep) => void) {
-    super({ stream: { write: (s: string) => this.lines.push(s) }, live: false, every: 1000 });
-  }
-  override update(s: ProgressStep): void {
-    super.update(s);
-    this.onStep?.(s);
-  }
-}
-
-async function weightsOf(checkpointDir: string): Promise<Map<string, Float32Array>> {
-  const artifacts = await loadArtifacts(join(checkpointDir, "model.json"));
-  const named = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
-  const out = new Map<string, Float32Array>();
-  for (const [name, t] of Object.entries(named)) {
-    out.set(name, (await t.data()) as Float32Array);
-    t.dispose();
-  }
-  return out;
-}
 
 const data = syntheticData();
 
