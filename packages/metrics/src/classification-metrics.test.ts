@@ -305,9 +305,7 @@ describe("ClassificationMetrics", () => {
     m.update(new Float32Array([1, 0, 0]), [0]);
     const before = JSON.stringify(m.stateDict());
     const nan = new Float32Array([1, 0, 0, 0, Number.NaN, 0]);
-    expect(() => m.update(nan, [0, 1])).toThrow(
-      /logits\[1\]\[1\]: expected a number, got NaN/,
-    );
+    expect(() => m.update(nan, [0, 1])).toThrow(/logits\[1\]\[1\]: expected a number, got NaN/);
     expect(() => m.update(new Float32Array(6), [0, 3])).toThrow(MetricsError);
     expect(() => m.update(new Float32Array(5), [0, 1])).toThrow(/2 × 3 = 6 values, got 5/);
     expect(JSON.stringify(m.stateDict())).toBe(before);
