@@ -6,12 +6,12 @@
 //   node --conditions=@cnnkit/source --import tsx bench/optimizer-kernels.ts [--widths 8,16,32]
 //        [--pairs 12]
 import { parseArgs } from "node:util";
-import { ADAMW_UPDATE, L2_NORMS, trainableVariables, useBackend } from "@cnnkit/backends";
+import { ADAMW_UPDATE, L2_NORMS, useBackend } from "@cnnkit/backends";
 import { AdamW, clipByGlobalNorm } from "@cnnkit/optim";
+import { trainableVariables, trainStep } from "@cnnkit/train";
 import * as tf from "@tensorflow/tfjs-core";
 import { resolveConfig } from "../src/config.js";
 import { buildModel } from "../src/model.js";
-import { trainStep } from "../src/train-step.js";
 
 const { values: args } = parseArgs({
   options: {

@@ -4,15 +4,16 @@
 //
 //   node --conditions=@cnnkit/source --import tsx bench/step-speed.ts [--backend auto|wasm|cpu]
 //        [--widths 16,32,64;32,64,128] [--batch 64] [--steps 5] [--data PATH] [--replicas N]
-// --replicas N: data-parallel over N replicas (@cnnkit/backends' DataParallel), each on cores / N threads.
+// --replicas N: data-parallel over N replicas (@cnnkit/train's DataParallel), each on cores / N threads.
 import { parseArgs } from "node:util";
-import { DataParallel, threadsPerReplica, useBackend } from "@cnnkit/backends";
+import { useBackend } from "@cnnkit/backends";
 import { AdamW } from "@cnnkit/optim";
+import { trainStep } from "@cnnkit/train";
+import { DataParallel, dataParallelStep, threadsPerReplica } from "@cnnkit/train/data-parallel";
 import type * as tf from "@tensorflow/tfjs-core";
 import { resolveConfig } from "../src/config.js";
 import { loadDataset, selectRunData, trainBatches } from "../src/data.js";
 import { buildModel, replicaBuilder } from "../src/model.js";
-import { dataParallelStep, trainStep } from "../src/train-step.js";
 
 const { values: args } = parseArgs({
   options: {

@@ -2,8 +2,9 @@
 // user can act on (bad flag, missing data, diverged run) print as one line, never a stack trace.
 import { readdir, rm } from "node:fs/promises";
 import { relative, resolve } from "node:path";
-import { threadsPerReplica, useBackend } from "@cnnkit/backends";
+import { useBackend } from "@cnnkit/backends";
 import { assertExportReplaceable, ExportError, formatVerifyReport } from "@cnnkit/export";
+import { threadsPerReplica } from "@cnnkit/train/data-parallel";
 import { evaluateExport, evaluateRun, isExportDir } from "./commands/eval.js";
 import { exportRun } from "./commands/export-run.js";
 import { predictLines } from "./commands/predict.js";

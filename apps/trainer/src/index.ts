@@ -20,4 +20,3 @@ export { buildModel } from "./model.js";
 export { writeReport } from "./report.js";
 export { type RunPaths, runPaths } from "./run-dir.js";
 export { type MetricsFile, type TrainOptions, type TrainResult, train } from "./train.js";
-export { NonFiniteLossError, trainStep } from "./train-step.js";

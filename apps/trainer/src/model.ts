@@ -1,5 +1,5 @@
 // The network a config asks for, built by @cnnkit/resnet with a seeded initialisation.
-import type { ReplicaBuilder } from "@cnnkit/backends";
+
 import { CIFAR10_IMAGE_BYTES, type Cifar10Split } from "@cnnkit/cifar10";
 import {
   fastResNet,
@@ -10,6 +10,7 @@ import {
   smallResNet,
   whiteningKernel,
 } from "@cnnkit/resnet";
+import type { ReplicaBuilder } from "@cnnkit/train/data-parallel";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import type { TrainConfig } from "./config.js";

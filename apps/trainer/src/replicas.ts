@@ -1,9 +1,9 @@
 // How many data-parallel replicas of the model a run trains with. The replicas themselves are
-// `@cnnkit/backends`' `DataParallel`: worker threads, each a copy of the model on its share of
+// `@cnnkit/train`'s `DataParallel`: worker threads, each a copy of the model on its share of
 // the cores, computing the gradients of their slice of every batch (see the README's "Both
-// cores: replicas"); `dataParallelStep` (train-step.ts) applies them as one model's step would.
+// cores: replicas"); its `dataParallelStep` applies them as one model's step would.
 import os from "node:os";
-import { autoReplicas } from "@cnnkit/backends";
+import { autoReplicas } from "@cnnkit/train/data-parallel";
 import type { TrainConfig } from "./config.js";
 
 /**

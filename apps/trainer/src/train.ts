@@ -1,19 +1,27 @@
 // The training loop: the readable reference of how the cnnkit packages line up.
 //
-//   data (@cnnkit/cifar10) → model (@cnnkit/resnet) → loss + gradients → clip (@cnnkit/optim)
-//   → AdamW/SGD step at the lr and beta1/momentum of OneCycleLR (@cnnkit/schedulers)
+//   data (@cnnkit/cifar10) → model (@cnnkit/resnet) → schedule (@cnnkit/schedulers) sets the
+//   optimizer's lr and momentum (@cnnkit/optim's applySchedule) → step (@cnnkit/train: loss +
+//   gradients, divergence checks, clip, AdamW/SGD update) → EMA / lookahead (@cnnkit/optim)
 //   → per-epoch evaluation (@cnnkit/metrics) → TensorBoard (@cnnkit/tensorboard) → checkpoints
 // With `replicas` > 1, the loss and gradients of each batch come from several copies of the
-// model working on slices of it (@cnnkit/backends' DataParallel, sized by replicas.ts);
-// everything after the gradients stays here.
-import { DataParallel, threadsPerReplica } from "@cnnkit/backends";
-import { batchGrid } from "@cnnkit/cifar10";
+// model working on slices of it (@cnnkit/train's DataParallel, sized by replicas.ts).
+import { batchGrid } from "@cnnkit/cifar10/pictures";
 import type { TTALevel } from "@cnnkit/export";
-import { confusionMatrixPicture, type MetricsResult } from "@cnnkit/metrics";
-import { AdamW, decoupledSGD, Lookahead, SGD, WeightEMA } from "@cnnkit/optim";
+import type { MetricsResult } from "@cnnkit/metrics";
+import { confusionMatrixPicture } from "@cnnkit/metrics/pictures";
+import { AdamW, applySchedule, decoupledSGD, Lookahead, SGD, WeightEMA } from "@cnnkit/optim";
 import { setWhiteningBiasTrainable } from "@cnnkit/resnet";
 import { type LRSchedule, OneCycleLR, PiecewiseLinear } from "@cnnkit/schedulers";
 import { SummaryWriter } from "@cnnkit/tensorboard";
+import {
+  divergenceLimit,
+  NonFiniteLossError,
+  type TrainStepOptions,
+  type TrainStepResult,
+  trainStep,
+} from "@cnnkit/train";
+import { DataParallel, dataParallelStep, threadsPerReplica } from "@cnnkit/train/data-parallel";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import {
@@ -31,13 +39,6 @@ import { buildModel, replicaBuilder, whiteningOf } from "./model.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
 import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
-import {
-  dataParallelStep,
-  divergenceLimit,
-  NonFiniteLossError,
-  type TrainStepOptions,
-  trainStep,
-} from "./train-step.js";
 
 export interface TrainOptions {
   /** The run directory (created if needed). */
@@ -265,13 +266,9 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       for await (const batch of trainData.epoch(epoch, { startStep })) {
         // The schedule drives the optimizer: lr and beta1 (AdamW) or momentum (SGD) per step.
         lr = schedule.lr;
-        optimizer.learningRate = lr;
         const momentum = schedule.momentum;
-        if (momentum !== undefined) {
-          if (optimizer instanceof AdamW) optimizer.beta1 = momentum;
-          else optimizer.momentum = momentum;
-        }
-        let result: Awaited<ReturnType<typeof trainStep>>;
+        applySchedule(optimizer, { lr, momentum });
+        let result: TrainStepResult;
         try {
           const stepOptions: TrainStepOptions = {
             labelSmoothing: config.labelSmoothing,
@@ -282,10 +279,16 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
               ((grads) =>
                 options.onGradients?.({ step: state.globalStep, grads, model, optimizer })),
           };
-          const y = batch.y as tf.Tensor1D;
           result = replicas
-            ? await dataParallelStep(replicas, optimizer, batch.x, y, stepOptions)
-            : await trainStep(model, optimizer, batch.x, y, stepOptions);
+            ? // The replicas take the batch from the host, where the loader made it.
+              await dataParallelStep(
+                replicas,
+                optimizer,
+                { values: batch.pixels, shape: batch.x.shape },
+                batch.labels,
+                stepOptions,
+              )
+            : await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, stepOptions);
         } catch (error) {
           if (error instanceof NonFiniteLossError) {
             throw diverged(error, epoch, batch.step, lr, paths.last, state);

@@ -1,19 +1,5 @@
 export { ADAMW_UPDATE } from "./adamw-update.js";
 export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
-export type { ClassifierGradients, ClassifierGradientsOptions } from "./classifier-gradients.js";
-export { classifierGradients, trainableVariables } from "./classifier-gradients.js";
-export type {
-  DataParallelGradients,
-  DataParallelOptions,
-  ReplicaBuilder,
-} from "./data-parallel.js";
-export {
-  AUTO_MIN_SLICE,
-  autoReplicas,
-  DataParallel,
-  sliceSizes,
-  threadsPerReplica,
-} from "./data-parallel.js";
 export { BackendError } from "./errors.js";
 export { L2_NORMS } from "./l2-norms.js";
 export type {

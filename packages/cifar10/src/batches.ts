@@ -66,6 +66,11 @@ export interface Cifar10Batch {
   x: tf.Tensor4D;
   /** `[b]` int32 labels, or `[b, numClasses]` float32 one-hot. */
   y: tf.Tensor1D | tf.Tensor2D;
+  /**
+   * The pixels `x` was made from, on the host (`b×32×32×3` float32, the same values): for
+   * code that wants them there, e.g. `@cnnkit/train`'s data-parallel replicas, without a read back.
+   */
+  pixels: Float32Array;
   /** The labels on the host (for metrics without a device read). */
   labels: Uint8Array;
   /** Which images of the split this batch holds, in order. */
@@ -304,7 +309,15 @@ export class Cifar10Batches {
     } else {
       y = tf.tensor1d(Int32Array.from(host.labels), "int32");
     }
-    return { x, y, labels: host.labels, indices: host.indices, epoch: epochIndex, step: host.step };
+    return {
+      x,
+      y,
+      pixels: host.pixels,
+      labels: host.labels,
+      indices: host.indices,
+      epoch: epochIndex,
+      step: host.step,
+    };
   }
 }
 

@@ -18,7 +18,11 @@ export interface CrossEntropyOptions {
   labelSmoothing?: number;
 }
 
-/** Checks a label-smoothing value; shared by the JS and the tensor loss. */
+/**
+ * Checks a label-smoothing option, as every cnnkit loss does (this package's JS and tensor
+ * losses, `@cnnkit/train`'s gradients and replicas): `undefined` is 0, anything outside [0, 1)
+ * throws a `MetricsError` (`invalid_option`) that starts with `where`.
+ */
 export function checkLabelSmoothing(value: unknown, where: string): number {
   if (value === undefined) return 0;
   if (typeof value !== "number" || !(value >= 0 && value < 1)) {

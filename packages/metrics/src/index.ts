@@ -12,7 +12,7 @@ export { ConfusionMatrix } from "./confusion-matrix.js";
 export type { ConfusionMatrixPictureOptions } from "./confusion-matrix-picture.js";
 export { confusionMatrixPicture } from "./confusion-matrix-picture.js";
 export type { CrossEntropyOptions } from "./cross-entropy.js";
-export { crossEntropy } from "./cross-entropy.js";
+export { checkLabelSmoothing, crossEntropy } from "./cross-entropy.js";
 export { MetricsError } from "./errors.js";
 export type { FailureGalleryOptions, ImageSource } from "./failure-gallery.js";
 export { failureGallery } from "./failure-gallery.js";

@@ -1,8 +1,8 @@
+import { useBackend } from "@cnnkit/backends";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { classifierGradients, trainableVariables } from "./classifier-gradients.js";
-import { useBackend } from "./use-backend.js";
 
 beforeAll(() => useBackend("cpu", { threads: 1, onnxruntime: false }));
 
@@ -70,7 +70,7 @@ describe("classifierGradients", () => {
     const x = tf.zeros([1, 6]);
     const y = tf.tensor1d([0], "int32");
     expect(() => classifierGradients(model, x, y, { labelSmoothing: 1 })).toThrow(
-      "classifierGradients: labelSmoothing: expected a number in [0, 1), got 1",
+      "classifierGradients: expected labelSmoothing in [0, 1), got 1",
     );
     model.dispose();
   });

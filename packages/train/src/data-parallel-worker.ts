@@ -3,6 +3,7 @@
 // computes the loss and gradients of its slice of the batch and sends them back, concatenated
 // in trainable-variable order.
 import { parentPort, workerData } from "node:worker_threads";
+import { useBackend } from "@cnnkit/backends";
 import * as tf from "@tensorflow/tfjs-core";
 import { type LayersModel, models } from "@tensorflow/tfjs-layers";
 import { classifierGradients, trainableVariables } from "./classifier-gradients.js";
@@ -11,8 +12,7 @@ import {
   type ReplicaInit,
   type ReplicaMessage,
   type ReplicaRequest,
-} from "./data-parallel.js";
-import { useBackend } from "./use-backend.js";
+} from "./replica-protocol.js";
 
 const port = parentPort!;
 const init = workerData as ReplicaInit;

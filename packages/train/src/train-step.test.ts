@@ -1,9 +1,8 @@
+import { useBackend } from "@cnnkit/backends";
 import { AdamW } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { trainBatches } from "./data.js";
-import { buildModel } from "./model.js";
-import { syntheticData, tinyConfig, useCpu } from "./test-helpers.js";
+import { tinyBatch, tinyModel } from "../test/tiny.js";
 import {
   applyBatchGradients,
   DIVERGENCE_FACTOR,
@@ -12,15 +11,13 @@ import {
   trainStep,
 } from "./train-step.js";
 
-beforeAll(useCpu);
+beforeAll(() => useBackend("cpu", { threads: 1, onnxruntime: false }));
 
 describe("trainStep", () => {
   it("lowers the loss on a repeated batch and leaves no tensors behind", async () => {
-    const config = tinyConfig();
-    const model = buildModel(config);
+    const model = tinyModel();
     const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
-    const batches = trainBatches(syntheticData(8).train, config);
-    const batch = batches.toTensors(batches.prepare(0, 0, batches.order(0)), 0);
+    const batch = tinyBatch();
     const y = batch.y as tf.Tensor1D;
     const first = await trainStep(model, optimizer, batch.x, y, { gradClip: 1 });
     const tensors = tf.memory().numTensors;
@@ -38,11 +35,9 @@ describe("trainStep", () => {
   });
 
   it("refuses a NaN loss before touching the weights", async () => {
-    const config = tinyConfig();
-    const model = buildModel(config);
+    const model = tinyModel();
     const optimizer = new AdamW({ learningRate: 1e-2 });
-    const batches = trainBatches(syntheticData(8).train, config);
-    const batch = batches.toTensors(batches.prepare(0, 0, batches.order(0)), 0);
+    const batch = tinyBatch();
     const logits = model.getLayer("logits");
     const [kernel, bias] = logits.getWeights();
     tf.tidy(() => logits.setWeights([kernel!, tf.fill(bias!.shape, Number.NaN)]));
@@ -67,11 +62,9 @@ describe("trainStep", () => {
 
   it("refuses a huge but finite loss above the divergence limit, before touching the weights", async () => {
     expect(divergenceLimit(10)).toBeCloseTo(DIVERGENCE_FACTOR * Math.LN10, 9);
-    const config = tinyConfig();
-    const model = buildModel(config);
+    const model = tinyModel();
     const optimizer = new AdamW({ learningRate: 1e-2 });
-    const batches = trainBatches(syntheticData(8).train, config);
-    const batch = batches.toTensors(batches.prepare(0, 0, batches.order(0)), 0);
+    const batch = tinyBatch();
     // Logits scaled up 1e6 times: a finite loss of the order of a blown-up run's.
     const logits = model.getLayer("logits");
     const [kernel, bias] = logits.getWeights();

@@ -1,12 +1,15 @@
 // The loss and gradients of one batch of a classifier, before anything is applied: what a
-// training step computes first, and what each data-parallel replica computes on its slice
-// (data-parallel.ts), so that one model and N replicas run the same arithmetic.
+// training step computes first (train-step.ts), and what each data-parallel replica computes on
+// its slice (data-parallel.ts), so that one model and N replicas run the same arithmetic. The
+// loss itself is @cnnkit/metrics' softmaxCrossEntropy: one definition for training, the
+// trainer's test loss and anyone's `optimizer.minimize`.
+import { checkLabelSmoothing } from "@cnnkit/metrics";
+import { softmaxCrossEntropy } from "@cnnkit/metrics/tfjs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
-import { BackendError } from "./errors.js";
 
 export interface ClassifierGradientsOptions {
-  /** Label smoothing ε of the loss, in [0, 1). Defaults to 0. */
+  /** Label smoothing ε of the loss, in [0, 1) (PyTorch's `label_smoothing`). Defaults to 0. */
   labelSmoothing?: number;
 }
 
@@ -25,24 +28,13 @@ export function trainableVariables(model: LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
-export function checkLabelSmoothing(value: number | undefined, where: string): number {
-  const e = value ?? 0;
-  if (!(Number.isFinite(e) && e >= 0 && e < 1)) {
-    throw new BackendError(
-      "invalid_option",
-      `${where}: labelSmoothing: expected a number in [0, 1), got ${value}`,
-    );
-  }
-  return e;
-}
-
 /**
- * Forward pass with BatchNorm in training mode, the mean softmax cross-entropy of `logits`
- * against the integer labels `y` (smoothed as PyTorch's `label_smoothing`: −[(1 − ε)·log p_y +
- * ε/K·Σ_k log p_k], the formula of `@cnnkit/metrics`' `softmaxCrossEntropy`), the correct count
- * of the same pass, and the loss's gradients for the model's trainable variables.
- * `x` is `[rows, ...]` in the model's input layout, `y` `[rows]` class ids (not checked here:
- * out-of-range ids contribute nothing to the loss).
+ * Forward pass with BatchNorm in training mode, the mean softmax cross-entropy of the logits
+ * against the integer labels `y` (`@cnnkit/metrics`' `softmaxCrossEntropy`, smoothed as
+ * PyTorch's `label_smoothing`), the correct count of the same pass, and the loss's gradients
+ * for the model's trainable variables. `x` is `[rows, ...]` in the model's input layout, `y`
+ * `[rows]` class ids (int32, or float holding integers). The labels are not read back to check
+ * their range (that would stall every step): an id outside `[0, classes)` contributes nothing.
  */
 export function classifierGradients(
   model: LayersModel,
@@ -56,16 +48,11 @@ export function classifierGradients(
   try {
     const { value, grads } = tf.variableGrads(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-      const classes = logits.shape[1]!;
       // Accuracy of the same forward pass, kept out of the gradient's tidy scope.
       correct = tf.keep(
         tf.sum<tf.Scalar>(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "int32")),
       );
-      const logProbs = tf.logSoftmax(logits);
-      const picked = tf.sum(tf.mul(tf.oneHot(labels, classes), logProbs), 1);
-      if (labelSmoothing === 0) return tf.neg(tf.mean<tf.Scalar>(picked));
-      const uniform = tf.mul(tf.sum(logProbs, 1), labelSmoothing / classes);
-      return tf.neg(tf.mean<tf.Scalar>(tf.add(tf.mul(picked, 1 - labelSmoothing), uniform)));
+      return softmaxCrossEntropy(logits, labels, { labelSmoothing, validateLabels: false });
     }, trainableVariables(model));
     return { value, correct: correct!, grads };
   } finally {

@@ -1,4 +1,4 @@
-// `pnpm bench` in packages/backends: images/s for training and inference of SmallResNet (64/128/256)
+// `pnpm bench` in packages/train: images/s for training and inference of SmallResNet (64/128/256)
 // and its narrow variants (16/32/64, 8/16/32) on every backend that loads (wasm with 1 thread and with all
 // cores, wasm and cpu with their convolutions on onnxruntime-node, plain cpu, and the first of
 // these as data-parallel replicas, one per core: DataParallel), and the same model in PyTorch
@@ -22,16 +22,12 @@ import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { type BackendChoice, useBackend } from "@cnnkit/backends";
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
-import {
-  type BackendChoice,
-  classifierGradients,
-  DataParallel,
-  threadsPerReplica,
-  useBackend,
-} from "../src/index.js";
+import { DataParallel, threadsPerReplica } from "../src/data-parallel.js";
+import { classifierGradients } from "../src/index.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -341,5 +337,5 @@ if (ROUNDS > 1) {
 }
 for (const n of notes) console.log(`note: ${n}`);
 console.log(
-  "command: cd packages/backends && pnpm bench (node --conditions=@cnnkit/source --import tsx bench/train.ts)",
+  "command: cd packages/train && pnpm bench (node --conditions=@cnnkit/source --import tsx bench/train.ts)",
 );

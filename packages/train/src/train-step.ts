@@ -1,13 +1,13 @@
 // One optimisation step, in the order that matters: forward with BatchNorm in training mode,
-// loss (with label smoothing) and gradients of the model's own variables (@cnnkit/backends'
-// classifierGradients), a divergence check of the loss before anything is applied, global-norm
-// clipping, the optimizer update (which refuses non-finite gradients, clipping or not).
+// loss (with label smoothing) and gradients of the model's own variables (classifierGradients),
+// a divergence check of the loss before anything is applied, global-norm clipping, the
+// optimizer update (which refuses non-finite gradients, clipping or not).
 
-import { classifierGradients, type DataParallel } from "@cnnkit/backends";
 import { clipByGlobalNorm } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
-import { TrainerError } from "./errors.js";
+import { classifierGradients } from "./classifier-gradients.js";
+import { TrainError } from "./errors.js";
 
 export interface TrainStepOptions {
   /** Label smoothing of the loss. Defaults to 0. */
@@ -54,7 +54,7 @@ export interface TrainStepResult {
  * untouched (BatchNorm's moving statistics did see the batch: the last good state is the
  * checkpoint on disk).
  */
-export class NonFiniteLossError extends TrainerError {
+export class NonFiniteLossError extends TrainError {
   constructor(
     readonly value: number,
     what: string,
@@ -139,29 +139,5 @@ export async function trainStep(
     return { loss, correct: correctValue[0]!, gradNorm };
   } finally {
     tf.dispose([value, correct, ...Object.values(grads)]);
-  }
-}
-
-/**
- * {@link trainStep} with data-parallel replicas (`@cnnkit/backends`' `DataParallel`, started on
- * `model`): the replicas compute the batch's loss and gradients between them, this thread
- * applies them exactly as `trainStep` does. Same contract: nothing applied when the loss is not
- * finite, no tensors left behind.
- */
-export async function dataParallelStep(
-  replicas: DataParallel,
-  optimizer: tf.Optimizer,
-  x: tf.Tensor4D,
-  y: tf.Tensor1D,
-  options: TrainStepOptions = {},
-): Promise<TrainStepResult> {
-  const { loss, correct, grads } = await replicas.gradients(x, y, {
-    labelSmoothing: options.labelSmoothing ?? 0,
-  });
-  try {
-    const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
-    return { loss, correct, gradNorm };
-  } finally {
-    tf.dispose(Object.values(grads));
   }
 }

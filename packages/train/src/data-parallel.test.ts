@@ -1,3 +1,4 @@
+import { useBackend } from "@cnnkit/backends";
 import { smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
@@ -11,7 +12,6 @@ import {
   sliceSizes,
   threadsPerReplica,
 } from "./data-parallel.js";
-import { useBackend } from "./use-backend.js";
 
 beforeAll(() => useBackend("cpu", { threads: 1, onnxruntime: false }));
 
@@ -134,7 +134,7 @@ describe("DataParallel", () => {
   it("refuses bad input with one line, before any replica works", async () => {
     const { x, y } = batch(4, 0);
     await expect(group.gradients(x, tf.slice(y, 0, 3))).rejects.toThrow(
-      "DataParallel.gradients: expected float32 x of [rows, ...] and y of [rows], rows ≥ 1; got float32 x of [4, 32, 32, 3] and y of [3]",
+      "DataParallel.gradients: expected float32 x of [rows, ...] (a tensor, or { values: Float32Array of rows × ... numbers, shape }) and y of [rows], rows ≥ 1; got float32 x of [4, 32, 32, 3] and y of [3]",
     );
     await expect(group.gradients(x, y, { labelSmoothing: 1 })).rejects.toMatchObject({
       code: "invalid_option",

@@ -2,65 +2,39 @@
 // per group of cores; each computes the loss and gradients of its slice (classifierGradients),
 // and this thread averages them, weighted by slice size, into the gradients of the whole batch.
 // This thread's model is replica 0 and the caller keeps everything stateful (optimizer,
-// schedule, EMA, checkpoints, evaluation); the other replicas are worker threads that hold a
-// copy of the model (rebuilt from `model.toJSON()`) and nothing more. Every call sends them the
-// current weights, so they cannot drift from the model.
+// schedule, EMA, checkpoints, evaluation); the other replicas are worker threads
+// (data-parallel-worker.ts) that build a copy of the model (with the caller's builder, or from
+// `model.toJSON()`) and hold nothing more. Every call sends them the current weights, so they
+// cannot drift from the model. Node only (worker threads): the entry `@cnnkit/train/data-parallel`.
 //
 // Why: on a CPU the per-kernel work of a small network is too small for two threads to share
-// well, while two replicas of it, one thread each, share nothing: `pnpm bench` measured them
-// 8-46% faster than one model on both threads on SmallResNet, 22-53% on the narrow net (the
-// README's "Speed", step 11). The price is BatchNorm's batch: each replica normalises over its
-// own slice (as PyTorch's DistributedDataParallel without SyncBatchNorm), and the moving
-// statistics are replica 0's.
+// well, while two replicas of it, one thread each, share nothing: measured 8-46% faster than
+// one model on both threads on SmallResNet, 22-53% on a narrow net (`pnpm bench`, this
+// package). The price is BatchNorm's batch: each replica normalises over its own slice (as
+// PyTorch's DistributedDataParallel without SyncBatchNorm), and the moving statistics are
+// replica 0's.
 import { createRequire } from "node:module";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { onnxRuntimeKernelsActive } from "@cnnkit/backends";
+import { checkLabelSmoothing } from "@cnnkit/metrics";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import {
   type ClassifierGradientsOptions,
-  checkLabelSmoothing,
   classifierGradients,
   trainableVariables,
 } from "./classifier-gradients.js";
-import { BackendError } from "./errors.js";
-import { onnxRuntimeKernelsActive } from "./onnxruntime-kernels.js";
-
-/** What a replica worker is started with (`workerData`). */
-export interface ReplicaInit {
-  /** How the worker builds its copy of the model: a builder to call, or the model's JSON. */
-  model: { build: { module: string; export: string; args: unknown[] } } | { topology: object };
-  /** Modules the worker imports before rebuilding the model (custom layers register there). */
-  setup: string[];
-  /** The tfjs backend of this thread, which every replica uses too. */
-  backend: "wasm" | "cpu";
-  threads: number;
-  /** Whether this thread runs its convolutions on ONNX Runtime (the replicas then must). */
-  onnxruntime: boolean;
-  /** Shapes of the trainable variables, in order: the replica checks its model against them. */
-  shapes: number[][];
-}
-
-/** This thread → replica: one slice of a batch. */
-export interface ReplicaRequest {
-  type: "gradients";
-  id: number;
-  /** All trainable weights, concatenated in `trainableWeights` order. */
-  weights: Float32Array;
-  x: Float32Array;
-  /** Shape of `x`, rows first. */
-  xShape: number[];
-  y: Int32Array;
-  labelSmoothing: number;
-}
-
-/** Replica → this thread. */
-export type ReplicaMessage =
-  | { type: "ready" }
-  | { type: "result"; id: number; loss: number; correct: number; grads: Float32Array }
-  | { type: "failed"; id: number | null; message: string };
+import { TrainError } from "./errors.js";
+import {
+  concatFloat32,
+  type ReplicaInit,
+  type ReplicaMessage,
+  type ReplicaRequest,
+} from "./replica-protocol.js";
+import { applyBatchGradients, type TrainStepOptions, type TrainStepResult } from "./train-step.js";
 
 type Result = Extract<ReplicaMessage, { type: "result" }>;
 
@@ -109,19 +83,6 @@ function layerTheJsonWouldChange(model: LayersModel): string | null {
   return null;
 }
 
-/** One array holding `parts` one after another (weights or gradients in variable order). */
-export function concatFloat32(
-  parts: readonly (Float32Array | ArrayLike<number>)[],
-): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
 /**
  * The worker script: the built `.js` beside this module; from sources (tests, benches), the
  * TypeScript one, through a bootstrap that registers tsx's loader in the new thread first (Node
@@ -147,7 +108,7 @@ function startWorker(init: ReplicaInit): Worker {
 /** One worker replica: its thread and the request it is working on. */
 class Replica {
   private pending = new Map<number, { resolve: (m: Result) => void; reject: (e: Error) => void }>();
-  private failure: BackendError | null = null;
+  private failure: TrainError | null = null;
 
   constructor(
     readonly index: number,
@@ -175,10 +136,10 @@ class Replica {
     this.pending.clear();
   }
 
-  private error(e: Error): BackendError {
-    return e instanceof BackendError
+  private error(e: Error): TrainError {
+    return e instanceof TrainError
       ? e
-      : new BackendError("replica_failed", `replica ${this.index}: ${e.message}`, { cause: e });
+      : new TrainError("replica_failed", `replica ${this.index}: ${e.message}`, { cause: e });
   }
 
   /** Waits for the first message: ready, or why not. */
@@ -245,6 +206,12 @@ export interface DataParallelOptions {
   setup?: readonly (string | URL)[];
 }
 
+/** A batch on the host: row-major float32 `values` of `shape` (`[rows, ...]`). */
+export interface HostTensor {
+  values: Float32Array;
+  shape: readonly number[];
+}
+
 /** The averaged result of {@link DataParallel.gradients}. */
 export interface DataParallelGradients {
   /** Mean loss of the whole batch (read; `NaN` or `Infinity` when a slice diverged). */
@@ -289,27 +256,27 @@ export class DataParallel {
   /**
    * Starts `replicas - 1` worker threads, each rebuilding `model` from its JSON on this
    * thread's backend (wasm or cpu, with ONNX Runtime's convolutions when this thread has them).
-   * Throws a `BackendError` (`invalid_option`, `replicas_unsupported`, `replica_failed`) naming
+   * Throws a `TrainError` (`invalid_option`, `replicas_unsupported`, `replica_failed`) naming
    * what failed; no thread is left running then.
    */
   static async start(model: LayersModel, options: DataParallelOptions): Promise<DataParallel> {
     const { replicas } = options;
     if (!Number.isSafeInteger(replicas) || replicas < 2) {
-      throw new BackendError(
+      throw new TrainError(
         "invalid_option",
         `DataParallel: replicas: expected an integer of 2 or more, got ${replicas}`,
       );
     }
     const threads = options.threads ?? threadsPerReplica(replicas);
     if (!Number.isSafeInteger(threads) || threads < 1) {
-      throw new BackendError(
+      throw new TrainError(
         "invalid_option",
         `DataParallel: threads: expected a positive integer, got ${threads}`,
       );
     }
     const backend = tf.getBackend();
     if (backend !== "wasm" && backend !== "cpu") {
-      throw new BackendError(
+      throw new TrainError(
         "replicas_unsupported",
         `DataParallel: replicas run on the wasm or cpu backend; this thread is on ${backend}, which uses the cores (or the GPU) itself: train one model`,
       );
@@ -317,7 +284,7 @@ export class DataParallel {
     if (!options.build) {
       const unfaithful = layerTheJsonWouldChange(model);
       if (unfaithful) {
-        throw new BackendError(
+        throw new TrainError(
           "invalid_option",
           `DataParallel: ${unfaithful}; pass \`build\` so that each worker builds the model with the same code`,
         );
@@ -357,36 +324,56 @@ export class DataParallel {
    * `y` (`[rows]` class ids), equal to what {@link classifierGradients} computes on one model
    * except that BatchNorm normalises each replica's slice: the rows are split in order
    * ({@link sliceSizes}; this thread takes the first slice) and the slices' results averaged
-   * weighted by rows. Leaves no tensors behind but the returned gradients. A failed replica
-   * rejects with `replica_failed` naming it.
+   * weighted by rows. `x` and `y` may be tensors, or the host arrays a data loader already has
+   * (`{ values, shape }` and e.g. a `Uint8Array` of labels): then no batch tensor is made and
+   * read back, only this thread's slice becomes one. Leaves no tensors behind but the returned
+   * gradients. A failed replica rejects with `replica_failed` naming it.
    */
   async gradients(
-    x: tf.Tensor,
-    y: tf.Tensor1D,
+    x: tf.Tensor | HostTensor,
+    y: tf.Tensor1D | ArrayLike<number>,
     options: ClassifierGradientsOptions = {},
   ): Promise<DataParallelGradients> {
     const labelSmoothing = checkLabelSmoothing(options.labelSmoothing, "DataParallel.gradients");
-    const rows = x.shape[0] ?? 0;
-    if (x.dtype !== "float32" || rows === 0 || y.rank !== 1 || y.shape[0] !== rows) {
-      throw new BackendError(
+    const host = !(x instanceof tf.Tensor);
+    const shape = host ? [...x.shape] : x.shape;
+    const rows = shape[0] ?? 0;
+    const rest = shape.slice(1);
+    const perRow = rest.reduce((a, b) => a * b, 1);
+    const yRows = y instanceof tf.Tensor ? (y.rank === 1 ? y.shape[0] : -1) : y.length;
+    const xOk = host
+      ? x.values instanceof Float32Array && x.values.length === rows * perRow
+      : x.dtype === "float32";
+    if (!xOk || !Number.isSafeInteger(rows) || rows < 1 || yRows !== rows) {
+      const got = host
+        ? `x of [${shape.join(", ")}] with ${(x.values as { length?: number })?.length} values${x.values instanceof Float32Array ? "" : " (not a Float32Array)"}`
+        : `${x.dtype} x of [${shape.join(", ")}]`;
+      const gotY = y instanceof tf.Tensor ? `y of [${y.shape.join(", ")}]` : `${yRows} labels`;
+      throw new TrainError(
         "invalid_option",
-        `DataParallel.gradients: expected float32 x of [rows, ...] and y of [rows], rows ≥ 1; got ${x.dtype} x of [${x.shape.join(", ")}] and y of [${y.shape.join(", ")}]`,
+        `DataParallel.gradients: expected float32 x of [rows, ...] (a tensor, or { values: Float32Array of rows × ... numbers, shape }) and y of [rows], rows ≥ 1; got ${got} and ${gotY}`,
       );
     }
     const sizes = sliceSizes(rows, this.size);
-    const rest = x.shape.slice(1);
-    const perRow = rest.reduce((a, b) => a * b, 1);
     const variables = trainableVariables(this.model);
     const weights = concatFloat32(await Promise.all(variables.map((v) => v.data<"float32">())));
     // The workers' slices go out first, so they work while this thread does its own.
-    const [xData, yData] = await Promise.all([x.data<"float32">(), y.data()]);
+    const [xData, yData] = await Promise.all([
+      host ? x.values : (x as tf.Tensor).data<"float32">(),
+      y instanceof tf.Tensor ? y.data() : y,
+    ]);
+    const labelsOf = (from: number, n: number) => {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = yData[from + i]!;
+      return out;
+    };
     const remote: Promise<Result>[] = [];
     let start = sizes[0]!;
     for (const [i, worker] of this.workers.entries()) {
       const n = sizes[i + 1]!;
       if (n === 0) continue;
       const xs = xData.slice(start * perRow, (start + n) * perRow);
-      const ys = Int32Array.from(yData.subarray(start, start + n));
+      const ys = labelsOf(start, n);
       const last = i === this.workers.length - 1;
       const ws = last ? weights : weights.slice();
       remote.push(
@@ -412,8 +399,10 @@ export class DataParallel {
     const local = tf.tidy(() =>
       classifierGradients(
         this.model,
-        n0 === rows ? x : tf.slice(x, 0, n0),
-        (n0 === rows ? y : tf.slice(y, 0, n0)) as tf.Tensor1D,
+        host
+          ? tf.tensor(xData.subarray(0, n0 * perRow), [n0, ...rest], "float32")
+          : tf.slice(x as tf.Tensor, 0, n0),
+        tf.tensor1d(labelsOf(0, n0), "int32"),
         { labelSmoothing },
       ),
     );
@@ -454,5 +443,30 @@ export class DataParallel {
   /** Stops the worker threads. */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
+
+/**
+ * `trainStep` with data-parallel replicas ({@link DataParallel}, started on the model): the
+ * replicas compute the batch's loss and gradients between them, this thread applies them
+ * exactly as `trainStep` does. Same contract: nothing applied when the loss is not finite, no
+ * tensors left behind. `x` and `y` as {@link DataParallel.gradients} takes them: tensors, or the
+ * loader's host arrays.
+ */
+export async function dataParallelStep(
+  replicas: DataParallel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor | HostTensor,
+  y: tf.Tensor1D | ArrayLike<number>,
+  options: TrainStepOptions = {},
+): Promise<TrainStepResult> {
+  const { loss, correct, grads } = await replicas.gradients(x, y, {
+    labelSmoothing: options.labelSmoothing ?? 0,
+  });
+  try {
+    const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
+    return { loss, correct, gradNorm };
+  } finally {
+    tf.dispose(Object.values(grads));
   }
 }
