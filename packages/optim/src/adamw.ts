@@ -13,7 +13,8 @@ import {
   zerosLike,
 } from "@tensorflow/tfjs-core";
 import type { DecayFilter } from "./decay-filter.js";
-import { ADAMW_UPDATE_KERNEL, canFuse } from "./fused-kernels.js";
+import { canFuse } from "./fused-kernels.js";
+import { ADAMW_UPDATE, type AdamWUpdateAttrs, type AdamWUpdateInputs } from "./kernel-names.js";
 import { type ParamGroup, type ResolvedParamGroup, resolveParamGroups } from "./param-groups.js";
 import { SlotOptimizer } from "./slot-optimizer.js";
 import { checkNumber, checkOptions } from "./validate.js";
@@ -131,15 +132,20 @@ export class AdamW extends SlotOptimizer {
     // m' = β1·m + (1−β1)·g and v' = β2·v + (1−β2)·g²: PyTorch's AdamW step.
     const decay = 1 - lr * wd;
     const sqrtBias2 = Math.sqrt(biasCorrection2);
-    // One kernel instead of ~14 ops where the backend has it (fused-kernels.ts): on the CPU
+    // One kernel instead of ~14 ops where the backend has it (kernel-names.ts): on the CPU
     // backends the ops' per-call costs were the update's cost (658 kernels per step for a
     // 47-variable SmallResNet).
-    if (canFuse(ADAMW_UPDATE_KERNEL, [value, gradient, m, v])) {
-      const [next, mNext, vNext] = engine().runKernel(
-        ADAMW_UPDATE_KERNEL,
-        { value, gradient, m, v },
-        { beta1, beta2, epsilon: this.epsilon, decay, stepSize, sqrtBias2 },
-      ) as Tensor[];
+    if (canFuse(ADAMW_UPDATE, [value, gradient, m, v])) {
+      const inputs: AdamWUpdateInputs<Tensor> = { value, gradient, m, v };
+      const attrs: AdamWUpdateAttrs = {
+        beta1,
+        beta2,
+        epsilon: this.epsilon,
+        decay,
+        stepSize,
+        sqrtBias2,
+      };
+      const [next, mNext, vNext] = engine().runKernel(ADAMW_UPDATE, inputs, attrs) as Tensor[];
       m.assign(mNext as Tensor);
       v.assign(vNext as Tensor);
       value.assign(next as Tensor);

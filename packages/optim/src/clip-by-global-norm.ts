@@ -10,7 +10,8 @@ import {
 } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
 import { markFinite } from "./finite-gradients.js";
-import { canFuse, L2_NORMS_KERNEL } from "./fused-kernels.js";
+import { canFuse } from "./fused-kernels.js";
+import { L2_NORMS, type L2NormsInputs } from "./kernel-names.js";
 import { checkNumber } from "./validate.js";
 
 /** What {@link clipByGlobalNorm} returns. */
@@ -51,12 +52,14 @@ export function clipByGlobalNorm(
   // One read-back for all per-tensor norms: it tells which tensors are at fault when the total is
   // not finite. One kernel for all of them where the backend has it, ~4 per tensor otherwise.
   const norms = canFuse(
-    L2_NORMS_KERNEL,
+    L2_NORMS,
     entries.map(([, g]) => g),
   )
     ? (engine().runKernel(
-        L2_NORMS_KERNEL,
-        Object.fromEntries(entries.map(([, g], i) => [String(i), g])),
+        L2_NORMS,
+        Object.fromEntries(
+          entries.map(([, g], i) => [String(i), g]),
+        ) satisfies L2NormsInputs<Tensor>,
       ) as Tensor)
     : tidy(() => stack(entries.map(([, g]) => norm(g))));
   const perTensor = norms.dataSync();

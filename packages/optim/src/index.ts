@@ -13,7 +13,12 @@ export {
   decoupledSGD,
 } from "./decoupled-sgd.js";
 export { OptimError } from "./errors.js";
-export { ADAMW_UPDATE_KERNEL, L2_NORMS_KERNEL, SGD_UPDATE_KERNEL } from "./fused-kernels.js";
+// The kernel names under their earlier names; the contracts live in `@cnnkit/optim/kernel-names`.
+export {
+  ADAMW_UPDATE as ADAMW_UPDATE_KERNEL,
+  L2_NORMS as L2_NORMS_KERNEL,
+  SGD_UPDATE as SGD_UPDATE_KERNEL,
+} from "./kernel-names.js";
 export { Lookahead, type LookaheadOptions } from "./lookahead.js";
 export {
   getLookaheadState,

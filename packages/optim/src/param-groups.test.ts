@@ -140,7 +140,7 @@ describe("parameter groups", () => {
 });
 
 /**
- * The fused kernels' contracts (fused-kernels.ts), computed here as @cnnkit/backends computes them,
+ * The fused kernels' contracts (kernel-names.ts), computed here as @cnnkit/backends computes them,
  * with a record of the attributes each variable's call received: the fused path is the one the
  * trainer runs on cpu and wasm, and per-variable lr and weight decay reach it only as attributes.
  */

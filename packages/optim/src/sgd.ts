@@ -10,7 +10,8 @@ import {
 } from "@tensorflow/tfjs-core";
 import type { DecayFilter } from "./decay-filter.js";
 import { OptimError } from "./errors.js";
-import { canFuse, SGD_UPDATE_KERNEL } from "./fused-kernels.js";
+import { canFuse } from "./fused-kernels.js";
+import { SGD_UPDATE, type SGDUpdateAttrs, type SGDUpdateInputs } from "./kernel-names.js";
 import { type ParamGroup, type ResolvedParamGroup, resolveParamGroups } from "./param-groups.js";
 import { SlotOptimizer } from "./slot-optimizer.js";
 import { checkBoolean, checkNumber, checkOptions } from "./validate.js";
@@ -122,19 +123,19 @@ export class SGD extends SlotOptimizer {
     const { learningRate: lr, weightDecay: wd } = this.hyperparametersFor(name);
     const momentum = this.#momentum;
     const buffer = momentum !== 0 ? this.getSlot(name, "momentum") : undefined;
-    // One kernel instead of up to 7 ops where the backend has it (fused-kernels.ts).
-    if (canFuse(SGD_UPDATE_KERNEL, [value, gradient, buffer])) {
-      const [next, nextBuffer] = engine().runKernel(
-        SGD_UPDATE_KERNEL,
-        buffer ? { value, gradient, buffer } : { value, gradient },
-        {
-          learningRate: lr,
-          momentum,
-          dampening: this.dampening,
-          weightDecay: wd,
-          nesterov: this.nesterov,
-        },
-      ) as Tensor[];
+    // One kernel instead of up to 7 ops where the backend has it (kernel-names.ts).
+    if (canFuse(SGD_UPDATE, [value, gradient, buffer])) {
+      const inputs: SGDUpdateInputs<Tensor> = buffer
+        ? { value, gradient, buffer }
+        : { value, gradient };
+      const attrs: SGDUpdateAttrs = {
+        learningRate: lr,
+        momentum,
+        dampening: this.dampening,
+        weightDecay: wd,
+        nesterov: this.nesterov,
+      };
+      const [next, nextBuffer] = engine().runKernel(SGD_UPDATE, inputs, attrs) as Tensor[];
       if (momentum !== 0) {
         if (buffer) buffer.assign(nextBuffer as Tensor);
         else this.setSlot(name, "momentum", nextBuffer as Tensor);

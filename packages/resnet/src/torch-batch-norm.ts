@@ -15,6 +15,13 @@ import type {
   BatchNormalizationLayerArgs,
 } from "@tensorflow/tfjs-layers/dist/layers/normalization";
 import { freezeWeights } from "./frozen-weights.js";
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  type BatchNormTrainingAttrs,
+  type BatchNormTrainingGradInputs,
+  type BatchNormTrainingInputs,
+} from "./kernel-names.js";
 
 /** Arguments of {@link torchBatchNorm}: tfjs's own, plus the variance update to use. */
 export interface TorchBatchNormArgs extends BatchNormalizationLayerArgs {
@@ -136,18 +143,19 @@ function getTorchBatchNormClass(): BatchNormalizationClass {
 /**
  * Fused kernels a backend may register (`@cnnkit/backends` does for cpu and wasm):
  * `x, gamma, beta → y, mean, variance` and `dy, x, mean, variance, gamma → dx, dgamma, dbeta`,
- * both with attrs `{ epsilon }`. Without them the same formulas run as ordinary tfjs ops.
+ * both with attrs `{ epsilon }` (their contracts: `@cnnkit/resnet/kernel-names`). Without them
+ * the same formulas run as ordinary tfjs ops.
  */
 export const BATCH_NORM_TRAINING_KERNELS = {
-  forward: "CnnkitBatchNormTraining",
-  gradient: "CnnkitBatchNormTrainingGrad",
+  forward: BATCH_NORM_TRAINING,
+  gradient: BATCH_NORM_TRAINING_GRAD,
 } as const;
 
 function hasFusedKernels(): boolean {
   const backend = tf.getBackend();
   return (
-    tf.getKernel(BATCH_NORM_TRAINING_KERNELS.forward, backend) !== undefined &&
-    tf.getKernel(BATCH_NORM_TRAINING_KERNELS.gradient, backend) !== undefined
+    tf.getKernel(BATCH_NORM_TRAINING, backend) !== undefined &&
+    tf.getKernel(BATCH_NORM_TRAINING_GRAD, backend) !== undefined
   );
 }
 
@@ -177,14 +185,9 @@ export function batchNormTraining(
   const fused = tf.customGrad((...args: (tf.Tensor | ((saved: tf.Tensor[]) => void))[]) => {
     const [xIn, g, b] = args as [tf.Tensor, tf.Tensor, tf.Tensor];
     const save = args[3] as (saved: tf.Tensor[]) => void;
-    const attrs = { epsilon };
-    const [y, m, v] = tf
-      .engine()
-      .runKernel(
-        BATCH_NORM_TRAINING_KERNELS.forward,
-        { x: xIn, gamma: g, beta: b },
-        attrs,
-      ) as tf.Tensor[];
+    const attrs: BatchNormTrainingAttrs = { epsilon };
+    const inputs: BatchNormTrainingInputs<tf.Tensor> = { x: xIn, gamma: g, beta: b };
+    const [y, m, v] = tf.engine().runKernel(BATCH_NORM_TRAINING, inputs, attrs) as tf.Tensor[];
     mean = tf.keep(m as tf.Tensor);
     variance = tf.keep(v as tf.Tensor);
     save([xIn, mean, variance, g]);
@@ -192,13 +195,14 @@ export function batchNormTraining(
       value: y as tf.Tensor,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, mu, va, gs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return tf
-          .engine()
-          .runKernel(
-            BATCH_NORM_TRAINING_KERNELS.gradient,
-            { dy, x: xs, mean: mu, variance: va, gamma: gs },
-            attrs,
-          ) as tf.Tensor[];
+        const gradInputs: BatchNormTrainingGradInputs<tf.Tensor> = {
+          dy,
+          x: xs,
+          mean: mu,
+          variance: va,
+          gamma: gs,
+        };
+        return tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, gradInputs, attrs) as tf.Tensor[];
       },
     };
   });
