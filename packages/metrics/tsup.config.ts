@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/tfjs.ts"],
+  entry: ["src/index.ts", "src/tfjs.ts", "src/pictures.ts"],
   format: ["esm"],
   target: "node20",
   dts: true,

@@ -2,14 +2,13 @@
 // metrics, curves, lr schedule, confusion matrix, per-class table, most-confused pairs, failures).
 import { join } from "node:path";
 import type { Cifar10Split } from "@cnnkit/cifar10";
+import { type MetricsResult, toMarkdown } from "@cnnkit/metrics";
 import {
   confusionMatrixPicture,
   failureGallery,
-  type MetricsResult,
   perClassAccuracyPicture,
   reliabilityPicture,
-  toMarkdown,
-} from "@cnnkit/metrics";
+} from "@cnnkit/metrics/pictures";
 import { OneCycleLR, sampleSchedule } from "@cnnkit/schedulers";
 import { lineChart, type Picture, savePicture } from "@cnnkit/viz";
 import type { EpochRecord } from "./checkpoint.js";

@@ -1,7 +1,8 @@
 // The confusion matrix as a heatmap: colour shows the share of each true class (row), the
 // text the raw count, so a small class's failures are as visible as a big one's.
-import { heatmap, type Picture } from "@cnnkit/viz";
+import type { Picture } from "@cnnkit/viz";
 import { checkResult } from "./check-result.js";
+import { loadViz } from "./load-viz.js";
 import type { MetricsResult } from "./metrics-result.js";
 
 /** Options of {@link confusionMatrixPicture}. */
@@ -20,6 +21,7 @@ export function confusionMatrixPicture(
   result: MetricsResult,
   options: ConfusionMatrixPictureOptions = {},
 ): Picture {
+  const { heatmap } = loadViz("confusionMatrixPicture");
   checkResult(result, "confusionMatrixPicture");
   const normalize = options.normalize ?? true;
   const counts = result.confusionMatrix;

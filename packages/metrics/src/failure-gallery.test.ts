@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { selectMistakes, sliceImage } from "./failure-gallery.js";
-import { failureGallery, MetricsError } from "./index.js";
+import { MetricsError } from "./index.js";
+import { failureGallery } from "./pictures.js";
 import { smallResult } from "./test-result.js";
 
 /** Four 2×2 RGB images; every byte of image i is 10·i + channel, so slices are checkable. */

@@ -1,8 +1,9 @@
 // The most confident mistakes as pictures: the images a person should look at first (often
 // mislabelled examples, or the confusions the model really makes).
-import { imageGrid, type Picture, type RgbImage } from "@cnnkit/viz";
+import type { Picture, RgbImage } from "@cnnkit/viz";
 import { checkResult } from "./check-result.js";
 import { MetricsError } from "./errors.js";
+import { loadViz } from "./load-viz.js";
 import type { MetricsResult, Mistake } from "./metrics-result.js";
 
 /** Images addressed by dataset index: a `Cifar10Split` (NHWC `Uint8Array`) or alike. */
@@ -73,6 +74,7 @@ export function failureGallery(
   images: ImageSource,
   options: FailureGalleryOptions = {},
 ): Picture {
+  const { imageGrid } = loadViz("failureGallery");
   checkResult(result, "failureGallery");
   const limit = count(options.limit, "limit", 32);
   const perClass = count(options.perClass, "perClass", Number.POSITIVE_INFINITY);

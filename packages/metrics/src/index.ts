@@ -9,13 +9,9 @@ export type {
 export { ClassificationMetrics } from "./classification-metrics.js";
 export type { ClassScores, ConfusedPair, ConfusionMatrixOptions } from "./confusion-matrix.js";
 export { ConfusionMatrix } from "./confusion-matrix.js";
-export type { ConfusionMatrixPictureOptions } from "./confusion-matrix-picture.js";
-export { confusionMatrixPicture } from "./confusion-matrix-picture.js";
 export type { CrossEntropyOptions } from "./cross-entropy.js";
 export { checkLabelSmoothing, crossEntropy } from "./cross-entropy.js";
 export { MetricsError } from "./errors.js";
-export type { FailureGalleryOptions, ImageSource } from "./failure-gallery.js";
-export { failureGallery } from "./failure-gallery.js";
 export type {
   AveragedScores,
   ClassResult,
@@ -23,9 +19,5 @@ export type {
   Mistake,
   TopKAccuracy,
 } from "./metrics-result.js";
-export type { PerClassAccuracyPictureOptions } from "./per-class-accuracy-picture.js";
-export { perClassAccuracyPicture } from "./per-class-accuracy-picture.js";
-export type { ReliabilityPictureOptions } from "./reliability-picture.js";
-export { reliabilityPicture } from "./reliability-picture.js";
 export type { ToMarkdownOptions } from "./to-markdown.js";
 export { toMarkdown } from "./to-markdown.js";

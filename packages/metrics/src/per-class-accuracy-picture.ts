@@ -1,6 +1,7 @@
 // Per-class accuracy (recall) as bars: which classes the overall accuracy is hiding.
-import { barChart, type Picture } from "@cnnkit/viz";
+import type { Picture } from "@cnnkit/viz";
 import { checkResult } from "./check-result.js";
+import { loadViz } from "./load-viz.js";
 import type { MetricsResult } from "./metrics-result.js";
 
 /** Options of {@link perClassAccuracyPicture}. */
@@ -14,6 +15,7 @@ export function perClassAccuracyPicture(
   result: MetricsResult,
   options: PerClassAccuracyPictureOptions = {},
 ): Picture {
+  const { barChart } = loadViz("perClassAccuracyPicture");
   checkResult(result, "perClassAccuracyPicture");
   return barChart({
     labels: result.perClass.map((c) => c.name),

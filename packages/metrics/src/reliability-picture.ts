@@ -1,7 +1,8 @@
 // The reliability diagram: accuracy against confidence per bin, beside the diagonal a
 // perfectly calibrated model would follow. Below the diagonal means overconfident.
-import { lineChart, type Picture } from "@cnnkit/viz";
+import type { Picture } from "@cnnkit/viz";
 import { checkResult } from "./check-result.js";
+import { loadViz } from "./load-viz.js";
 import type { MetricsResult } from "./metrics-result.js";
 
 /** Options of {@link reliabilityPicture}. */
@@ -15,6 +16,7 @@ export function reliabilityPicture(
   result: MetricsResult,
   options: ReliabilityPictureOptions = {},
 ): Picture {
+  const { lineChart } = loadViz("reliabilityPicture");
   checkResult(result, "reliabilityPicture");
   // Plotting at the mean confidence (not the bin centre) makes the vertical distance to the
   // diagonal exactly the gap the ECE averages.

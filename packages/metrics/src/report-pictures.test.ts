@@ -1,12 +1,7 @@
 import { decodePNG } from "@cnnkit/viz";
 import { describe, expect, it } from "vitest";
-import {
-  confusionMatrixPicture,
-  MetricsError,
-  type MetricsResult,
-  perClassAccuracyPicture,
-  reliabilityPicture,
-} from "./index.js";
+import { MetricsError, type MetricsResult } from "./index.js";
+import { confusionMatrixPicture, perClassAccuracyPicture, reliabilityPicture } from "./pictures.js";
 import { smallResult } from "./test-result.js";
 
 // The three chart pictures; failure-gallery.test.ts covers the image grid.
