@@ -16,8 +16,8 @@ import {
   loadCifar10,
   Rng,
   randomCrop,
-  saveBatchGrid,
 } from "../src/index.js";
+import { saveBatchGrid } from "../src/pictures.js";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const ARCHIVE = join(REPO, "..", "shared", "datasets", "cifar-10-binary.tar.gz");

@@ -1,6 +1,6 @@
 // "Visualise a batch first": the batch as the model will see it, mapped back to pixels, with
 // class names, so wrong normalisation or broken augmentation shows before a run is wasted.
-import { imageGrid, type Picture, type RgbImage, savePicture } from "@cnnkit/viz";
+import type { Picture, RgbImage } from "@cnnkit/viz";
 import type * as tf from "@tensorflow/tfjs-core";
 import type { NormalizeStats } from "./batches.js";
 import {
@@ -9,7 +9,9 @@ import {
   CIFAR10_MEAN,
   CIFAR10_STD,
 } from "./constants.js";
+import { denormalize } from "./denormalize.js";
 import { Cifar10Error } from "./errors.js";
+import { loadViz } from "./load-viz.js";
 
 export interface BatchGridOptions {
   /** Names shown under each image, by label. Defaults to the CIFAR-10 class names. */
@@ -33,28 +35,6 @@ export interface BatchLike {
   labels: Uint8Array | Int32Array | readonly number[];
 }
 
-/**
- * Maps normalised float pixels back to bytes: `round((v·std + mean)·255)`, clamped to 0–255.
- * Returns the bytes and how many values fell outside [0, 255] before clamping (a sign of stats
- * that do not match the ones the batch was made with).
- */
-export function denormalize(
-  pixels: Float32Array,
-  normalize: NormalizeStats | false,
-): { bytes: Uint8Array; clipped: number } {
-  const mean = normalize ? normalize.mean : [0, 0, 0];
-  const std = normalize ? normalize.std : [1, 1, 1];
-  const bytes = new Uint8Array(pixels.length);
-  let clipped = 0;
-  for (let i = 0; i < pixels.length; i++) {
-    const c = i % 3;
-    const v = Math.round((pixels[i]! * std[c]! + mean[c]!) * 255);
-    if (v < 0 || v > 255) clipped++;
-    bytes[i] = Math.min(Math.max(v, 0), 255);
-  }
-  return { bytes, clipped };
-}
-
 /** Per-channel mean and std of normalised pixels: about 0 and 1 when the stats are right. */
 function summarise(pixels: Float32Array): string {
   const sum = [0, 0, 0];
@@ -76,6 +56,7 @@ export async function batchGrid(
   batch: BatchLike,
   options: BatchGridOptions = {},
 ): Promise<Picture> {
+  const { imageGrid } = loadViz("batchGrid");
   const { x } = batch;
   if (x.rank !== 4 || x.shape[1] !== 32 || x.shape[2] !== 32 || x.shape[3] !== 3) {
     throw new Cifar10Error(
@@ -115,5 +96,6 @@ export async function saveBatchGrid(
   path: string,
   options: BatchGridOptions = {},
 ): Promise<void> {
+  const { savePicture } = loadViz("saveBatchGrid");
   await savePicture(await batchGrid(batch, options), path);
 }

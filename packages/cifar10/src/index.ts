@@ -9,13 +9,6 @@ export {
 } from "./augmentation.js";
 export { augmentationFromSpec } from "./augmentation-spec.js";
 export {
-  type BatchGridOptions,
-  type BatchLike,
-  batchGrid,
-  denormalize,
-  saveBatchGrid,
-} from "./batch-grid.js";
-export {
   type Cifar10Batch,
   Cifar10Batches,
   type Cifar10BatchesOptions,
@@ -35,6 +28,7 @@ export {
   CIFAR10_URL,
 } from "./constants.js";
 export { type CutoutOptions, cutout } from "./cutout.js";
+export { denormalize } from "./denormalize.js";
 export { Cifar10Error } from "./errors.js";
 export { type HorizontalFlipOptions, horizontalFlip } from "./horizontal-flip.js";
 export { type LoadCifar10Options, loadCifar10 } from "./load-cifar10.js";

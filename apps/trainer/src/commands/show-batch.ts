@@ -1,7 +1,7 @@
 // `cnnkit-train show-batch`: the first training batch exactly as the model will see it
 // (augmented, normalised, then mapped back to pixels), to check the data before a long run.
 import { join } from "node:path";
-import { saveBatchGrid } from "@cnnkit/cifar10";
+import { saveBatchGrid } from "@cnnkit/cifar10/pictures";
 import * as tf from "@tensorflow/tfjs-core";
 import type { TrainConfig } from "../config.js";
 import { type RunData, trainBatches } from "../data.js";
