@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   BIN_NAMES,
   binBatch,
-  CLASSES,
   datasetArchive,
   expectedImage,
   labelOf,
@@ -15,6 +14,7 @@ import {
   writePyFolder,
 } from "../test/helpers.js";
 import { md5 } from "./checksum.js";
+import { CIFAR10_CLASS_NAMES } from "./constants.js";
 import { type Cifar10, type LoadCifar10Options, loadCifar10 } from "./index.js";
 
 let dir: string;
@@ -36,7 +36,7 @@ function expectSmallDataset(data: Cifar10): void {
   expect(data.train.length).toBe(5 * RECORDS);
   expect(data.test.length).toBe(RECORDS);
   expect(data.train.images.length).toBe(5 * RECORDS * 3072);
-  expect(data.classNames).toEqual(CLASSES);
+  expect(data.classNames).toEqual(CIFAR10_CLASS_NAMES);
   expect([...data.train.labels]).toEqual(Array.from({ length: 20 }, (_, i) => labelOf(i)));
   expect([...data.test.labels]).toEqual([20, 21, 22, 23].map(labelOf));
   // NHWC: image 7 of train and image 2 of test, pixel for pixel.

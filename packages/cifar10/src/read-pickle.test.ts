@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { expectedImage, py2Batch, py2Meta, record } from "../test/helpers.js";
+import { CIFAR10_CLASS_NAMES } from "./constants.js";
 import { decodePyBatch, decodePyMeta } from "./decode-py.js";
 import { Cifar10Error } from "./errors.js";
 import { readPickle } from "./read-pickle.js";
@@ -44,18 +45,7 @@ describe("decodePyBatch", () => {
   });
 
   it("reads the class names of batches.meta", () => {
-    expect(decodePyMeta(py2Meta(), "batches.meta")).toEqual([
-      "airplane",
-      "automobile",
-      "bird",
-      "cat",
-      "deer",
-      "dog",
-      "frog",
-      "horse",
-      "ship",
-      "truck",
-    ]);
+    expect(decodePyMeta(py2Meta(), "batches.meta")).toEqual([...CIFAR10_CLASS_NAMES]);
   });
 
   it("rejects a label above 9, naming the file and record", () => {

@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { CIFAR10_CLASS_NAMES } from "../src/constants.js";
 
 export const RECORDS = 4;
 export const BIN_NAMES = [
@@ -57,24 +58,11 @@ export async function writeBinFolder(
   BIN_NAMES.forEach((n, b) => {
     files.set(n, binBatch(b));
   });
-  files.set("batches.meta.txt", new TextEncoder().encode(`${CLASSES.join("\n")}\n\n`));
+  files.set("batches.meta.txt", new TextEncoder().encode(`${CIFAR10_CLASS_NAMES.join("\n")}\n\n`));
   edit(files);
   for (const [n, bytes] of files) await writeFile(join(dir, n), bytes);
   return dir;
 }
-
-export const CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
 
 /** Expected NHWC image i as the loader should return it. */
 export function expectedImage(i: number): Uint8Array {
@@ -149,7 +137,7 @@ export function datasetArchive(edit: (entries: TarEntry[]) => void = () => {}): 
     { name: "cifar-10-batches-bin/", type: "5" },
     {
       name: "cifar-10-batches-bin/batches.meta.txt",
-      data: new TextEncoder().encode(`${CLASSES.join("\n")}\n`),
+      data: new TextEncoder().encode(`${CIFAR10_CLASS_NAMES.join("\n")}\n`),
     },
     ...BIN_NAMES.map((n, b) => ({ name: `cifar-10-batches-bin/${n}`, data: binBatch(b) })),
   ];
@@ -236,7 +224,7 @@ export function py2Batch(
   return p.bytes();
 }
 
-export function py2Meta(names = CLASSES): Uint8Array {
+export function py2Meta(names: readonly string[] = CIFAR10_CLASS_NAMES): Uint8Array {
   const p = new Py2Pickler();
   p.op(0x80, 2, 0x7d).put().op(0x28);
   p.str("num_cases_per_batch").int(RECORDS);

@@ -7,6 +7,7 @@
 //   /usr/bin/python3 scripts/gen-fixtures.py
 import { rm, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { CIFAR10_CLASS_NAMES } from "@cnnkit/cifar10";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { randomImages, tinyResNet } from "../src/__fixtures__/tiny-resnet.js";
@@ -20,18 +21,7 @@ const images = fileURLToPath(
 await rm(out, { recursive: true, force: true });
 const model = tinyResNet({ seed: 1 });
 const { manifest } = await exportModel(model, out, {
-  classNames: [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-  ],
+  classNames: [...CIFAR10_CLASS_NAMES],
   normalization: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
   metrics: { note: "random weights: a format fixture, not a trained model" },
 });
