@@ -1,9 +1,9 @@
 import "@tensorflow/tfjs-backend-cpu";
 import { ADAMW_UPDATE_KERNEL, AdamW } from "@cnnkit/optim";
+import { ADAMW_UPDATE } from "@cnnkit/optim/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededValues, seededVariables } from "../test/conv-check.js";
-import { ADAMW_UPDATE } from "./adamw-update.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 

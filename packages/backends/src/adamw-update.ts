@@ -9,26 +9,19 @@
 // tfjs ops per variable otherwise. On the CPU backends those ops cost more in per-kernel work
 // (allocations, scalar tensors, bookkeeping) than in arithmetic: 658 kernels, ~7 ms per step for
 // a 47-variable SmallResNet. One pass here, in float64 per element, stored as float32.
+import {
+  ADAMW_UPDATE,
+  type AdamWUpdateAttrs,
+  type AdamWUpdateInputs,
+} from "@cnnkit/optim/kernel-names";
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
 
-/** The kernel name, shared with `@cnnkit/optim` (which spells the same string). */
-export const ADAMW_UPDATE = "CnnkitAdamWUpdate";
-
-interface Attrs {
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  decay: number;
-  stepSize: number;
-  sqrtBias2: number;
-}
-
 export function makeAdamWUpdate(backendName: KernelBackendName): KernelFunc {
   return (args) => {
-    const { value, gradient, m, v } = args.inputs as Record<string, TensorInfo>;
-    const { beta1, beta2, epsilon, decay, stepSize, sqrtBias2 } = args.attrs as unknown as Attrs;
+    const { value, gradient, m, v } = args.inputs as AdamWUpdateInputs;
+    const { beta1, beta2, epsilon, decay, stepSize, sqrtBias2 } = args.attrs as AdamWUpdateAttrs;
     const inputs = [value, gradient, m, v];
     const size = (t: TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
     if (

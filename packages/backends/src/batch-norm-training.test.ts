@@ -1,9 +1,9 @@
 import "@tensorflow/tfjs-backend-cpu";
 import { BATCH_NORM_TRAINING_KERNELS, batchNormTraining } from "@cnnkit/resnet";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { relativeError, seededValues } from "../test/conv-check.js";
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
 import { BackendError } from "./errors.js";
 import { unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";

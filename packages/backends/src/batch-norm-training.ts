@@ -10,6 +10,14 @@
 // same formulas as tfjs ops otherwise (webgl, tensorflow), so any backend can add its own.
 // Sums accumulate in float64 (tfjs's float32 reductions round more), then results are float32.
 // Two passes over the activations each way, the least these formulas allow.
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  type BatchNormTrainingAttrs,
+  type BatchNormTrainingGradAttrs,
+  type BatchNormTrainingGradInputs,
+  type BatchNormTrainingInputs,
+} from "@cnnkit/resnet/kernel-names";
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, type KernelOps, kernelOps } from "./kernel-ops.js";
@@ -19,14 +27,6 @@ import {
   simdChannelAffine,
   simdChannelSums,
 } from "./wasm-simd.js";
-
-/** The kernel names, shared with `@cnnkit/resnet` (which spells the same strings). */
-export const BATCH_NORM_TRAINING = "CnnkitBatchNormTraining";
-export const BATCH_NORM_TRAINING_GRAD = "CnnkitBatchNormTrainingGrad";
-
-interface Attrs {
-  epsilon: number;
-}
 
 function channelsOf(x: TensorInfo, name: string, backendName: string): number {
   const c = x.shape[x.shape.length - 1];
@@ -193,12 +193,8 @@ function simdFor(ops: KernelOps, C: number): SimdLoops | null {
 
 export function makeBatchNormTraining(backendName: KernelBackendName): KernelFunc {
   return (args) => {
-    const { x, gamma, beta } = args.inputs as {
-      x: TensorInfo;
-      gamma: TensorInfo;
-      beta: TensorInfo;
-    };
-    const { epsilon } = args.attrs as unknown as Attrs;
+    const { x, gamma, beta } = args.inputs as BatchNormTrainingInputs;
+    const { epsilon } = args.attrs as BatchNormTrainingAttrs;
     const C = channelsOf(x, BATCH_NORM_TRAINING, backendName);
     const ops = kernelOps(backendName, args.backend as KernelBackend);
     const y = ops.alloc(x.shape);
@@ -239,11 +235,8 @@ export function makeBatchNormTraining(backendName: KernelBackendName): KernelFun
 
 export function makeBatchNormTrainingGrad(backendName: KernelBackendName): KernelFunc {
   return (args) => {
-    const { dy, x, mean, variance, gamma } = args.inputs as Record<
-      "dy" | "x" | "mean" | "variance" | "gamma",
-      TensorInfo
-    >;
-    const { epsilon } = args.attrs as unknown as Attrs;
+    const { dy, x, mean, variance, gamma } = args.inputs as BatchNormTrainingGradInputs;
+    const { epsilon } = args.attrs as BatchNormTrainingGradAttrs;
     const C = channelsOf(x, BATCH_NORM_TRAINING_GRAD, backendName);
     const ops = kernelOps(backendName, args.backend as KernelBackend);
     const dx = ops.alloc(x.shape);

@@ -1,7 +1,9 @@
-export { ADAMW_UPDATE } from "./adamw-update.js";
-export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
+// The contracts of the kernels other packages call, re-exported from where they are defined.
+export { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
+export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
 export { BackendError } from "./errors.js";
-export { L2_NORMS } from "./l2-norms.js";
+export type { ReluGradInputs } from "./kernel-names.js";
+export { RELU_GRAD } from "./kernel-names.js";
 export type {
   NativeSession,
   OnnxRuntimeKernelsOptions,
@@ -17,8 +19,6 @@ export {
 } from "./onnxruntime-kernels.js";
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
-export { RELU_GRAD } from "./relu-gradient.js";
-export { SGD_UPDATE } from "./sgd-update.js";
 export type {
   BackendAttempt,
   BackendChoice,

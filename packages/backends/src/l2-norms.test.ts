@@ -1,9 +1,9 @@
 import "@tensorflow/tfjs-backend-cpu";
 import { clipByGlobalNorm, L2_NORMS_KERNEL } from "@cnnkit/optim";
+import { L2_NORMS } from "@cnnkit/optim/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededValues } from "../test/conv-check.js";
-import { L2_NORMS } from "./l2-norms.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 

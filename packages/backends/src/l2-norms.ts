@@ -6,12 +6,10 @@
 // tensor (abs, square, sum, sqrt) and a `stack` otherwise: ~4 kernels per gradient, 190 per step
 // for a 47-variable SmallResNet, whose per-call costs outweigh the arithmetic on the CPU
 // backends. Sums in float64.
+import { L2_NORMS } from "@cnnkit/optim/kernel-names";
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
-
-/** The kernel name, shared with `@cnnkit/optim` (which spells the same string). */
-export const L2_NORMS = "CnnkitL2Norms";
 
 export function makeL2Norms(backendName: KernelBackendName): KernelFunc {
   return (args) => {

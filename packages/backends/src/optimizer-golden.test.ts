@@ -1,6 +1,8 @@
 // @cnnkit/optim's PyTorch golden fixtures, replayed with this package's optimizer kernels in use:
 // the fused AdamW and SGD updates and clipByGlobalNorm's fused norms must meet the same bar as
 // the ops (every parameter within 1e-5 relative + 1e-6 of PyTorch 1.13 after 20 steps).
+
+import { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -11,10 +13,7 @@ import {
   Problem,
   train,
 } from "../../optim/test/golden-problem.js";
-import { ADAMW_UPDATE } from "./adamw-update.js";
-import { L2_NORMS } from "./l2-norms.js";
 import { unregisterTrainingKernels } from "./register-training-kernels.js";
-import { SGD_UPDATE } from "./sgd-update.js";
 import { useBackend } from "./use-backend.js";
 
 describe.each(["cpu", "wasm"] as const)("AdamW and SGD with the fused kernels on %s", (backend) => {

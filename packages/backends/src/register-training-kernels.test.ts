@@ -1,12 +1,10 @@
 import "@tensorflow/tfjs-backend-cpu";
+import { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { ADAMW_UPDATE } from "./adamw-update.js";
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./batch-norm-training.js";
-import { L2_NORMS } from "./l2-norms.js";
+import { RELU_GRAD } from "./kernel-names.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
-import { RELU_GRAD } from "./relu-gradient.js";
-import { SGD_UPDATE } from "./sgd-update.js";
 
 /** Kernels cpu has of its own (replaced there), the fused ones no backend has, wasm-only ones. */
 const NAMES = [

@@ -1,4 +1,7 @@
 // Installs the training kernels into tfjs's global kernel registry, once, reversibly.
+
+import { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
 import {
   getKernel,
   type KernelConfig,
@@ -6,29 +9,20 @@ import {
   registerKernel,
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
-import { ADAMW_UPDATE, makeAdamWUpdate } from "./adamw-update.js";
-import {
-  BATCH_NORM_TRAINING,
-  BATCH_NORM_TRAINING_GRAD,
-  makeBatchNormTraining,
-  makeBatchNormTrainingGrad,
-} from "./batch-norm-training.js";
+import { makeAdamWUpdate } from "./adamw-update.js";
+import { makeBatchNormTraining, makeBatchNormTrainingGrad } from "./batch-norm-training.js";
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import { makeErf, makeExp } from "./erf-exp.js";
+import { RELU_GRAD } from "./kernel-names.js";
 import type { KernelBackendName } from "./kernel-ops.js";
-import { L2_NORMS, makeL2Norms } from "./l2-norms.js";
+import { makeL2Norms } from "./l2-norms.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
 import { makeMaxPoolGrad } from "./max-pool-grad.js";
 import { makeCast, makeIdentity, makeSlice } from "./memory-kernels.js";
 import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
-import {
-  installReluGradient,
-  makeReluGrad,
-  RELU_GRAD,
-  restoreReluGradient,
-} from "./relu-gradient.js";
-import { makeSGDUpdate, SGD_UPDATE } from "./sgd-update.js";
+import { installReluGradient, makeReluGrad, restoreReluGradient } from "./relu-gradient.js";
+import { makeSGDUpdate } from "./sgd-update.js";
 import { makeTile } from "./tile.js";
 
 /** What `registerTrainingKernels()` did, per `"KernelName@backend"`. */

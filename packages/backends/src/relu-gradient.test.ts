@@ -3,8 +3,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededValues } from "../test/conv-check.js";
+import { RELU_GRAD } from "./kernel-names.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
-import { RELU_GRAD } from "./relu-gradient.js";
 import { useBackend } from "./use-backend.js";
 
 /** d/dx Σ relu(x)·w, and the values it was taken at. */

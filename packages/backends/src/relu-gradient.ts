@@ -1,6 +1,6 @@
 // ReLU's gradient as one kernel. tfjs-core computes it as dy · cast(step(x)): two passes over
 // the activations (a Step, a Multiply) and a tensor in between, 13 times per ResNet step.
-// CNNKIT_RELU_GRAD does it in one pass (WebAssembly SIMD on wasm, see wasm-simd.ts), and the Relu
+// RELU_GRAD (kernel-names.ts) does it in one pass (WebAssembly SIMD on wasm, see wasm-simd.ts), and the Relu
 // gradient registered by `registerTrainingKernels()` calls it on the backends that have it and
 // tfjs's composition everywhere else. It has a gradient of its own, so second-order gradients
 // still work.
@@ -15,19 +15,17 @@ import {
   type KernelFunc,
   registerGradient,
   type Tensor,
-  type TensorInfo,
   unregisterGradient,
 } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
+import { RELU_GRAD, type ReluGradInputs } from "./kernel-names.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
 import { simdReluGrad } from "./wasm-simd.js";
-
-export const RELU_GRAD = "CnnkitReluGrad";
 
 /** dx = dy where x > 0, NaN where x is NaN (as dy·step(x)), else 0; inputs { dy, x }. */
 export function makeReluGrad(backendName: KernelBackendName): KernelFunc {
   return (args) => {
-    const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+    const { dy, x } = args.inputs as ReluGradInputs;
     if (dy.dtype !== "float32" || x.dtype !== "float32") {
       throw new BackendError(
         "unsupported_tensor",
@@ -66,10 +64,11 @@ const reluGradient: GradConfig = {
   gradFunc: (dy, saved) => {
     const [x] = saved as [Tensor];
     const d = dy as Tensor;
+    const inputs: ReluGradInputs<Tensor> = { dy: d, x };
     return {
       x: () =>
         getKernel(RELU_GRAD, getBackend())
-          ? (tf.engine().runKernel(RELU_GRAD, { dy: d, x }) as Tensor)
+          ? (tf.engine().runKernel(RELU_GRAD, inputs) as Tensor)
           : tf.mul(d, stepMask(x)),
     };
   },

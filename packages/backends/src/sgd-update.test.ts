@@ -1,10 +1,10 @@
 import "@tensorflow/tfjs-backend-cpu";
 import { SGD, SGD_UPDATE_KERNEL, type SGDOptions } from "@cnnkit/optim";
+import { SGD_UPDATE } from "@cnnkit/optim/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededValues, seededVariables } from "../test/conv-check.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
-import { SGD_UPDATE } from "./sgd-update.js";
 import { useBackend } from "./use-backend.js";
 
 const SHAPES = [[3, 3, 2, 4], [7]];

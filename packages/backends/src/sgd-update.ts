@@ -11,31 +11,22 @@
 // tfjs ops per variable otherwise (see adamw-update.ts for why one kernel pays on the CPU
 // backends). Float64 per element; the buffer is rounded to float32 before the step uses it, as
 // the ops do.
+import { SGD_UPDATE, type SGDUpdateAttrs, type SGDUpdateInputs } from "@cnnkit/optim/kernel-names";
 import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
 
-/** The kernel name, shared with `@cnnkit/optim` (which spells the same string). */
-export const SGD_UPDATE = "CnnkitSGDUpdate";
-
-interface Attrs {
-  learningRate: number;
-  momentum: number;
-  dampening: number;
-  weightDecay: number;
-  nesterov: boolean;
-}
-
 export function makeSGDUpdate(backendName: KernelBackendName): KernelFunc {
   return (args) => {
-    const { value, gradient, buffer } = args.inputs as Record<string, TensorInfo | undefined>;
+    // Partial: checked below, as a caller may pass anything.
+    const { value, gradient, buffer } = args.inputs as Partial<SGDUpdateInputs>;
     const {
       learningRate: lr,
       momentum,
       dampening,
       weightDecay: wd,
       nesterov,
-    } = args.attrs as unknown as Attrs;
+    } = args.attrs as SGDUpdateAttrs;
     const inputs = buffer ? [value, gradient, buffer] : [value, gradient];
     const size = (t: TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
     if (
