@@ -12,7 +12,7 @@ import { type BackendChoice, useBackend } from "../src/index.js";
 import {
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
-} from "../src/onnxruntime-kernels.js";
+} from "../src/onnxruntime/register.js";
 import { resnetConvShapes } from "../src/resnet-conv-shapes.js";
 import { outputShape } from "../test/conv-check.js";
 

@@ -4,19 +4,18 @@ export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/ke
 export { BackendError } from "./errors.js";
 export type { ReluGradInputs } from "./kernel-names.js";
 export { RELU_GRAD } from "./kernel-names.js";
+export type { NativeSession, OnnxRuntimeModule } from "./onnxruntime/load.js";
+export { loadOnnxRuntime } from "./onnxruntime/load.js";
 export type {
-  NativeSession,
   OnnxRuntimeKernelsOptions,
   OnnxRuntimeKernelsReport,
-  OnnxRuntimeModule,
-} from "./onnxruntime-kernels.js";
+} from "./onnxruntime/register.js";
 export {
-  loadOnnxRuntime,
   ONNXRUNTIME_KERNELS,
   onnxRuntimeKernelsActive,
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
-} from "./onnxruntime-kernels.js";
+} from "./onnxruntime/register.js";
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 export type {

@@ -16,13 +16,13 @@ import {
   seededValues,
 } from "../test/conv-check.js";
 import { BackendError } from "./errors.js";
+import { loadOnnxRuntime } from "./onnxruntime/load.js";
 import {
-  loadOnnxRuntime,
   ONNXRUNTIME_KERNELS,
   onnxRuntimeKernelsActive,
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
-} from "./onnxruntime-kernels.js";
+} from "./onnxruntime/register.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 

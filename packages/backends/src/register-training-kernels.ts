@@ -20,7 +20,7 @@ import { makeL2Norms } from "./l2-norms.js";
 import { makeMean, makeSum } from "./leading-axes-reduction.js";
 import { makeMaxPoolGrad } from "./max-pool-grad.js";
 import { makeCast, makeIdentity, makeSlice } from "./memory-kernels.js";
-import { isOnnxRuntimeKernel } from "./onnxruntime-kernels.js";
+import { isOnnxRuntimeKernel } from "./onnxruntime/register.js";
 import { installReluGradient, makeReluGrad, restoreReluGradient } from "./relu-gradient.js";
 import { makeSGDUpdate } from "./sgd-update.js";
 import { makeTile } from "./tile.js";

@@ -3,7 +3,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { afterAll, describe, expect, it } from "vitest";
 import { seededValues } from "../test/conv-check.js";
-import { registerOnnxRuntimeKernels, unregisterOnnxRuntimeKernels } from "./onnxruntime-kernels.js";
+import {
+  registerOnnxRuntimeKernels,
+  unregisterOnnxRuntimeKernels,
+} from "./onnxruntime/register.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 

@@ -3,7 +3,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { BackendError } from "./errors.js";
-import { onnxRuntimeKernelsActive, unregisterOnnxRuntimeKernels } from "./onnxruntime-kernels.js";
+import { onnxRuntimeKernelsActive, unregisterOnnxRuntimeKernels } from "./onnxruntime/register.js";
 import { unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 

@@ -4,13 +4,12 @@ import os from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
+import { loadOnnxRuntime, type OnnxRuntimeModule } from "./onnxruntime/load.js";
 import {
-  loadOnnxRuntime,
   type OnnxRuntimeKernelsReport,
-  type OnnxRuntimeModule,
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
-} from "./onnxruntime-kernels.js";
+} from "./onnxruntime/register.js";
 import { registerTrainingKernels } from "./register-training-kernels.js";
 import { initWasmWithThreads } from "./wasm-threads.js";
 

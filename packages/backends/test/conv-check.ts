@@ -5,7 +5,7 @@ import {
   onnxRuntimeKernelsActive,
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
-} from "../src/onnxruntime-kernels.js";
+} from "../src/onnxruntime/register.js";
 import {
   registerTrainingKernels,
   unregisterTrainingKernels,
