@@ -2,7 +2,7 @@
 import { VizError } from "./errors.js";
 import { positiveInteger, show, stringArray } from "./options.js";
 import { type Picture, svgPicture } from "./picture.js";
-import { encodePNG } from "./png.js";
+import { encodePNG, pngDataUrl } from "./png.js";
 import { checkImage, type RgbImage, upscaleNearest } from "./rgb-image.js";
 import { escapeXml, svgDocument, svgText, textWidth } from "./svg.js";
 
@@ -153,7 +153,7 @@ export function imageGrid(options: ImageGridOptions): Picture {
     // image-rendering, and a smoothed 32×32 image is a blur.
     const png = encodePNG(upscaleNearest(image, factor));
     body.push(
-      `<image x="${x}" y="${y}" width="${w}" height="${h}" image-rendering="optimizeSpeed" href="data:image/png;base64,${Buffer.from(png).toString("base64")}"/>`,
+      `<image x="${x}" y="${y}" width="${w}" height="${h}" image-rendering="optimizeSpeed" href="${pngDataUrl(png)}"/>`,
     );
     const caption = o.captions?.[i];
     if (caption) {

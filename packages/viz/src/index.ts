@@ -14,5 +14,6 @@ export { heatToImage, overlayHeatmap } from "./overlay-heatmap.js";
 export type { Picture, PngOptions } from "./picture.js";
 export type { DecodedImage } from "./png.js";
 export { decodePNG, encodePNG } from "./png.js";
+export { renderPNG } from "./render-png.js";
 export type { RgbaImage, RgbImage } from "./rgb-image.js";
 export { savePicture } from "./save-picture.js";

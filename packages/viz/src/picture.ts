@@ -1,7 +1,7 @@
-// The Picture every drawing function returns: SVG text made in TS, PNG rendered by resvg.
-import { createRequire } from "node:module";
+// The Picture every drawing function returns: SVG text made in TS, PNG rendered by resvg (Node).
 import type { Resvg as ResvgClass } from "@resvg/resvg-js";
 import { VizError } from "./errors.js";
+import { nodeProcess } from "./node-only.js";
 
 /** Options for `Picture.toPNG`. */
 export interface PngOptions {
@@ -17,26 +17,40 @@ export interface Picture {
   readonly height: number;
   /** A standalone SVG document. */
   toSVG(): string;
-  /** PNG bytes, rendered with the DejaVu Sans font shipped with this package. */
+  /**
+   * PNG bytes, rendered with the DejaVu Sans font shipped with this package. Node only (resvg is
+   * native code); in a browser, `await renderPNG(picture)` draws the SVG through a canvas.
+   */
   toPNG(options?: PngOptions): Uint8Array;
 }
 
-const require = createRequire(import.meta.url);
+const IN_A_BROWSER = "in a browser use await renderPNG(picture) (canvas) or picture.toSVG()";
+let nodeRequire: NodeJS.Require | undefined;
 let fontFiles: string[] | undefined;
 let Resvg: typeof ResvgClass | undefined;
 
+/** Node's require, made on first PNG: a browser bundle never reaches it. */
+function requireInNode(): NodeJS.Require {
+  nodeRequire ??= nodeProcess("toPNG", IN_A_BROWSER)
+    .getBuiltinModule("node:module")
+    .createRequire(import.meta.url);
+  return nodeRequire;
+}
+
 /**
  * Loads resvg on first PNG, not at import: SVG output then works even on a platform with no
- * prebuilt resvg binary, and the PNG failure is one clear error instead of an import crash.
+ * prebuilt resvg binary (or in a browser), and the PNG failure is one clear error instead of an
+ * import crash.
  */
 function resvg(): typeof ResvgClass {
   if (!Resvg) {
+    const require = requireInNode();
     try {
       Resvg = (require("@resvg/resvg-js") as { Resvg: typeof ResvgClass }).Resvg;
     } catch (cause) {
       throw new VizError(
         "renderer_unavailable",
-        `toPNG: expected @resvg/resvg-js to load a prebuilt binary for ${process.platform}-${process.arch}, got: ${(cause as Error).message.split("\n")[0]} (toSVG still works)`,
+        `toPNG: expected @resvg/resvg-js to load a prebuilt binary for ${globalThis.process.platform}-${globalThis.process.arch}, got: ${(cause as Error).message.split("\n")[0]} (toSVG still works)`,
         { cause },
       );
     }
@@ -50,20 +64,26 @@ function resvg(): typeof ResvgClass {
  */
 function fonts(): string[] {
   fontFiles ??= ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((file) =>
-    require.resolve(`dejavu-fonts-ttf/ttf/${file}`),
+    requireInNode().resolve(`dejavu-fonts-ttf/ttf/${file}`),
   );
   return fontFiles;
 }
 
-/** Renders an SVG document to PNG bytes with the shipped font. */
-export function renderSvgToPng(svg: string, options: PngOptions = {}): Uint8Array {
+/** `options.scale`, checked: a number in (0, 16]. Defaults to 1. */
+export function checkScale(where: string, options: PngOptions): number {
   const scale = options.scale ?? 1;
   if (!(Number.isFinite(scale) && scale > 0 && scale <= 16)) {
     throw new VizError(
       "invalid_option",
-      `toPNG options.scale: expected a number in (0, 16], got ${String(scale)}`,
+      `${where} options.scale: expected a number in (0, 16], got ${String(scale)}`,
     );
   }
+  return scale;
+}
+
+/** Renders an SVG document to PNG bytes with the shipped font. */
+export function renderSvgToPng(svg: string, options: PngOptions = {}): Uint8Array {
+  const scale = checkScale("toPNG", options);
   const Renderer = resvg();
   const renderer = new Renderer(svg, {
     fitTo: scale === 1 ? { mode: "original" } : { mode: "zoom", value: scale },

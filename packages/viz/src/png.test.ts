@@ -2,6 +2,7 @@ import { deflateSync } from "node:zlib";
 import { encode } from "fast-png";
 import { describe, expect, it } from "vitest";
 import { decodePNG, encodePNG, VizError } from "./index.js";
+import { pngDataUrl } from "./png.js";
 
 function gradient(width: number, height: number, channels: 1 | 3 | 4): Uint8Array {
   const data = new Uint8Array(width * height * channels);
@@ -126,3 +127,22 @@ function crc32(bytes: Uint8Array): number {
   }
   return (crc ^ 0xffffffff) >>> 0;
 }
+
+describe("pngDataUrl", () => {
+  it("base64-encodes every byte, also past the 32 KiB slices it works in", () => {
+    const data = new Uint8Array(200 * 200 * 3);
+    let x = 2463534242; // xorshift32 noise: incompressible, so the PNG is as big as the pixels
+    for (let i = 0; i < data.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      data[i] = x & 255;
+    }
+    const png = encodePNG({ data, width: 200, height: 200 });
+    expect(png.length).toBeGreaterThan(0x8000 * 2);
+    const url = pngDataUrl(png);
+    expect(url.startsWith("data:image/png;base64,iVBORw0KGgo")).toBe(true);
+    const back = Buffer.from(url.slice("data:image/png;base64,".length), "base64");
+    expect(back.equals(Buffer.from(png))).toBe(true);
+  });
+});

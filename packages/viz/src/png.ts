@@ -72,6 +72,16 @@ export function decodePNG(bytes: Uint8Array): DecodedImage {
   return { data: samples, width, height, channels: channels as 1 | 3 | 4 };
 }
 
+/** `data:image/png;base64,…` for PNG bytes, with btoa (Node and browsers) rather than Buffer. */
+export function pngDataUrl(png: Uint8Array): string {
+  let binary = "";
+  // In slices: String.fromCharCode takes its bytes as arguments, and a stack holds only so many.
+  for (let i = 0; i < png.length; i += 0x8000) {
+    binary += String.fromCharCode(...png.subarray(i, i + 0x8000));
+  }
+  return `data:image/png;base64,${btoa(binary)}`;
+}
+
 /** Sub-byte samples are packed MSB first and every row starts on a byte boundary. */
 function unpackIndices(
   data: ArrayLike<number>,
