@@ -1,8 +1,7 @@
 // `mkdir -p` that cannot spin, with errors that say what is wrong. Node's recursive mkdir loops
 // forever at 100% CPU where a folder exists but creating a child in it answers ENOENT (procfs,
 // sysfs: `/proc/x`); this walks up to the nearest existing folder, then creates each level once.
-import { mkdir, stat } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+// Node only: the built-ins are fetched when it runs, so a browser bundle has no "node:*" import.
 
 const WHY: Record<string, string> = {
   EACCES: "permission denied: the folder above is read-only for this user",
@@ -28,6 +27,8 @@ function cannotCreate(path: string, cause: NodeJS.ErrnoException): NodeJS.ErrnoE
 
 /** Creates `dir` and its missing parents. Throws naming the first folder that cannot be made. */
 export async function makeDirs(dir: string): Promise<void> {
+  const { mkdir, stat } = process.getBuiltinModule("node:fs/promises");
+  const { dirname, resolve } = process.getBuiltinModule("node:path");
   const missing: string[] = [];
   for (let at = resolve(dir); ; ) {
     let isDir: boolean;

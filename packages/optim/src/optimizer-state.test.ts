@@ -157,6 +157,34 @@ describe("optimizer state for resume", () => {
     again.dispose();
     v.dispose();
   });
+
+  it("outside Node (a browser), the file functions say so and the in-memory state still works", async () => {
+    const v = tf.variable(tf.tensor1d([1, 2]), true, "browser-state/v");
+    const optimizer = new AdamW({ learningRate: 0.1 });
+    optimizer.applyGradients({ [v.name]: tf.tensor1d([1, -1]) });
+    // A browser has no process.getBuiltinModule; hiding it is how this test plays one.
+    const getBuiltinModule = process.getBuiltinModule;
+    (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
+    try {
+      await expect(saveOptimizerState(optimizer, dir)).rejects.toMatchObject({
+        code: "node_only",
+        message: expect.stringMatching(
+          /^saveOptimizerState: expected Node\.js .*getOptimizerState/,
+        ),
+      });
+      await expect(loadWeightEMA(new WeightEMA([v]), dir)).rejects.toMatchObject({
+        code: "node_only",
+      });
+      const again = new AdamW({ learningRate: 0.1 });
+      await setOptimizerState(again, await getOptimizerState(optimizer));
+      expect(again.iterations).toBe(1);
+      again.dispose();
+    } finally {
+      process.getBuiltinModule = getBuiltinModule;
+    }
+    optimizer.dispose();
+    v.dispose();
+  });
 });
 
 describe("no tensor leaks over 100 steps", () => {

@@ -3,6 +3,7 @@
 import { type DataType, type Optimizer, tensor, Variable } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
 import type { Lookahead } from "./lookahead.js";
+import { makeDirs } from "./make-dirs.js";
 import type { NamedTensor } from "./slot-optimizer.js";
 import { checkOptions } from "./validate.js";
 import type { WeightEMA } from "./weight-ema.js";
@@ -52,7 +53,19 @@ export interface StateFileOptions {
   name?: string;
 }
 
+/**
+ * The checks every file function starts with: Node is there (the file functions fetch Node's
+ * built-in modules when they run instead of importing them, so a browser bundle of this package
+ * has no "node:*" import), and the file stem is valid.
+ */
 function fileName(where: string, options: StateFileOptions, fallback: string): string {
+  const proc = (globalThis as { process?: Partial<NodeJS.Process> }).process;
+  if (typeof proc?.getBuiltinModule !== "function") {
+    throw new OptimError(
+      "node_only",
+      `${where}: expected Node.js >= 20.16 (process.getBuiltinModule) to use files, got a runtime without it; in a browser keep the in-memory state instead (getOptimizerState, getWeightEMAState, getLookaheadState, and the matching set… functions)`,
+    );
+  }
   const name = checkOptions(where, options, ["name"]).name ?? fallback;
   if (typeof name !== "string" || name === "" || /[/\\]/.test(name)) {
     throw new OptimError(
@@ -234,10 +247,10 @@ export async function writeStateFiles(
   dir: string,
   name: string,
 ): Promise<void> {
-  const fs = await import("node:fs/promises");
-  const path = await import("node:path");
+  const fs = process.getBuiltinModule("node:fs/promises");
+  const path = process.getBuiltinModule("node:path");
   // Not Node's recursive mkdir: it spins for ever under /proc (make-dirs.ts).
-  await (await import("./make-dirs.js")).makeDirs(dir);
+  await makeDirs(dir);
   const suffix = `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const bin = path.join(dir, `${name}.bin`);
   const json = path.join(dir, `${name}.json`);
@@ -264,8 +277,8 @@ export async function writeStateFiles(
 
 /** Reads a pair written by {@link writeStateFiles}. */
 export async function readStateFiles(dir: string, name: string): Promise<OptimizerState> {
-  const fs = await import("node:fs/promises");
-  const path = await import("node:path");
+  const fs = process.getBuiltinModule("node:fs/promises");
+  const path = process.getBuiltinModule("node:path");
   const json = path.join(dir, `${name}.json`);
   const bin = path.join(dir, `${name}.bin`);
   let manifest: OptimizerStateManifest;
@@ -309,11 +322,8 @@ export async function saveWeightEMA(
   dir: string,
   options: StateFileOptions = {},
 ): Promise<void> {
-  await writeStateFiles(
-    await getWeightEMAState(ema),
-    dir,
-    fileName("saveWeightEMA", options, "ema"),
-  );
+  const name = fileName("saveWeightEMA", options, "ema");
+  await writeStateFiles(await getWeightEMAState(ema), dir, name);
 }
 
 /** Loads a WeightEMA saved by {@link saveWeightEMA}. */
