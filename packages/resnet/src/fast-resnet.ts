@@ -11,9 +11,9 @@ import {
   model,
   type SymbolicTensor,
 } from "@tensorflow/tfjs-layers";
-import type { Shape } from "@tensorflow/tfjs-layers/dist/keras_format/common";
-import type { Conv2D, ConvLayerArgs } from "@tensorflow/tfjs-layers/dist/layers/convolutional";
-import type { Kwargs } from "@tensorflow/tfjs-layers/dist/types";
+import type { Shape } from "@tensorflow/tfjs-layers/dist/keras_format/common.js";
+import type { Conv2D, ConvLayerArgs } from "@tensorflow/tfjs-layers/dist/layers/convolutional.js";
+import type { Kwargs } from "@tensorflow/tfjs-layers/dist/types.js";
 import { ResNetError } from "./errors.js";
 import { freezeWeights } from "./frozen-weights.js";
 import { blockLayerName, LAYER_NAMES } from "./layer-names.js";

@@ -8,7 +8,7 @@
 // between this layer and the built-in class a saved model reloads as); `weightsInBuildOrder`
 // is what the layer's `weights` getter returns instead, so the order stays tfjs's own.
 import type { LayerVariable } from "@tensorflow/tfjs-layers";
-import type { Layer } from "@tensorflow/tfjs-layers/dist/engine/topology";
+import type { Layer } from "@tensorflow/tfjs-layers/dist/engine/topology.js";
 
 interface WeightLists {
   _trainableWeights: LayerVariable[];

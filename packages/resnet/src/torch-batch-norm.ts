@@ -9,11 +9,11 @@
 // registered with tfjs's serialization map, so the built-in class stays what tfjs loads.
 import * as tf from "@tensorflow/tfjs-core";
 import { type LayerVariable, layers } from "@tensorflow/tfjs-layers";
-import type { Shape } from "@tensorflow/tfjs-layers/dist/keras_format/common";
+import type { Shape } from "@tensorflow/tfjs-layers/dist/keras_format/common.js";
 import type {
   BatchNormalization,
   BatchNormalizationLayerArgs,
-} from "@tensorflow/tfjs-layers/dist/layers/normalization";
+} from "@tensorflow/tfjs-layers/dist/layers/normalization.js";
 import { freezeWeights } from "./frozen-weights.js";
 import {
   BATCH_NORM_TRAINING,

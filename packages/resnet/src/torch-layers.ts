@@ -2,9 +2,9 @@
 // torchvision's ResNet), no conv bias before BN, PyTorch's Linear init, PyTorch's BN numbers.
 import * as tf from "@tensorflow/tfjs-core";
 import { initializers, layers } from "@tensorflow/tfjs-layers";
-import type { Layer } from "@tensorflow/tfjs-layers/dist/engine/topology";
-import type { Conv2D, ConvLayerArgs } from "@tensorflow/tfjs-layers/dist/layers/convolutional";
-import type { Kwargs } from "@tensorflow/tfjs-layers/dist/types";
+import type { Layer } from "@tensorflow/tfjs-layers/dist/engine/topology.js";
+import type { Conv2D, ConvLayerArgs } from "@tensorflow/tfjs-layers/dist/layers/convolutional.js";
+import type { Kwargs } from "@tensorflow/tfjs-layers/dist/types.js";
 import type { ResolvedLayerDefaults } from "./options.js";
 import { torchBatchNorm } from "./torch-batch-norm.js";
 
