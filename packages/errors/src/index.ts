@@ -1,0 +1,2 @@
+export type { CnnkitErrorClass } from "./cnnkit-error.js";
+export { CnnkitError } from "./cnnkit-error.js";

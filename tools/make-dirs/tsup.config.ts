@@ -1,0 +1,3 @@
+import { cnnkitTsup } from "@cnnkit/tsup-config";
+
+export default cnnkitTsup({ entry: ["src/make-dirs.ts"] });
