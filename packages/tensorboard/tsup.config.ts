@@ -1,10 +1,3 @@
-import { defineConfig } from "tsup";
+import { cnnkitTsup } from "@cnnkit/tsup-config";
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm"],
-  target: "node20",
-  dts: true,
-  sourcemap: true,
-  clean: true,
-});
+export default cnnkitTsup();

@@ -1,10 +1,5 @@
-import { defineConfig } from "tsup";
+import { cnnkitTsup } from "@cnnkit/tsup-config";
 
-export default defineConfig({
+export default cnnkitTsup({
   entry: ["src/index.ts", "src/data-parallel.ts", "src/data-parallel-worker.ts"],
-  format: ["esm"],
-  target: "node20",
-  dts: true,
-  sourcemap: true,
-  clean: true,
 });
