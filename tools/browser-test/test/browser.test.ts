@@ -1,0 +1,143 @@
+// Bundles src/page.ts for the browser with esbuild (sources through the @cnnkit/source
+// condition, as every test here reads them), serves it on localhost and runs it in headless
+// Chromium from Debian's `chromium` package, then checks what the page computed.
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ScenarioResult } from "../src/page.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const found = existsSync(CHROMIUM);
+if (!found && process.env.CI) {
+  throw new Error(
+    `browser test: expected Chromium at ${CHROMIUM} (Debian's chromium package, which .ci/run installs), found nothing; in CI a missing browser fails instead of skipping`,
+  );
+}
+if (!found) {
+  console.warn(
+    `browser test SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
+}
+
+/** Bundles the page as a browser would get it; esbuild fails on any Node built-in it meets. */
+async function bundlePage(): Promise<string> {
+  const out = await build({
+    entryPoints: [fileURLToPath(new URL("../src/page.ts", import.meta.url))],
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    target: "es2022",
+    conditions: ["@cnnkit/source"],
+    write: false,
+    logLevel: "silent",
+  });
+  return out.outputFiles[0]!.text;
+}
+
+function serve(
+  files: Record<string, { type: string; body: string | Uint8Array }>,
+): Promise<Server> {
+  const server = createServer((request, response) => {
+    const file = files[request.url ?? ""];
+    if (!file) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { "content-type": file.type }).end(file.body);
+  });
+  return new Promise((done) => server.listen(0, "127.0.0.1", () => done(server)));
+}
+
+describe.skipIf(!found)("in headless Chromium", () => {
+  let browser: Browser;
+  let server: Server;
+  let result: ScenarioResult;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    const script = await bundlePage();
+    server = await serve({
+      "/": {
+        type: "text/html",
+        body: '<!doctype html><script type="module" src="/page.js"></script>',
+      },
+      "/page.js": { type: "text/javascript", body: script },
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => "scenario" in globalThis);
+    result = await page.evaluate(() =>
+      (globalThis as unknown as { scenario: () => Promise<ScenarioResult> }).scenario(),
+    );
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+  });
+
+  it("loads with no page errors, on the cpu backend", () => {
+    expect(pageErrors).toEqual([]);
+    expect(result.backend).toBe("cpu");
+    console.log(`browser test: ${result.losses.length} steps in ${Math.round(result.trainMs)} ms`);
+  });
+
+  it("trains: AdamW under OneCycleLR lowers a finite loss", () => {
+    expect(result.losses).toHaveLength(8);
+    for (const loss of result.losses) expect(Number.isFinite(loss)).toBe(true);
+    expect(result.losses.at(-1)!).toBeLessThan(result.losses[0]! * 0.9);
+    // OneCycleLR warms up then anneals: the peak is inside the run, the last lr far below it.
+    const peak = Math.max(...result.lrs);
+    expect(peak).toBeCloseTo(1e-2, 3);
+    expect(result.lrs[0]!).toBeLessThan(peak / 10);
+    expect(result.lrs.at(-1)!).toBeLessThan(peak / 2);
+    expect(result.resumedIterations).toBe(8);
+  });
+
+  it("measures: accuracy and a confusion matrix over all 16 images", () => {
+    expect(result.confusionTotal).toBe(16);
+    expect(result.accuracy).toBeGreaterThanOrEqual(0);
+    expect(result.accuracy).toBeLessThanOrEqual(1);
+  });
+
+  it("draws the confusion matrix as SVG and as a PNG of twice its size", () => {
+    const { width, height, svgHead } = result.picture;
+    expect(svgHead).toMatch(new RegExp(`^<svg [^>]*width="${width}" height="${height}"`));
+    expect(result.png).toMatchObject({ width: 2 * width, height: 2 * height });
+    expect([3, 4]).toContain(result.png.channels);
+  });
+
+  it("explains: Grad-CAM maps in [0, 1] and a 32×32 overlay PNG", () => {
+    expect(result.gradCam).toMatchObject({ maps: 2, height: 8, width: 8 });
+    expect(result.gradCam.values).toHaveLength(2 * 8 * 8);
+    for (const v of result.gradCam.values) expect(v >= 0 && v <= 1).toBe(true);
+    expect(Math.max(...result.gradCam.values)).toBe(1);
+    expect(result.overlay).toEqual({ width: 32, height: 32, channels: 3 });
+  });
+
+  it("logs TensorBoard events in memory, as bytes a page can download", () => {
+    const { scalars, images, bytes, downloaded } = result.events;
+    const loss = scalars.filter((s) => s.tag === "train/loss");
+    expect(loss.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(loss.map((s) => s.value)).toEqual(result.losses.map(Math.fround));
+    expect(images).toEqual([
+      { tag: "confusion", width: result.picture.width, height: result.picture.height },
+    ]);
+    expect(downloaded).toBe(bytes);
+  });
+
+  it("says which functions need Node, and leaks no tensors", () => {
+    expect(result.nodeOnly).toEqual({
+      savePicture: "node_only",
+      toPNG: "node_only",
+      saveOptimizerState: "node_only",
+    });
+    expect(result.tensorsLeaked).toBe(0);
+  });
+});
