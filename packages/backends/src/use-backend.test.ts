@@ -116,4 +116,17 @@ describe("useBackend", () => {
     const chosen = await useBackend("cpu");
     expect(chosen).toMatchObject({ backend: "cpu", tried: [{ choice: "cpu", ok: true }] });
   });
+
+  it("uses a backend the page registered itself when import(name) cannot resolve (a bundle)", async () => {
+    // As in a browser bundle: the page imported the backend package; a bare import() fails.
+    const importModule = async (name: string) => {
+      throw new TypeError(`Failed to resolve module specifier "${name}"`);
+    };
+    const chosen = await useBackend("cpu", { importModule, onnxruntime: false });
+    expect(chosen).toMatchObject({ backend: "cpu", tried: [{ choice: "cpu", ok: true }] });
+    const none = await useBackend("tensorflow", { importModule }).catch((e: unknown) => e);
+    expect((none as BackendError).message).toBe(
+      "useBackend('tensorflow'): @tensorflow/tfjs-node: Failed to resolve module specifier \"@tensorflow/tfjs-node\"",
+    );
+  });
 });

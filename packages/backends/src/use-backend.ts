@@ -1,9 +1,7 @@
 // Chooses and activates a tfjs backend: the fastest one that really works on this machine.
-import { createRequire } from "node:module";
-import os from "node:os";
-import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
+import { availableThreads, nodeProcess } from "./node-only.js";
 import { loadOnnxRuntime, type OnnxRuntimeModule } from "./onnxruntime/load.js";
 import {
   type OnnxRuntimeKernelsReport,
@@ -52,15 +50,22 @@ export interface UseBackendOptions {
    * matmuls (XNNPACK), through its multi-threaded build, which tfjs leaves off in Node and this
    * package bridges (with more than one, the SIMD passes of BatchNorm and ReLU's gradient also
    * share their work with one helper thread); `1` keeps the single-threaded build. Wasm's
-   * threads take effect only when it is first initialised in the process. Defaults to
-   * `os.availableParallelism()`.
+   * threads take effect only when it is first initialised in the process (in Node; a browser
+   * gets tfjs's own threaded build where the page is cross-origin isolated). Defaults to
+   * `os.availableParallelism()` (`navigator.hardwareConcurrency` in a browser).
    */
   threads?: number;
-  /** Directory holding the `.wasm` binaries, ending in `/`. Defaults to `@tensorflow/tfjs-backend-wasm`'s `dist/`. */
+  /**
+   * Directory (or URL) holding the `.wasm` binaries, ending in `/`. Defaults to
+   * `@tensorflow/tfjs-backend-wasm`'s `dist/` in Node; in a browser to tfjs's own default (beside
+   * the page), or to what the page passed to `setWasmPaths` itself.
+   */
   wasmPaths?: string;
   /**
    * Loads an optional package by name. Defaults to dynamic `import()`. Exposed so the fallback
-   * chain can be exercised (and so bundlers that rewrite imports can supply their own).
+   * chain can be exercised (and so bundlers that rewrite imports can supply their own). A backend
+   * the page has registered already (`import "@tensorflow/tfjs-backend-wasm"` in a bundle, where
+   * `import(name)` cannot resolve a bare name) is used when its import fails.
    */
   importModule?: (name: string) => Promise<unknown>;
   /** Loads `onnxruntime-node` (see `registerOnnxRuntimeKernels`); exposed for the same reasons. */
@@ -80,7 +85,7 @@ const CHOICES: readonly BackendChoice[] = ["auto", "tensorflow-gpu", "tensorflow
 const AUTO_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
 
 function resolveUseBackendOptions(options: UseBackendOptions): ResolvedOptions {
-  const threads = options.threads ?? os.availableParallelism();
+  const threads = options.threads ?? availableThreads();
   if (!Number.isSafeInteger(threads) || threads < 1) {
     throw new BackendError(
       "invalid_option",
@@ -145,30 +150,59 @@ function wasmInitialised(): boolean {
   return (tf.engine() as unknown as { registry: Record<string, unknown> }).registry.wasm != null;
 }
 
-function defaultWasmDir(): string {
-  const require = createRequire(import.meta.url);
+/** In Node, the package's own `dist/`; elsewhere undefined (tfjs's default, or the page's choice). */
+function defaultWasmDir(): string | undefined {
+  const proc = nodeProcess();
+  if (!proc) return undefined;
+  const require = proc.getBuiltinModule("node:module").createRequire(import.meta.url);
+  const path = proc.getBuiltinModule("node:path");
   return `${path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm"))}${path.sep}`;
+}
+
+/**
+ * Imports `pkg` for `backend`. Where the import fails but the backend is registered already (a
+ * browser bundle that imported the package itself: `import(name)` cannot resolve a bare name
+ * there), resolves to undefined instead of failing.
+ */
+async function importBackend(
+  pkg: string,
+  backend: string,
+  opts: ResolvedOptions,
+): Promise<{ ok: true; mod: unknown } | { ok: false; reason: string }> {
+  try {
+    return { ok: true, mod: await opts.importModule(pkg) };
+  } catch (err) {
+    if (tf.findBackendFactory(backend) != null) return { ok: true, mod: undefined };
+    return { ok: false, reason: `${pkg}: ${oneLine(err)}` };
+  }
 }
 
 async function tryWasm(opts: ResolvedOptions): Promise<Outcome> {
   const pkg = "@tensorflow/tfjs-backend-wasm";
   type WasmApi = { setWasmPaths?: (p: string) => void; getThreadsCount?: () => number };
-  let mod: WasmApi & { default?: WasmApi };
-  try {
-    mod = (await opts.importModule(pkg)) as typeof mod;
-  } catch (err) {
-    return { ok: false, reason: `${pkg}: ${oneLine(err)}` };
-  }
+  const imported = await importBackend(pkg, "wasm", opts);
+  if (!imported.ok) return imported;
+  const mod = (imported.mod ?? {}) as WasmApi & { default?: WasmApi };
   try {
     const setWasmPaths = mod.setWasmPaths ?? mod.default?.setWasmPaths;
     // In Node, tfjs looks for the .wasm files beside the calling script, not in its own package.
     // setWasmPaths may only be called before the backend first initialises.
-    if (!wasmInitialised()) setWasmPaths?.(opts.wasmPaths ?? defaultWasmDir());
+    const dir = opts.wasmPaths ?? defaultWasmDir();
+    if (!wasmInitialised() && dir !== undefined) {
+      if (!setWasmPaths) {
+        return {
+          ok: false,
+          reason: `${pkg}: options.wasmPaths needs the package's setWasmPaths, and importing it failed; call setWasmPaths("${dir}") from it yourself before useBackend`,
+        };
+      }
+      setWasmPaths(dir);
+    }
   } catch (err) {
     return { ok: false, reason: `${pkg}: cannot locate its .wasm files: ${oneLine(err)}` };
   }
   let note = "";
   if (
+    nodeProcess() !== undefined &&
     !wasmInitialised() &&
     opts.threads > 1 &&
     (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"))
@@ -193,11 +227,8 @@ async function tryWasm(opts: ResolvedOptions): Promise<Outcome> {
 
 async function tryCpu(opts: ResolvedOptions): Promise<Outcome> {
   const pkg = "@tensorflow/tfjs-backend-cpu";
-  try {
-    await opts.importModule(pkg);
-  } catch (err) {
-    return { ok: false, reason: `${pkg}: ${oneLine(err)}` };
-  }
+  const imported = await importBackend(pkg, "cpu", opts);
+  if (!imported.ok) return imported;
   if (!(await tf.setBackend("cpu")))
     return { ok: false, reason: `${pkg}: the backend failed to initialise` };
   return { ok: true, reason: `${pkg}: plain JavaScript (slowest)` };

@@ -36,9 +36,8 @@
 // helper thread (worker_threads) instantiates the same module on the same memory and takes
 // chunks of the large lists alongside the calling thread (BatchNorm's passes: ~1.4× faster,
 // `bench/helper-thread.ts`); the results do not depend on which thread ran what.
-import os from "node:os";
-import { Worker } from "node:worker_threads";
 import type { KernelBackend } from "@tensorflow/tfjs-core";
+import { availableThreads, nodeProcess } from "./node-only.js";
 
 /** Unsigned LEB128. */
 function uleb(n: number): number[] {
@@ -858,9 +857,11 @@ export function bindSimdLoops(
   control[1] = CLOSED;
   const list = control.subarray(CONTROL_INTS);
   let helper = false;
-  if (options.helper && shared) {
+  // worker_threads is Node's: a browser page runs these loops on its one thread.
+  const threads = nodeProcess()?.getBuiltinModule("node:worker_threads");
+  if (options.helper && shared && threads) {
     try {
-      const worker = new Worker(HELPER_SOURCE, {
+      const worker = new threads.Worker(HELPER_SOURCE, {
         eval: true,
         workerData: {
           memory,
@@ -963,7 +964,7 @@ export function simdLoops(backend: KernelBackend): SimdLoops | null {
       if (WASM.validate(bytes)) {
         // A helper thread where the backend runs threaded (its memory is then shared).
         loops = bindSimdLoops(memory, module._malloc(4 * SCRATCH_FLOATS) >>> 0, {
-          helper: os.availableParallelism() > 1,
+          helper: availableThreads() > 1,
         });
       }
     }

@@ -9,12 +9,8 @@
 //    single thread on a 2-core machine: os.cpus() reports enough cores for the threads asked.
 // And one more: the pool's threads run for the life of the process and Emscripten ref()s their
 // workers, so Node would never exit by itself; `ref()` is a no-op while the pool starts.
-import { createHash } from "node:crypto";
-import fs from "node:fs";
-import { createRequire } from "node:module";
-import os from "node:os";
-import path from "node:path";
-import { Worker } from "node:worker_threads";
+// Node only: its built-in modules are reached when it runs, so a browser bundle imports none.
+import type { CpuInfo } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 
 interface WasmModule {
@@ -24,7 +20,11 @@ interface WasmModule {
 
 /** Writes (once per content) the patched pthread worker script, returning its path. */
 function workerScript(): string {
-  const require = createRequire(import.meta.url);
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  const fs = process.getBuiltinModule("node:fs");
+  const os = process.getBuiltinModule("node:os");
+  const path = process.getBuiltinModule("node:path");
+  const require = process.getBuiltinModule("node:module").createRequire(import.meta.url);
   const workerModule = require.resolve(
     "@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js",
   );
@@ -52,6 +52,8 @@ export async function initWasmWithThreads(wasmModule: unknown, threads: number):
   const setThreadsCount = mod.setThreadsCount ?? mod.default?.setThreadsCount;
   if (!setThreadsCount) return false;
   const file = workerScript();
+  const os = process.getBuiltinModule("node:os");
+  const { Worker } = process.getBuiltinModule("node:worker_threads");
   const createObjectURL = URL.createObjectURL;
   const cpus = os.cpus;
   const ref = Worker.prototype.ref;
@@ -65,10 +67,10 @@ export async function initWasmWithThreads(wasmModule: unknown, threads: number):
     const real = cpus();
     return Array.from(
       { length: Math.max(real.length, 2 * threads) },
-      (_, i) => real[i % real.length] as os.CpuInfo,
+      (_, i) => real[i % real.length] as CpuInfo,
     );
   };
-  Worker.prototype.ref = function (this: Worker) {};
+  Worker.prototype.ref = function (this: InstanceType<typeof Worker>) {};
   try {
     return await tf.setBackend("wasm");
   } catch {

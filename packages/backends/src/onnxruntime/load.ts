@@ -4,9 +4,8 @@
 // defers (setImmediate) a call to the native session's synchronous `run`; this module calls
 // that native binding (`onnxruntime-node/dist/binding.js`) directly, so it checks the binding's
 // shape when loading and names the version it was built against (1.30) if it differs.
-import { createRequire } from "node:module";
-import path from "node:path";
 import { BackendError } from "../errors.js";
+import { nodeProcess } from "../node-only.js";
 
 /** The part of `onnxruntime-node` this package uses. */
 export interface OnnxRuntimeModule {
@@ -29,7 +28,12 @@ export interface NativeSession {
 
 /** Loads `onnxruntime-node` and its native binding, or throws one line saying why not. */
 export function loadOnnxRuntime(): OnnxRuntimeModule {
-  const require = createRequire(import.meta.url);
+  const proc = nodeProcess();
+  if (!proc) {
+    throw new BackendError("onnxruntime_unavailable", "onnxruntime-node: needs Node.js");
+  }
+  const require = proc.getBuiltinModule("node:module").createRequire(import.meta.url);
+  const path = proc.getBuiltinModule("node:path");
   let main: string;
   try {
     main = require.resolve("onnxruntime-node");

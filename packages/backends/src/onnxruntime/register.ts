@@ -13,7 +13,6 @@
 // conv2d-backprop-input.ts, conv2d-backprop-filter.ts) with the graph it runs, the graphs' parts
 // (geometry.ts, blocked-conv.ts, forward-graph.ts, onnx-model.ts: the protobuf writer), and
 // session-cache.ts and run-graph.ts, which compile and run them on the tensors' memory.
-import os from "node:os";
 import {
   getKernel,
   type KernelConfig,
@@ -22,6 +21,7 @@ import {
 } from "@tensorflow/tfjs-core";
 import { BackendError } from "../errors.js";
 import type { KernelBackendName } from "../kernel-ops.js";
+import { availableThreads } from "../node-only.js";
 import { makeConv2D } from "./conv2d.js";
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
@@ -93,7 +93,7 @@ const FACTORIES: Record<(typeof ONNXRUNTIME_KERNELS)[number], KernelFactory> = {
 export function registerOnnxRuntimeKernels(
   options: OnnxRuntimeKernelsOptions = {},
 ): OnnxRuntimeKernelsReport {
-  const threads = options.threads ?? os.availableParallelism();
+  const threads = options.threads ?? availableThreads();
   if (!Number.isSafeInteger(threads) || threads < 1) {
     throw new BackendError(
       "invalid_option",
