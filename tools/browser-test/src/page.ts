@@ -1,6 +1,8 @@
 // What a web page can do with cnnkit, bundled by esbuild for the browser and run in headless
 // Chromium by test/browser.test.ts: train a small ResNet a few steps, measure it, draw it,
 // explain it and log it, all in memory. It reports numbers and bytes; the test judges them.
+
+import { useBackend } from "@cnnkit/backends";
 import { gradCamMaps } from "@cnnkit/explain";
 import { ClassificationMetrics } from "@cnnkit/metrics";
 import { confusionMatrixPicture } from "@cnnkit/metrics/pictures";
@@ -18,6 +20,7 @@ import { trainStep } from "@cnnkit/train";
 import { decodePNG, encodePNG, overlayHeatmap, renderPNG, savePicture } from "@cnnkit/viz";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 
 const CLASSES = [
   "airplane",
@@ -45,7 +48,9 @@ async function errorCode(run: () => unknown): Promise<string> {
 }
 
 export async function scenario() {
-  await tf.setBackend("cpu");
+  // The page imported both backends; the test serves tfjs-backend-wasm's .wasm files at /wasm/.
+  setWasmPaths("/wasm/");
+  const wasm = await useBackend("wasm");
   const tensorsBefore = tf.memory().numTensors;
 
   // A fixed batch of seeded images, so a few steps visibly lower the loss.
@@ -124,6 +129,15 @@ export async function scenario() {
   const downloaded = new Uint8Array(await (await fetch(url)).arrayBuffer());
   URL.revokeObjectURL(url);
 
+  // The same model on the cpu backend (with the training kernels) predicts what wasm did.
+  const onWasm = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+  const cpu = await useBackend("cpu");
+  const onCpu = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+  let cpuWasmDiff = 0;
+  for (let i = 0; i < onCpu.length; i++) {
+    cpuWasmDiff = Math.max(cpuWasmDiff, Math.abs(onCpu[i]! - onWasm[i]!));
+  }
+
   const nodeOnly = {
     savePicture: await errorCode(() => savePicture(picture, "confusion.png")),
     toPNG: await errorCode(() => picture.toPNG()),
@@ -134,7 +148,12 @@ export async function scenario() {
   model.dispose();
   optimizer.dispose();
   return {
-    backend: tf.getBackend(),
+    backends: {
+      wasm: { backend: wasm.backend, reason: wasm.reason },
+      cpu: { backend: cpu.backend, reason: cpu.reason },
+      logits: onCpu.length,
+      cpuWasmDiff,
+    },
     trainMs,
     losses,
     lrs,

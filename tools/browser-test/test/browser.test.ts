@@ -1,9 +1,11 @@
 // Bundles src/page.ts for the browser with esbuild (sources through the @cnnkit/source
 // condition, as every test here reads them), serves it on localhost and runs it in headless
 // Chromium from Debian's `chromium` package, then checks what the page computed.
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
@@ -38,6 +40,16 @@ async function bundlePage(): Promise<string> {
   return out.outputFiles[0]!.text;
 }
 
+/** tfjs-backend-wasm's binaries, served at /wasm/ (the page's setWasmPaths). */
+function wasmFiles(): Record<string, { type: string; body: Uint8Array }> {
+  const dist = dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm"));
+  const files: Record<string, { type: string; body: Uint8Array }> = {};
+  for (const name of readdirSync(dist).filter((f) => f.endsWith(".wasm"))) {
+    files[`/wasm/${name}`] = { type: "application/wasm", body: readFileSync(join(dist, name)) };
+  }
+  return files;
+}
+
 function serve(
   files: Record<string, { type: string; body: string | Uint8Array }>,
 ): Promise<Server> {
@@ -66,6 +78,7 @@ describe.skipIf(!found)("in headless Chromium", () => {
         body: '<!doctype html><script type="module" src="/page.js"></script>',
       },
       "/page.js": { type: "text/javascript", body: script },
+      ...wasmFiles(),
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     const page = await browser.newPage();
@@ -82,9 +95,15 @@ describe.skipIf(!found)("in headless Chromium", () => {
     server?.close();
   });
 
-  it("loads with no page errors, on the cpu backend", () => {
+  it("loads with no page errors; useBackend picks wasm, then cpu, and both predict alike", () => {
     expect(pageErrors).toEqual([]);
-    expect(result.backend).toBe("cpu");
+    expect(result.backends.wasm.backend).toBe("wasm");
+    expect(result.backends.wasm.reason).toMatch(/^@tensorflow\/tfjs-backend-wasm: WebAssembly/);
+    // onnxruntime-node is Node's: the page says why the convolutions stay on wasm.
+    expect(result.backends.wasm.reason).toContain("onnxruntime-node: needs Node.js");
+    expect(result.backends.cpu.backend).toBe("cpu");
+    expect(result.backends.logits).toBe(16 * 10);
+    expect(result.backends.cpuWasmDiff).toBeLessThan(1e-3);
     console.log(`browser test: ${result.losses.length} steps in ${Math.round(result.trainMs)} ms`);
   });
 
