@@ -7,6 +7,10 @@ describe("MetricsError", () => {
     const err = new MetricsError("invalid_option", "expected a positive number, got -1", { cause });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(MetricsError);
+    expect(MetricsError.isInstance(err)).toBe(true);
+    expect(MetricsError.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("MetricsError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

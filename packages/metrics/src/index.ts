@@ -11,6 +11,7 @@ export type { ClassScores, ConfusedPair, ConfusionMatrixOptions } from "./confus
 export { ConfusionMatrix } from "./confusion-matrix.js";
 export type { CrossEntropyOptions } from "./cross-entropy.js";
 export { checkLabelSmoothing, crossEntropy } from "./cross-entropy.js";
+export type { MetricsErrorCode } from "./errors.js";
 export { MetricsError } from "./errors.js";
 export type {
   AveragedScores,

@@ -7,6 +7,10 @@ describe("ResNetError", () => {
     const err = new ResNetError("invalid_option", "expected a positive number, got -1", { cause });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(ResNetError);
+    expect(ResNetError.isInstance(err)).toBe(true);
+    expect(ResNetError.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("ResNetError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

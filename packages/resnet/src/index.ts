@@ -1,4 +1,5 @@
 export { type CifarResNetOptions, cifarResNet } from "./cifar-resnet.js";
+export type { ResNetErrorCode } from "./errors.js";
 export { ResNetError } from "./errors.js";
 export { type FastResNetOptions, fastResNet, setWhiteningBiasTrainable } from "./fast-resnet.js";
 export { resnet20, resnet32, resnet56 } from "./he-resnet.js";

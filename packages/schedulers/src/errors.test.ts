@@ -9,6 +9,10 @@ describe("ScheduleError", () => {
     });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(ScheduleError);
+    expect(ScheduleError.isInstance(err)).toBe(true);
+    expect(
+      ScheduleError.isInstance(Object.assign(new Error(err.message), { code: err.code })),
+    ).toBe(false);
     expect(err.name).toBe("ScheduleError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

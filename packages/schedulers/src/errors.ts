@@ -1,13 +1,18 @@
-/** Base class of every error @cnnkit/schedulers throws; `code` is stable, the message is for people. */
-export class ScheduleError extends Error {
-  override readonly name = "ScheduleError";
+import { CnnkitError } from "@cnnkit/errors";
 
-  constructor(
-    /** A stable, machine-readable identifier such as `"invalid_option"`. */
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/**
+ * Every `code` a {@link ScheduleError} carries. After `ScheduleError.isInstance(error)`,
+ * `error.code` is one of these, so a comparison with a code that does not exist fails to compile.
+ */
+export type ScheduleErrorCode =
+  | "invalid_option"
+  | "invalid_state"
+  | "not_restartable"
+  | "state_mismatch"
+  | "too_many_steps";
+
+/** Base class of every error @cnnkit/schedulers throws; `code` is stable, the message is for people. */
+export class ScheduleError extends CnnkitError<ScheduleErrorCode> {
+  static override readonly marker: string = "cnnkit.error.ScheduleError";
+  override readonly name = "ScheduleError";
 }

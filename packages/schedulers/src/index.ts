@@ -1,5 +1,6 @@
 export { ConstantLR, type ConstantLROptions } from "./constant-lr.js";
 export { CosineAnnealingLR, type CosineAnnealingLROptions } from "./cosine-annealing.js";
+export type { ScheduleErrorCode } from "./errors.js";
 export { ScheduleError } from "./errors.js";
 export { LinearWarmup, type LinearWarmupOptions } from "./linear-warmup.js";
 export type { ConfigValue, FreshSchedule, LRSchedule, ScheduleState } from "./lr-schedule.js";

@@ -9,6 +9,10 @@ describe("TensorBoardError", () => {
     });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(TensorBoardError);
+    expect(TensorBoardError.isInstance(err)).toBe(true);
+    expect(
+      TensorBoardError.isInstance(Object.assign(new Error(err.message), { code: err.code })),
+    ).toBe(false);
     expect(err.name).toBe("TensorBoardError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

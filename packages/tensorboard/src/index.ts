@@ -1,4 +1,5 @@
 export { crc32c, maskedCrc32c } from "./crc32c.js";
+export type { TensorBoardErrorCode } from "./errors.js";
 export { TensorBoardError } from "./errors.js";
 export type {
   HParamsPluginData,

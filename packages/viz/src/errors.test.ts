@@ -7,6 +7,10 @@ describe("VizError", () => {
     const err = new VizError("invalid_option", "expected a positive number, got -1", { cause });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(VizError);
+    expect(VizError.isInstance(err)).toBe(true);
+    expect(VizError.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("VizError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

@@ -1,13 +1,20 @@
-/** Base class of every error @cnnkit/viz throws; `code` is stable, the message is for people. */
-export class VizError extends Error {
-  override readonly name = "VizError";
+import { CnnkitError } from "@cnnkit/errors";
 
-  constructor(
-    /** A stable, machine-readable identifier such as `"invalid_option"`. */
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/**
+ * Every `code` a {@link VizError} carries. After `VizError.isInstance(error)`,
+ * `error.code` is one of these, so a comparison with a code that does not exist fails to compile.
+ */
+export type VizErrorCode =
+  | "invalid_image"
+  | "invalid_option"
+  | "invalid_png"
+  | "node_only"
+  | "renderer_unavailable"
+  | "unsupported_format"
+  | "write_failed";
+
+/** Base class of every error @cnnkit/viz throws; `code` is stable, the message is for people. */
+export class VizError extends CnnkitError<VizErrorCode> {
+  static override readonly marker: string = "cnnkit.error.VizError";
+  override readonly name = "VizError";
 }

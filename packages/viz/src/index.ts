@@ -2,6 +2,7 @@ export type { BarChartOptions } from "./bar-chart.js";
 export { barChart } from "./bar-chart.js";
 export type { ColorForValueOptions, ColorScheme } from "./color.js";
 export { CATEGORICAL_COLORS, colorForValue } from "./color.js";
+export type { VizErrorCode } from "./errors.js";
 export { VizError } from "./errors.js";
 export type { HeatmapOptions } from "./heatmap.js";
 export { heatmap } from "./heatmap.js";
