@@ -1,9 +1,8 @@
 // The main thread's side of the batch worker: starts it, matches answers to requests, and
 // reports (rather than hides) why it could not be used.
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+// Node only (worker_threads): its built-in modules are reached when it starts, so a browser
+// bundle imports none; Cifar10Batches prepares batches on the main thread outside Node.
+import type { Worker } from "node:worker_threads";
 import type { AugmentationSpec } from "./augmentation.js";
 import type { BatchPlan, HostBatch } from "./prepare-batch.js";
 import type { WorkerInit, WorkerRequest } from "./prepare-worker.js";
@@ -16,12 +15,16 @@ type Pending = { resolve: (host: HostBatch) => void; reject: (error: Error) => v
  * new thread first (Node 20 workers ignore `--import` in `execArgv`).
  */
 function startWorker(init: WorkerInit): Worker {
+  const { Worker } = process.getBuiltinModule("node:worker_threads");
   if (!import.meta.url.endsWith(".ts")) {
     return new Worker(new URL("./prepare-worker.js", import.meta.url), { workerData: init });
   }
   const entry = new URL("./prepare-worker.ts", import.meta.url).href;
   // The ESM build of tsx's API (require.resolve would pick its CommonJS one).
-  const tsxRoot = dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
+  const { dirname, join } = process.getBuiltinModule("node:path");
+  const { pathToFileURL } = process.getBuiltinModule("node:url");
+  const require = process.getBuiltinModule("node:module").createRequire(import.meta.url);
+  const tsxRoot = dirname(require.resolve("tsx/package.json"));
   const api = pathToFileURL(join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
   const bootstrap = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
   return new Worker(bootstrap, { eval: true, workerData: init });
@@ -31,7 +34,7 @@ export class BatchWorker {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why the worker stopped working, once it has. */
   failure: string | null = null;
   /** True once the worker was stopped for being idle: start a new one for the next request. */

@@ -43,7 +43,8 @@ export interface Cifar10BatchesOptions {
    * Build batches in a worker thread, so batch k+1 is prepared while the main thread trains on
    * batch k even when the training step never yields. Used when every augmentation is a
    * built-in one (custom ones cannot be sent to a thread); otherwise, or if the worker fails,
-   * batches are built on the main thread between steps (see `preparation`). Defaults to `true`.
+   * batches are built on the main thread between steps (see `preparation`), as they are outside
+   * Node (a browser page). Defaults to `true`.
    */
   workerThread?: boolean;
 }
@@ -147,6 +148,12 @@ function resolveBatchesOptions(options: Cifar10BatchesOptions): ResolvedCifar10B
  * for await (const { x, y } of batches.epoch(e)) { …train…; tf.dispose([x, y]); }
  * ```
  */
+/** setImmediate where there is one (Node), else a zero-delay timeout (a browser page). */
+const nextMacrotask: (run: () => void) => void =
+  typeof globalThis.setImmediate === "function"
+    ? (run) => setImmediate(run)
+    : (run) => setTimeout(run, 0);
+
 export class Cifar10Batches {
   readonly options: Readonly<ResolvedCifar10BatchesOptions>;
   /** Exactly how many batches each epoch yields: feed this to the LR schedule. */
@@ -202,9 +209,12 @@ export class Cifar10Batches {
     };
     this.mainThreadReason = !o.workerThread
       ? "workerThread: false"
-      : o.augment && !o.augment.spec
-        ? `augmentation ${o.augment.name} is not a built-in one (no spec to send to a thread)`
-        : "";
+      : typeof (globalThis as { process?: { getBuiltinModule?: unknown } }).process
+            ?.getBuiltinModule !== "function"
+        ? "not Node (worker_threads): a browser page prepares batches between steps"
+        : o.augment && !o.augment.spec
+          ? `augmentation ${o.augment.name} is not a built-in one (no spec to send to a thread)`
+          : "";
   }
 
   /**
@@ -247,7 +257,7 @@ export class Cifar10Batches {
     // setImmediate runs the preparation in the next macrotask: while the caller's training step
     // awaits (a GPU sync, an event-loop turn), batch k+1 gets built.
     return new Promise((resolve, reject) => {
-      setImmediate(() => {
+      nextMacrotask(() => {
         try {
           resolve(this.prepare(epochIndex, step, order));
         } catch (error) {

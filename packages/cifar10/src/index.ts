@@ -32,6 +32,7 @@ export { denormalize } from "./denormalize.js";
 export { Cifar10Error } from "./errors.js";
 export { type HorizontalFlipOptions, horizontalFlip } from "./horizontal-flip.js";
 export { type LoadCifar10Options, loadCifar10 } from "./load-cifar10.js";
+export { parseCifar10Split } from "./parse-cifar10.js";
 export type { HostBatch } from "./prepare-batch.js";
 export { type RandomCropOptions, randomCrop } from "./random-crop.js";
 export type { Cifar10, Cifar10Split } from "./read-folder.js";
