@@ -3,6 +3,7 @@
 // explain it and log it, all in memory. It reports numbers and bytes; the test judges them.
 
 import { useBackend } from "@cnnkit/backends";
+import { CIFAR10_CLASS_NAMES, Cifar10Batches, parseCifar10Split } from "@cnnkit/cifar10";
 import { gradCamMaps } from "@cnnkit/explain";
 import { ClassificationMetrics } from "@cnnkit/metrics";
 import { confusionMatrixPicture } from "@cnnkit/metrics/pictures";
@@ -22,18 +23,6 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 
-const CLASSES = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
 const BATCH = 16;
 const STEPS = 8;
 
@@ -53,18 +42,25 @@ export async function scenario() {
   const wasm = await useBackend("wasm");
   const tensorsBefore = tf.memory().numTensors;
 
-  // A fixed batch of seeded images, so a few steps visibly lower the loss.
-  const images = new Uint8Array(BATCH * 32 * 32 * 3);
+  // A fixed batch of seeded images, so a few steps visibly lower the loss, written as a CIFAR-10
+  // binary batch file (label byte + planar pixels per record) as a page would fetch one, then
+  // parsed and batched by @cnnkit/cifar10.
+  const file = new Uint8Array(BATCH * 3073);
   let seed = 12345;
-  for (let i = 0; i < images.length; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    images[i] = seed >>> 24;
+  for (let r = 0; r < BATCH; r++) {
+    file[r * 3073] = r % 10;
+    for (let i = 1; i < 3073; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      file[r * 3073 + i] = seed >>> 24;
+    }
   }
-  const labels = Array.from({ length: BATCH }, (_, i) => i % 10);
-  const x = tf.tidy(() =>
-    tf.sub<tf.Tensor4D>(tf.div(tf.tensor4d(images, [BATCH, 32, 32, 3], "float32"), 127.5), 1),
-  );
-  const y = tf.tensor1d(labels, "int32");
+  const split = parseCifar10Split([file], ["data_batch_1.bin"]);
+  const batches = new Cifar10Batches(split, { batchSize: BATCH, shuffle: false });
+  const preparedOn = batches.preparation.where;
+  let batch: { x: tf.Tensor4D; y: tf.Tensor1D } | undefined;
+  for await (const b of batches.epoch(0)) batch = b as typeof batch;
+  await batches.close();
+  const { x, y } = batch!;
 
   const model = smallResNet({ widths: [8, 16, 32], seed: 0 });
   const optimizer = new AdamW({ learningRate: 1e-3, weightDecay: 1e-4 });
@@ -92,7 +88,7 @@ export async function scenario() {
   resumed.dispose();
 
   // Metrics and the confusion matrix, as SVG and as PNG drawn through the page's canvas.
-  const metrics = new ClassificationMetrics({ classNames: CLASSES });
+  const metrics = new ClassificationMetrics({ classNames: [...CIFAR10_CLASS_NAMES] });
   const logits = tf.tidy(() => model.predict(x) as tf.Tensor2D);
   metrics.update(logits, y);
   logits.dispose();
@@ -107,7 +103,7 @@ export async function scenario() {
   const cam = gradCamMaps(model, firstTwo);
   firstTwo.dispose();
   const overlay = overlayHeatmap(
-    { data: images.subarray(0, 32 * 32 * 3), width: 32, height: 32 },
+    { data: split.images.subarray(0, 32 * 32 * 3), width: 32, height: 32 },
     cam.maps[0]!,
     { heatShape: [cam.height, cam.width] },
   );
@@ -148,6 +144,7 @@ export async function scenario() {
   model.dispose();
   optimizer.dispose();
   return {
+    cifar10: { length: split.length, labels: Array.from(split.labels), preparedOn },
     backends: {
       wasm: { backend: wasm.backend, reason: wasm.reason },
       cpu: { backend: cpu.backend, reason: cpu.reason },

@@ -107,6 +107,14 @@ describe.skipIf(!found)("in headless Chromium", () => {
     console.log(`browser test: ${result.losses.length} steps in ${Math.round(result.trainMs)} ms`);
   });
 
+  it("parses CIFAR-10 batch bytes and batches them on the page's thread", () => {
+    expect(result.cifar10).toEqual({
+      length: 16,
+      labels: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5],
+      preparedOn: "main-thread",
+    });
+  });
+
   it("trains: AdamW under OneCycleLR lowers a finite loss", () => {
     expect(result.losses).toHaveLength(8);
     for (const loss of result.losses) expect(Number.isFinite(loss)).toBe(true);
