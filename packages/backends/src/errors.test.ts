@@ -7,6 +7,10 @@ describe("BackendError", () => {
     const err = new BackendError("invalid_option", "expected a positive number, got -1", { cause });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(BackendError);
+    expect(BackendError.isInstance(err)).toBe(true);
+    expect(BackendError.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("BackendError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

@@ -1,13 +1,20 @@
-/** Base class of every error @cnnkit/backends throws; `code` is stable, the message is for people. */
-export class BackendError extends Error {
-  override readonly name = "BackendError";
+import { CnnkitError } from "@cnnkit/errors";
 
-  constructor(
-    /** A stable, machine-readable identifier such as `"invalid_option"`. */
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/**
+ * Every `code` a {@link BackendError} carries. After `BackendError.isInstance(error)`,
+ * `error.code` is one of these, so a comparison with a code that does not exist fails to compile.
+ */
+export type BackendErrorCode =
+  | "backend_unavailable"
+  | "invalid_option"
+  | "missing_kernel"
+  | "onnxruntime_unavailable"
+  | "unsupported_conv"
+  | "unsupported_reduction"
+  | "unsupported_tensor";
+
+/** Base class of every error @cnnkit/backends throws; `code` is stable, the message is for people. */
+export class BackendError extends CnnkitError<BackendErrorCode> {
+  static override readonly marker: string = "cnnkit.error.BackendError";
+  override readonly name = "BackendError";
 }

@@ -1,6 +1,7 @@
 // The contracts of the kernels other packages call, re-exported from where they are defined.
 export { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
 export { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
+export type { BackendErrorCode } from "./errors.js";
 export { BackendError } from "./errors.js";
 export type { ReluGradInputs } from "./kernel-names.js";
 export { RELU_GRAD } from "./kernel-names.js";

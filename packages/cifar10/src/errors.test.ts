@@ -7,6 +7,10 @@ describe("Cifar10Error", () => {
     const err = new Cifar10Error("invalid_option", "expected a positive number, got -1", { cause });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(Cifar10Error);
+    expect(Cifar10Error.isInstance(err)).toBe(true);
+    expect(Cifar10Error.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("Cifar10Error");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

@@ -29,6 +29,7 @@ export {
 } from "./constants.js";
 export { type CutoutOptions, cutout } from "./cutout.js";
 export { denormalize } from "./denormalize.js";
+export type { Cifar10ErrorCode } from "./errors.js";
 export { Cifar10Error } from "./errors.js";
 export { type HorizontalFlipOptions, horizontalFlip } from "./horizontal-flip.js";
 export { type LoadCifar10Options, loadCifar10 } from "./load-cifar10.js";

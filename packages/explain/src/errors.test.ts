@@ -9,6 +9,10 @@ describe("ExplainError", () => {
     });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(ExplainError);
+    expect(ExplainError.isInstance(err)).toBe(true);
+    expect(ExplainError.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("ExplainError");
     expect(err.code).toBe("unknown_layer");
     expect(err.message).toBe('expected a layer named "x", got none');

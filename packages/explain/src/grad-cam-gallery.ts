@@ -10,7 +10,7 @@ import {
 } from "@cnnkit/viz";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
-import { ExplainError } from "./errors.js";
+import { ExplainError, type ExplainErrorCode } from "./errors.js";
 import { gradCamMaps } from "./grad-cam.js";
 import { inputShape } from "./graph.js";
 
@@ -68,7 +68,7 @@ interface ResolvedGradCamGalleryOptions {
   title: string | undefined;
 }
 
-function fail(message: string, code = "invalid_option"): never {
+function fail(message: string, code: ExplainErrorCode = "invalid_option"): never {
   throw new ExplainError(code, `gradCamGallery ${message}`);
 }
 

@@ -1,3 +1,4 @@
+export type { ExplainErrorCode } from "./errors.js";
 export { ExplainError } from "./errors.js";
 export { type FeatureMap, type FeatureMapsOptions, featureMaps } from "./feature-maps.js";
 export {

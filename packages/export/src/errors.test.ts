@@ -7,6 +7,10 @@ describe("ExportError", () => {
     const err = new ExportError("invalid_option", "expected a positive number, got -1", { cause });
     expect(err).toBeInstanceOf(Error);
     expect(err).toBeInstanceOf(ExportError);
+    expect(ExportError.isInstance(err)).toBe(true);
+    expect(ExportError.isInstance(Object.assign(new Error(err.message), { code: err.code }))).toBe(
+      false,
+    );
     expect(err.name).toBe("ExportError");
     expect(err.code).toBe("invalid_option");
     expect(err.message).toBe("expected a positive number, got -1");

@@ -1,4 +1,5 @@
 export { verifyArtifactFiles } from "./digests.js";
+export type { ExportErrorCode } from "./errors.js";
 export { ExportError } from "./errors.js";
 export {
   assertExportReplaceable,

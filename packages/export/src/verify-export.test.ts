@@ -7,7 +7,7 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImages, tinyResNet } from "./__fixtures__/tiny-resnet.js";
 import { sha256Hex } from "./digests.js";
-import type { ExportError } from "./errors.js";
+import { ExportError } from "./errors.js";
 import { exportModel } from "./export-model.js";
 import {
   formatVerifyReport,
@@ -91,6 +91,11 @@ describe("verifyExport", () => {
       (e: unknown) => e,
     )) as ExportError & { report: VerifyReport };
     expect(err).toBeInstanceOf(ParityError);
+    expect(ParityError.isInstance(err)).toBe(true);
+    expect(ExportError.isInstance(err)).toBe(true);
+    expect(ParityError.isInstance(new ExportError("parity_failed", "not a ParityError"))).toBe(
+      false,
+    );
     expect(err.code).toBe("parity_failed");
     expect(err.message).toMatch(/tfjs .* FAIL/);
     expect(err.message).toMatch(/tfjs: max \|Δlogit\| 5\.0\d*e-1 > 0\.001/);

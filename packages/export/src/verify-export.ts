@@ -92,6 +92,8 @@ export interface VerifyReport {
 
 /** What `verifyExport` throws when an artifact is beyond tolerance: code `parity_failed`, the readable report as message, the data as `report`. */
 export class ParityError extends ExportError {
+  static override readonly marker: string = "cnnkit.error.ParityError";
+
   constructor(readonly report: VerifyReport) {
     super("parity_failed", formatVerifyReport(report));
   }

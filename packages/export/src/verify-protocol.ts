@@ -1,4 +1,5 @@
 // Messages between verifyExport and its per-artifact child process.
+import type { ExportErrorCode } from "./errors.js";
 import type { ArtifactName } from "./manifest.js";
 
 export interface WorkerRequest {
@@ -13,4 +14,4 @@ export interface WorkerRequest {
 
 export type WorkerReply =
   | { ok: true; logits: Float32Array }
-  | { ok: false; code: string; message: string };
+  | { ok: false; code: ExportErrorCode; message: string };

@@ -12,6 +12,7 @@ export {
   type DecoupledSGDSettings,
   decoupledSGD,
 } from "./decoupled-sgd.js";
+export type { OptimErrorCode } from "./errors.js";
 export { OptimError } from "./errors.js";
 // The kernel names under their earlier names; the contracts live in `@cnnkit/optim/kernel-names`.
 export {
