@@ -33,6 +33,7 @@ export {
 } from "./constants.js";
 export { type CutoutOptions, cutout } from "./cutout.js";
 export { denormalize } from "./denormalize.js";
+export type { Cifar10ErrorCode } from "./errors.js";
 export { Cifar10Error } from "./errors.js";
 export { type HorizontalFlipOptions, horizontalFlip } from "./horizontal-flip.js";
 export { parseCifar10Split } from "./parse-cifar10.js";
