@@ -5,6 +5,7 @@ import { CIFAR10_CLASS_NAMES, CIFAR10_MEAN, CIFAR10_STD } from "@cnnkit/cifar10"
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
+import onnxProto from "onnx-proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomImages, tinyResNet } from "./__fixtures__/tiny-resnet.js";
 import { exportModel } from "./export-model.js";
@@ -97,6 +98,19 @@ describe("exportModel", () => {
       output: "logits",
       inputLayout: "NHWC",
       opset: 13,
+    });
+
+    // model.onnx carries how to feed it, as manifest.json says, for whoever gets the file alone.
+    const proto = onnxProto.onnx.ModelProto.decode(await readFile(join(dir, "model.onnx")));
+    const metadata = Object.fromEntries(
+      proto.metadataProps.map(({ key, value }) => [key, JSON.parse(value as string)]),
+    );
+    expect(metadata).toEqual({
+      classNames: manifest.classNames,
+      input: manifest.input,
+      output: manifest.output,
+      normalization: manifest.normalization,
+      preprocessing: manifest.preprocessing,
     });
 
     // Measured accuracy change is recorded and consistent with the float32 accuracy.

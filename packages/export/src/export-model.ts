@@ -301,29 +301,12 @@ export async function exportModel(
       artifacts.push(entry);
     }
 
-    if (opts.onnx) {
-      const { exportOnnx } = await import("./onnx-export.js");
-      const onnx = exportOnnx(model, {
-        docString: `${model.name}: ${opts.classNames.length}-class classifier exported by @cnnkit/export`,
-      });
-      await writeFile(join(tmp, "model.onnx"), onnx.bytes);
-      artifacts.push({
-        name: "onnx",
-        format: "onnx",
-        path: "model.onnx",
-        weights: "float32",
-        bytes: onnx.bytes.byteLength,
-        onnx: { input: onnx.input, output: onnx.output, inputLayout: "NHWC", opset: onnx.opset },
-      });
-    }
-
-    // What each artifact's files hash to, as written: loads check them before trusting a weight.
-    for (const artifact of artifacts) artifact.sha256 = await digestArtifact(tmp, artifact);
-
+    // How to feed the model: in manifest.json, and in model.onnx's metadata for the file alone.
     const [h, w] = inputShape;
-    const manifest: Manifest = {
-      formatVersion: MANIFEST_FORMAT_VERSION,
-      createdAt: new Date().toISOString(),
+    const feeding: Pick<
+      Manifest,
+      "classNames" | "input" | "output" | "normalization" | "preprocessing"
+    > = {
       classNames: opts.classNames,
       input: {
         shape: inputShape as [number, number, number],
@@ -347,6 +330,34 @@ export async function exportModel(
           "lay out NHWC float32",
         ],
       },
+    };
+
+    if (opts.onnx) {
+      const { exportOnnx } = await import("./onnx-export.js");
+      const onnx = exportOnnx(model, {
+        docString: `${model.name}: ${opts.classNames.length}-class classifier exported by @cnnkit/export`,
+        metadata: Object.fromEntries(
+          Object.entries(feeding).map(([key, value]) => [key, JSON.stringify(value)]),
+        ),
+      });
+      await writeFile(join(tmp, "model.onnx"), onnx.bytes);
+      artifacts.push({
+        name: "onnx",
+        format: "onnx",
+        path: "model.onnx",
+        weights: "float32",
+        bytes: onnx.bytes.byteLength,
+        onnx: { input: onnx.input, output: onnx.output, inputLayout: "NHWC", opset: onnx.opset },
+      });
+    }
+
+    // What each artifact's files hash to, as written: loads check them before trusting a weight.
+    for (const artifact of artifacts) artifact.sha256 = await digestArtifact(tmp, artifact);
+
+    const manifest: Manifest = {
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      createdAt: new Date().toISOString(),
+      ...feeding,
       metrics: opts.metrics,
       versions: {
         "@cnnkit/export": pkg.version,

@@ -40,6 +40,12 @@ export interface OnnxExportOptions {
   foldBatchNorm?: boolean;
   /** Free text stored as the model's doc string. Defaults to `""`. */
   docString?: string;
+  /**
+   * Key/value pairs stored as the model's `metadata_props` (read by onnx's
+   * `model.metadata_props`, ONNX Runtime's `get_modelmeta().custom_metadata_map`, Netron).
+   * Defaults to `{}`.
+   */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 export interface OnnxExport {
@@ -668,6 +674,7 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
     producerVersion: "1",
     docString: options.docString ?? "",
     opsetImport: [{ domain: "", version: ONNX_OPSET }],
+    metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: model.name,
       node: nodes,
