@@ -12,7 +12,7 @@ import { readRunConfig } from "./commands/run-config.js";
 import { showBatch } from "./commands/show-batch.js";
 import { readConfigFile, resolveConfig, type TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData } from "./data.js";
-import { TrainerError } from "./errors.js";
+import { isUsageError, TrainerError } from "./errors.js";
 import { ENVIRONMENT_FLAGS, HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
@@ -57,7 +57,7 @@ export async function main(
     const code = (error as { code?: unknown }).code;
     if (error instanceof Error && typeof code === "string") {
       io.stderr.write(`cnnkit-train: ${error.message}\n`);
-      return code === "flag_invalid" || code === "config_invalid" ? 2 : 1;
+      return isUsageError(error) ? 2 : 1;
     }
     throw error;
   }
@@ -127,7 +127,7 @@ async function checkExportTarget(runDir: string, hint = ""): Promise<void> {
   try {
     await assertExportReplaceable(runPaths(runDir).export);
   } catch (error) {
-    if (error instanceof ExportError && error.code === "exists") {
+    if (ExportError.isInstance(error) && error.code === "exists") {
       throw new TrainerError("export_blocked", `${error.message}${hint}`, {
         cause: error,
       });
@@ -332,7 +332,7 @@ async function trainLocked(
     if (config.export) {
       if (stop.signal.aborted) return skipped("the export");
       const { verify } = await exportRun(runDir, { data, config }).catch((error) => {
-        if (error instanceof ExportError && error.code === "exists") {
+        if (ExportError.isInstance(error) && error.code === "exists") {
           throw new TrainerError(
             "export_blocked",
             `${error.message}; the run itself is complete: export it later with cnnkit-train export ${runDir}`,

@@ -10,6 +10,7 @@ import {
   type Cifar10,
   Cifar10Batches,
   Cifar10Error,
+  type Cifar10ErrorCode,
   type Cifar10Split,
   cutout,
   horizontalFlip,
@@ -28,7 +29,7 @@ export interface RunData {
   classNames: string[];
 }
 
-const OFFLINE_CODES = new Set(["network", "http_status", "download_incomplete"]);
+const OFFLINE_CODES = new Set<Cifar10ErrorCode>(["network", "http_status", "download_incomplete"]);
 
 export const OFFLINE_MESSAGE =
   "Point at a local copy with --data-dir DIR (a folder holding cifar-10-binary.tar.gz or " +
@@ -54,7 +55,7 @@ export async function loadDataset(
       ...(dataUrl ? { url: dataUrl } : {}),
     });
   } catch (error) {
-    if (error instanceof Cifar10Error && OFFLINE_CODES.has(error.code)) {
+    if (Cifar10Error.isInstance(error) && OFFLINE_CODES.has(error.code)) {
       const why = error.message.split("\n")[0];
       throw new TrainerError(
         "data_unavailable",
@@ -64,7 +65,7 @@ export async function loadDataset(
         },
       );
     }
-    if (error instanceof Cifar10Error && error.code === "cache_unwritable" && dataDir) {
+    if (Cifar10Error.isInstance(error) && error.code === "cache_unwritable" && dataDir) {
       // The package's advice in the CLI's words.
       const why = error.message.replace(/; give a writable cacheDir.*$/, "");
       throw new TrainerError(
@@ -73,7 +74,7 @@ export async function loadDataset(
         { cause: error },
       );
     }
-    if (error instanceof Cifar10Error) {
+    if (Cifar10Error.isInstance(error)) {
       throw new TrainerError("data_invalid", `CIFAR-10: ${error.message}`, { cause: error });
     }
     throw error;

@@ -14,6 +14,7 @@ export type { ConfigPatch, PresetName, TrainConfig } from "./config.js";
 export { PRESETS, readConfigFile, resolveConfig } from "./config.js";
 export type { RunData } from "./data.js";
 export { balancedSubset, loadDataset, OFFLINE_MESSAGE, selectRunData } from "./data.js";
+export type { TrainerErrorCode } from "./errors.js";
 export { TrainerError } from "./errors.js";
 export { evaluate } from "./evaluate.js";
 export { buildModel } from "./model.js";

@@ -8,7 +8,7 @@
 // model working on slices of it (@cnnkit/train's DataParallel, sized by replicas.ts).
 import { batchGrid } from "@cnnkit/cifar10/pictures";
 import type { TTALevel } from "@cnnkit/export";
-import type { MetricsResult } from "@cnnkit/metrics";
+import { MetricsError, type MetricsResult } from "@cnnkit/metrics";
 import { confusionMatrixPicture } from "@cnnkit/metrics/pictures";
 import { AdamW, applySchedule, decoupledSGD, Lookahead, SGD, WeightEMA } from "@cnnkit/optim";
 import { setWhiteningBiasTrainable } from "@cnnkit/resnet";
@@ -290,7 +290,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
               )
             : await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, stepOptions);
         } catch (error) {
-          if (error instanceof NonFiniteLossError) {
+          if (NonFiniteLossError.isInstance(error)) {
             throw diverged(error, epoch, batch.step, lr, paths.last, state);
           }
           throw error;
@@ -355,7 +355,9 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
           `epoch ${epoch + 1}: ${what} (the model's logits overflowed): training diverged; this epoch was not saved and the last good checkpoint is kept in ${paths.last}. Try a lower --max-lr or --grad-clip 1.`,
         );
       const plain = await evaluateAt(0).catch((error) => {
-        if (error?.code === "non_finite_logits") throw divergedAtTest("a test logit is NaN");
+        if (MetricsError.isInstance(error) && error.code === "non_finite_logits") {
+          throw divergedAtTest("a test logit is NaN");
+        }
         throw error;
       });
       if (!Number.isFinite(plain.loss)) throw divergedAtTest(`the test loss is ${plain.loss}`);

@@ -1,13 +1,17 @@
-/** Base class of every error @cnnkit/train throws; `code` is stable, the message is for people. */
-export class TrainError extends Error {
-  override readonly name = "TrainError";
+import { CnnkitError } from "@cnnkit/errors";
 
-  constructor(
-    /** A stable, machine-readable identifier such as `"invalid_option"`. */
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/**
+ * Every `code` a {@link TrainError} carries. After `TrainError.isInstance(error)`,
+ * `error.code` is one of these, so a comparison with a code that does not exist fails to compile.
+ */
+export type TrainErrorCode =
+  | "invalid_option"
+  | "non_finite_loss"
+  | "replica_failed"
+  | "replicas_unsupported";
+
+/** Base class of every error @cnnkit/train throws; `code` is stable, the message is for people. */
+export class TrainError extends CnnkitError<TrainErrorCode> {
+  static override readonly marker: string = "cnnkit.error.TrainError";
+  override readonly name = "TrainError";
 }

@@ -47,6 +47,7 @@ describe("trainStep", () => {
       (e) => e,
     );
     expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect(NonFiniteLossError.isInstance(error)).toBe(true);
     expect(error.code).toBe("non_finite_loss");
     expect(error.message).toBe("the training loss is NaN: training diverged");
     expect(tf.memory().numTensors).toBe(tensors);
@@ -101,6 +102,27 @@ describe("trainStep", () => {
       tf.dispose(Object.values(grads));
     }
     expect(optimizer.iterations).toBe(0);
+    optimizer.dispose();
+    w.dispose();
+  });
+
+  it("with clipping on, a non-finite gradient norm is the same divergence, applying nothing", () => {
+    const w = tf.variable(tf.tensor1d([1, 2, 3]), true, "step-test/w-clipped");
+    const optimizer = new AdamW({ learningRate: 1e-2 });
+    const grads = { [w.name]: tf.tensor1d([0, Number.NaN, 0]) };
+    let error: unknown;
+    try {
+      applyBatchGradients(optimizer, 1.5, grads, { gradClip: 1 });
+    } catch (e) {
+      error = e;
+    }
+    expect(NonFiniteLossError.isInstance(error)).toBe(true);
+    expect((error as NonFiniteLossError).message).toBe(
+      "the gradient norm is NaN: training diverged",
+    );
+    expect(Array.from(w.dataSync())).toEqual([1, 2, 3]);
+    expect(optimizer.iterations).toBe(0);
+    tf.dispose(Object.values(grads));
     optimizer.dispose();
     w.dispose();
   });

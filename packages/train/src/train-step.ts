@@ -3,7 +3,7 @@
 // a divergence check of the loss before anything is applied, global-norm clipping, the
 // optimizer update (which refuses non-finite gradients, clipping or not).
 
-import { clipByGlobalNorm } from "@cnnkit/optim";
+import { clipByGlobalNorm, OptimError } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { classifierGradients } from "./classifier-gradients.js";
@@ -55,6 +55,8 @@ export interface TrainStepResult {
  * checkpoint on disk).
  */
 export class NonFiniteLossError extends TrainError {
+  static override readonly marker: string = "cnnkit.error.NonFiniteLossError";
+
   constructor(
     readonly value: number,
     what: string,
@@ -95,7 +97,7 @@ export function applyBatchGradients(
         gradNorm = clipped.totalNorm;
       } catch (error) {
         // A non-finite gradient norm is the same divergence one step earlier than the loss shows it.
-        if ((error as { code?: string }).code === "non_finite_norm") {
+        if (OptimError.isInstance(error) && error.code === "non_finite_norm") {
           throw new NonFiniteLossError(Number.NaN, "the gradient norm");
         }
         throw error;
@@ -106,7 +108,7 @@ export function applyBatchGradients(
     } catch (error) {
       // @cnnkit/optim refuses NaN/Inf gradients before touching anything: the same divergence
       // (with clipping off, nothing else looks at the gradients).
-      if ((error as { code?: string }).code === "non_finite_gradient") {
+      if (OptimError.isInstance(error) && error.code === "non_finite_gradient") {
         throw new NonFiniteLossError(Number.NaN, "a gradient (NaN or Infinity)");
       }
       throw error;

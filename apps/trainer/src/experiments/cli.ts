@@ -10,7 +10,7 @@ import {
   MODEL_NAMES,
   type ModelName,
 } from "../config.js";
-import { TrainerError } from "../errors.js";
+import { isUsageError, TrainerError } from "../errors.js";
 import { Progress } from "../progress.js";
 import { type ExperimentOptions, resolveExperimentOptions } from "./options.js";
 import { EXPERIMENT_NAMES, type ExperimentName, runExperiment } from "./run-experiment.js";
@@ -136,7 +136,7 @@ export async function main(
     const code = (error as { code?: unknown }).code;
     if (error instanceof Error && typeof code === "string") {
       io.stderr.write(`cnnkit-experiment: ${error.message}\n`);
-      return code === "flag_invalid" || code === "config_invalid" ? 2 : 1;
+      return isUsageError(error) ? 2 : 1;
     }
     throw error;
   }

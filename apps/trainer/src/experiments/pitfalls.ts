@@ -102,7 +102,7 @@ export async function pitfallsExperiment(ctx: ExperimentContext): Promise<Experi
         } catch (error) {
           // PyTorch raises here too; a loop that swallows it (or a schedule that clamps) keeps
           // the last lr, the end of the anneal (about maxLr / 25 / 1e4): the collapse this arm shows.
-          if (!(error instanceof ScheduleError) || error.code !== "too_many_steps") throw error;
+          if (!ScheduleError.isInstance(error) || error.code !== "too_many_steps") throw error;
           mismatch.exhaustedAt = wrong.stepCount;
           mismatch.error = error.message;
         }
