@@ -1,6 +1,11 @@
 import "@tensorflow/tfjs-backend-cpu";
 import { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  GELU,
+  GELU_GRAD,
+} from "@cnnkit/resnet/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { RELU_GRAD } from "./kernel-names.js";
@@ -24,7 +29,7 @@ const FUSED = [
   SGD_UPDATE,
   L2_NORMS,
 ] as const;
-const WASM_ONLY = ["Identity", "Cast", "Erf", "Exp"] as const;
+const WASM_ONLY = ["Identity", "Cast", "Erf", "Exp", GELU, GELU_GRAD] as const;
 const sorted = (a: readonly string[]) => [...a].sort();
 
 describe("registerTrainingKernels", () => {

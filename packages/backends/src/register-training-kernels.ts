@@ -1,7 +1,12 @@
 // Installs the training kernels into tfjs's global kernel registry, once, reversibly.
 
 import { ADAMW_UPDATE, L2_NORMS, SGD_UPDATE } from "@cnnkit/optim/kernel-names";
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "@cnnkit/resnet/kernel-names";
+import {
+  BATCH_NORM_TRAINING,
+  BATCH_NORM_TRAINING_GRAD,
+  GELU,
+  GELU_GRAD,
+} from "@cnnkit/resnet/kernel-names";
 import {
   getKernel,
   type KernelConfig,
@@ -14,6 +19,7 @@ import { makeBatchNormTraining, makeBatchNormTrainingGrad } from "./batch-norm-t
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
 import { makeErf, makeExp } from "./erf-exp.js";
+import { makeGelu, makeGeluGrad } from "./gelu.js";
 import { RELU_GRAD } from "./kernel-names.js";
 import type { KernelBackendName } from "./kernel-ops.js";
 import { makeL2Norms } from "./l2-norms.js";
@@ -58,6 +64,10 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   // cpu's define the reference numbers (see erf-exp.ts).
   ["Erf", makeErf, ["wasm"]],
   ["Exp", makeExp, ["wasm"]],
+  // On wasm only: their SIMD loops give the composition's bits there (see gelu.ts); elsewhere
+  // `@cnnkit/resnet`'s `gelu` runs the composition itself.
+  [GELU, makeGelu, ["wasm"]],
+  [GELU_GRAD, makeGeluGrad, ["wasm"]],
 ];
 
 // The registry is global to the tfjs-core instance, so this state is module-global too. A marker
@@ -79,8 +89,9 @@ function isOurs(config: KernelConfig | undefined): boolean {
  * (`CnnkitAdamWUpdate`, which `@cnnkit/optim`'s AdamW uses when present; `CnnkitSGDUpdate` for
  * its SGD) and the L2 norms of
  * several tensors as one (`CnnkitL2Norms`, for its `clipByGlobalNorm`), `MaxPoolGrad` for
- * non-overlapping windows and, on wasm, SIMD `Erf` and `Exp` (fastResNet's pools and GELUs),
- * for the `wasm` and `cpu` backends,
+ * non-overlapping windows and, on wasm, SIMD `Erf` and `Exp` (fastResNet's pools and GELUs) and
+ * GELU and its gradient as one kernel each (`CnnkitGelu[Grad]`, which `@cnnkit/resnet`'s `gelu`
+ * uses when present), for the `wasm` and `cpu` backends,
  * whether or not those are loaded yet. Calling it again does nothing. It replaces the backends' own kernels of those names,
  * kept as fallbacks (NCHW convolutions, string tensors, reductions over other than the leading
  * axes, overlapping pooling windows) and restored by `unregisterTrainingKernels()`. Call it after

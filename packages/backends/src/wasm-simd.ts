@@ -28,6 +28,8 @@
 //     (geometry → filter size, steps and scan order, see simdMaxPoolGrad)
 // and, for GELU's Erf and its gradient's Exp, over n floats (n a positive multiple of 4):
 //   exp(out, x, n), erf(out, x, n)           float32 polynomials, within 1 ulp (simdUnary)
+// and GELU and its gradient, with that erf and exp, over n floats (n a positive multiple of 4):
+//   gelu(out, x, n), geluGrad(out, dy, x, n)  tfjs's composition's operations (simdUnary, simdGeluGrad)
 //
 // Sums accumulate in float32 over one call (a tile of rows), which the caller adds up in float64.
 //
@@ -211,24 +213,32 @@ function affineBody(): number[] {
   );
 }
 
+/**
+ * The loop of an elementwise function of two inputs: params out 0, a 1, b 2, n 3 (n floats, a
+ * positive multiple of 4), `end` an i32 local; `body` stores 4 floats at out from a and b.
+ */
+const binaryLoop = (end: number, body: number[]) => [
+  ...[...get(0), ...get(3), ...i32(4), ...I32_MUL, ...I32_ADD, ...set(end)],
+  ...LOOP,
+  ...body,
+  ...[...get(1), ...i32(16), ...I32_ADD, ...set(1)],
+  ...[...get(2), ...i32(16), ...I32_ADD, ...set(2)],
+  ...[...get(0), ...i32(16), ...I32_ADD, ...tee(0), ...get(end), ...I32_LT_U, ...BR_IF_0],
+  ...END,
+  ...END,
+];
+
 function reluGradBody(): number[] {
   // params: out 0, dy 1, x 2, n 3; locals: xv 4 (v128), end 5.
-  const [out, dy, x, n, xv, end] = [0, 1, 2, 3, 4, 5];
-  const code = [
-    ...[...get(out), ...get(n), ...i32(4), ...I32_MUL, ...I32_ADD, ...set(end)],
-    ...LOOP,
+  const [out, dy, x, xv, end] = [0, 1, 2, 4, 5];
+  const code = binaryLoop(end, [
     ...get(out),
     ...[...get(x), ...LOAD(), ...set(xv)],
     // (dy & (x > 0)) | (x & (x != x)): dy where x > 0, NaN where x is NaN, else +0.
     ...[...get(dy), ...LOAD(), ...get(xv), ...V128_ZERO, ...F32X4_GT, ...V128_AND],
     ...[...get(xv), ...get(xv), ...F32X4_NE, ...get(xv), ...V128_AND, ...V128_OR],
     ...STORE(),
-    ...[...get(dy), ...i32(16), ...I32_ADD, ...set(dy)],
-    ...[...get(x), ...i32(16), ...I32_ADD, ...set(x)],
-    ...[...get(out), ...i32(16), ...I32_ADD, ...tee(out), ...get(end), ...I32_LT_U, ...BR_IF_0],
-    ...END,
-    ...END,
-  ];
+  ]);
   return funcBody(
     [
       [1, V128],
@@ -410,27 +420,86 @@ function unaryBody(vLocals: number, f: (xv: number, yv: number) => number[]): nu
 // Locals 6.. of unaryBody's functions.
 const expBody = () => unaryBody(3, (xv, yv) => expCode(xv, yv, 6, 7, 8));
 
+/**
+ * erf(v) for the v128 local `v`, into `out` (a, s, n, r, e are scratch v128 locals): a = |v|;
+ * small: a + a·P(a²); large: 1 - e^(-c²)·R(1/(1 + c/2)), c = min(a, 4); the small form where
+ * a < 1; then v's sign. NaN: both forms give NaN.
+ */
+function erfCode(v: number, out: number, a: number, s: number, n: number, r: number, e: number) {
+  return [
+    ...[...get(v), ...F32X4_ABS, ...set(a)],
+    ...[...get(a), ...get(a), ...F32X4_MUL, ...set(s)],
+    ...[...get(a), ...get(a), ...horner(ERF_P, s), ...F32X4_MUL, ...F32X4_ADD, ...set(out)],
+    ...[...get(a), ...F32X4_CONST(4), ...F32X4_MIN, ...set(a)],
+    ...[...get(a), ...get(a), ...F32X4_MUL, ...F32X4_NEG, ...set(s)],
+    ...expCode(s, e, n, r, e),
+    ...[...F32X4_CONST(1), ...get(a), ...F32X4_CONST(0.5), ...F32X4_MUL],
+    ...[...F32X4_CONST(1), ...F32X4_ADD, ...F32X4_DIV, ...set(s)],
+    ...[...F32X4_CONST(1), ...get(e), ...horner(ERF_R, s), ...F32X4_MUL, ...F32X4_SUB],
+    // small where |v| < 1 (a is min(|v|, 4) now: the same test), else large.
+    ...[...set(s), ...get(out), ...get(s), ...get(a), ...F32X4_CONST(1), ...F32X4_LT],
+    ...V128_BITSELECT,
+    ...[...get(v), ...I32X4_CONST(-0x80000000), ...V128_AND, ...V128_OR, ...set(out)],
+  ];
+}
+
 function erfBody(): number[] {
-  // a = |x|; small: a + a·P(a²); large: 1 - e^(-c²)·R(1/(1 + c/2)), c = min(a, 4); the small
-  // form where a < 1; then x's sign. NaN: both forms give NaN.
-  return unaryBody(5, (xv, yv) => {
-    const [a, s, n, r, e] = [6, 7, 8, 9, 10];
+  return unaryBody(5, (xv, yv) => erfCode(xv, yv, 6, 7, 8, 9, 10));
+}
+
+// GELU as tfjs-layers composes it, x·(0.5·(1 + erf(x/√2))), and the gradient tfjs's autodiff
+// takes of that composition, dx = dy·Φ + (((dy·x)·0.5)·(e^(-t²)·2/√π))/√2 with t = x/√2: the
+// same float32 operations in the same order, with the same erf and exp as the Erf and Exp
+// kernels, so the fused kernels return the composition's bits on wasm.
+const SQRT2 = Math.SQRT2;
+const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
+
+/** out = Φ(t)'s 0.5·(1 + erf) for erf in the local `e`, leaving the value on the stack. */
+const cdfCode = (e: number) => [
+  ...F32X4_CONST(0.5),
+  ...[...F32X4_CONST(1), ...get(e), ...F32X4_ADD],
+  ...F32X4_MUL,
+];
+
+function geluBody(): number[] {
+  // Locals 6.. of unaryBody: t, erf, then erfCode's scratch.
+  return unaryBody(7, (xv, yv) => {
+    const [t, ev, a, s, n, r, e] = [6, 7, 8, 9, 10, 11, 12];
     return [
-      ...[...get(xv), ...F32X4_ABS, ...set(a)],
-      ...[...get(a), ...get(a), ...F32X4_MUL, ...set(s)],
-      ...[...get(a), ...get(a), ...horner(ERF_P, s), ...F32X4_MUL, ...F32X4_ADD, ...set(yv)],
-      ...[...get(a), ...F32X4_CONST(4), ...F32X4_MIN, ...set(a)],
-      ...[...get(a), ...get(a), ...F32X4_MUL, ...F32X4_NEG, ...set(s)],
-      ...expCode(s, e, n, r, e),
-      ...[...F32X4_CONST(1), ...get(a), ...F32X4_CONST(0.5), ...F32X4_MUL],
-      ...[...F32X4_CONST(1), ...F32X4_ADD, ...F32X4_DIV, ...set(s)],
-      ...[...F32X4_CONST(1), ...get(e), ...horner(ERF_R, s), ...F32X4_MUL, ...F32X4_SUB],
-      // small where |x| < 1 (a is min(|x|, 4) now: the same test), else large.
-      ...[...set(s), ...get(yv), ...get(s), ...get(a), ...F32X4_CONST(1), ...F32X4_LT],
-      ...V128_BITSELECT,
-      ...[...get(xv), ...I32X4_CONST(-0x80000000), ...V128_AND, ...V128_OR, ...set(yv)],
+      ...[...get(xv), ...F32X4_CONST(SQRT2), ...F32X4_DIV, ...set(t)],
+      ...erfCode(t, ev, a, s, n, r, e),
+      ...[...get(xv), ...cdfCode(ev), ...F32X4_MUL, ...set(yv)],
     ];
   });
+}
+
+function geluGradBody(): number[] {
+  // params: out 0, dy 1, x 2, n 3; locals: end 4 (i32), then v128: dyv, xv, yv, t, erf, scratch.
+  const [out, dy, x, end] = [0, 1, 2, 4];
+  const [dyv, xv, yv, t, ev, a, s, k, r, e] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const code = binaryLoop(end, [
+    ...[...get(dy), ...LOAD(), ...set(dyv)],
+    ...[...get(x), ...LOAD(), ...set(xv)],
+    ...[...get(xv), ...F32X4_CONST(SQRT2), ...F32X4_DIV, ...set(t)],
+    ...erfCode(t, ev, a, s, k, r, e),
+    // dy·Φ: the gradient through x·Φ's first factor.
+    ...[...get(dyv), ...cdfCode(ev), ...F32X4_MUL, ...set(yv)],
+    // e^(-t²): Erf's gradient, Square then Neg then Exp.
+    ...[...get(t), ...get(t), ...F32X4_MUL, ...F32X4_NEG, ...set(s)],
+    ...expCode(s, e, k, r, e),
+    // (((dy·x)·0.5)·(e^(-t²)·2/√π))/√2, added to dy·Φ.
+    ...[...get(out), ...get(yv), ...get(dyv), ...get(xv), ...F32X4_MUL],
+    ...[...F32X4_CONST(0.5), ...F32X4_MUL],
+    ...[...get(e), ...F32X4_CONST(TWO_OVER_SQRT_PI), ...F32X4_MUL, ...F32X4_MUL],
+    ...[...F32X4_CONST(SQRT2), ...F32X4_DIV, ...F32X4_ADD, ...STORE()],
+  ]);
+  return funcBody(
+    [
+      [1, I32],
+      [10, V128],
+    ],
+    code,
+  );
 }
 
 /** The module's bytes; `shared` must match the memory it will import (threaded builds share). */
@@ -446,7 +515,7 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([sixI32, fourI32, fiveI32, threeI32])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...limits]])),
-    ...section(3, vec([[0], [0], [1], [2], [2], [3], [3]])),
+    ...section(3, vec([[0], [0], [1], [2], [2], [3], [3], [3], [1]])),
     ...section(
       7,
       vec([
@@ -457,6 +526,8 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         [...name("poolGrad"), 0x00, 4],
         [...name("exp"), 0x00, 5],
         [...name("erf"), 0x00, 6],
+        [...name("gelu"), 0x00, 7],
+        [...name("geluGrad"), 0x00, 8],
       ]),
     ),
     ...section(
@@ -469,6 +540,8 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         body(poolGradBody()),
         body(expBody()),
         body(erfBody()),
+        body(geluBody()),
+        body(geluGradBody()),
       ]),
     ),
   ];
@@ -513,7 +586,17 @@ const CALL_INTS = 7;
 const SCRATCH_FLOATS = 3 * SIMD_MAX_CHANNELS + 8 * MAX_CALLS;
 /** Below this many bytes touched, waking the helper thread costs more than it saves. */
 const SPLIT_BYTES = 256 * 1024;
-const FN = { sums: 0, affine: 1, reluGrad: 2, scatter: 3, poolGrad: 4, exp: 5, erf: 6 } as const;
+const FN = {
+  sums: 0,
+  affine: 1,
+  reluGrad: 2,
+  scatter: 3,
+  poolGrad: 4,
+  exp: 5,
+  erf: 6,
+  gelu: 7,
+  geluGrad: 8,
+} as const;
 /** The channel group of each call of a batch of sums (main thread only). */
 const groups = new Int32Array(MAX_CALLS);
 
@@ -720,40 +803,69 @@ export function simdMaxPoolGrad(
 }
 
 /**
- * out = exp(x) or erf(x) elementwise over n ≥ 1 floats at these addresses (out may be x), each
- * within 1 ulp of the float64 function rounded to float32 (see scripts/fit-erf-exp.py). The last
- * n mod 4 go through the same loop on a copy in the scratch space, so every element gets the
- * same arithmetic.
+ * Calls `fn(out, ...inputs, count)` over n ≥ 1 floats in pieces the helper thread can share; the
+ * last n mod 4 go through the same loop on copies in the scratch space, so every element gets the
+ * same arithmetic. `out` may be one of the inputs.
  */
-export function simdUnary(
+function elementwise(
   loops: SimdLoops,
-  fn: "exp" | "erf",
+  fn: number,
   out: number,
-  x: number,
+  inputs: readonly number[],
   n: number,
 ): void {
   // Pieces of 16K floats (64 KB of each tensor): chunks enough for the helper thread to share.
   const PIECE = 16384;
+  const bytesPerFloat = 4 * (inputs.length + 1);
   const whole = n - (n % 4);
   const calls = loops.calls();
   let k = 0;
   for (let from = 0; from < whole; from += PIECE) {
     const count = Math.min(PIECE, whole - from);
-    putCall(calls, k++, FN[fn], [out + 4 * from, x + 4 * from, count]);
+    putCall(calls, k++, fn, [out + 4 * from, ...inputs.map((p) => p + 4 * from), count]);
     if (k === MAX_CALLS || from + PIECE >= whole) {
-      loops.run(k, 8 * PIECE * k);
+      loops.run(k, bytesPerFloat * PIECE * k);
       k = 0;
     }
   }
   if (whole < n) {
     const f32 = loops.f32();
     const tmp = loops.scratch >>> 2;
-    for (let i = 0; i < 4; i++)
-      f32[tmp + i] = whole + i < n ? (f32[(x >>> 2) + whole + i] as number) : 0;
-    putCall(calls, 0, FN[fn], [loops.scratch, loops.scratch, 4]);
-    loops.run(1, 16);
+    inputs.forEach((p, j) => {
+      for (let i = 0; i < 4; i++)
+        f32[tmp + 4 * j + i] = whole + i < n ? (f32[(p >>> 2) + whole + i] as number) : 0;
+    });
+    const copies = inputs.map((_, j) => loops.scratch + 16 * j);
+    putCall(calls, 0, fn, [loops.scratch, ...copies, 4]);
+    loops.run(1, 4 * bytesPerFloat);
     for (let i = whole; i < n; i++) f32[(out >>> 2) + i] = f32[tmp + i - whole] as number;
   }
+}
+
+/**
+ * out = exp(x), erf(x) (each within 1 ulp of the float64 function rounded to float32, see
+ * scripts/fit-erf-exp.py) or GELU (see geluBody) elementwise over n ≥ 1 floats at these
+ * addresses (out may be x).
+ */
+export function simdUnary(
+  loops: SimdLoops,
+  fn: "exp" | "erf" | "gelu",
+  out: number,
+  x: number,
+  n: number,
+): void {
+  elementwise(loops, FN[fn], out, [x], n);
+}
+
+/** out = GELU's gradient for dy at x (see geluGradBody) over n ≥ 1 floats (out may be dy). */
+export function simdGeluGrad(
+  loops: SimdLoops,
+  out: number,
+  dy: number,
+  x: number,
+  n: number,
+): void {
+  elementwise(loops, FN.geluGrad, out, [dy, x], n);
 }
 
 // The WebAssembly API as used here (this package compiles without the DOM typings).
@@ -797,7 +909,7 @@ const { workerData } = require("node:worker_threads");
 const { memory, control, bytes, callInts, controlInts, chunk } = workerData;
 const c = new Int32Array(control);
 const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad, e.exp, e.erf];
+const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad, e.exp, e.erf, e.gelu, e.geluGrad];
 Atomics.store(c, 5, 1);
 for (let seen = 0; ; ) {
   // Spin a little before sleeping: a kernel's next pass then finds the helper awake.
@@ -849,6 +961,8 @@ export function bindSimdLoops(
     poolGrad: Fn5;
     exp: Fn3;
     erf: Fn3;
+    gelu: Fn3;
+    geluGrad: Fn4;
   };
   const ints = CONTROL_INTS + MAX_CALLS * CALL_INTS;
   const control = new Int32Array(
@@ -893,6 +1007,8 @@ export function bindSimdLoops(
       else if (f === FN.poolGrad) e.poolGrad(a, b, c, d, at(q + 5));
       else if (f === FN.exp) e.exp(a, b, c);
       else if (f === FN.erf) e.erf(a, b, c);
+      else if (f === FN.gelu) e.gelu(a, b, c);
+      else if (f === FN.geluGrad) e.geluGrad(a, b, c, d);
       else e.scatter(a, b, c, d, at(q + 5));
     }
   };

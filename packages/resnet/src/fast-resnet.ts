@@ -16,6 +16,7 @@ import type { Conv2D, ConvLayerArgs } from "@tensorflow/tfjs-layers/dist/layers/
 import type { Kwargs } from "@tensorflow/tfjs-layers/dist/types.js";
 import { ResNetError } from "./errors.js";
 import { freezeWeights } from "./frozen-weights.js";
+import { geluActivation } from "./gelu.js";
 import { blockLayerName, LAYER_NAMES } from "./layer-names.js";
 import { invalidOption, type LayerDefaultsOptions, resolveResNetOptions } from "./options.js";
 import { torchBatchNorm } from "./torch-batch-norm.js";
@@ -126,7 +127,7 @@ const apply = (
   x: SymbolicTensor | SymbolicTensor[],
 ) => layer.apply(x) as SymbolicTensor;
 
-const gelu = (name: string) => layers.activation({ name, activation: "gelu" });
+const gelu = (name: string) => geluActivation({ name });
 
 /**
  * The fast recipe's residual network, from built-in tfjs layers (a saved model loads in plain

@@ -2,6 +2,7 @@ export { type CifarResNetOptions, cifarResNet } from "./cifar-resnet.js";
 export type { ResNetErrorCode } from "./errors.js";
 export { ResNetError } from "./errors.js";
 export { type FastResNetOptions, fastResNet, setWhiteningBiasTrainable } from "./fast-resnet.js";
+export { GELU_KERNELS, gelu, geluActivation } from "./gelu.js";
 export { resnet20, resnet32, resnet56 } from "./he-resnet.js";
 export {
   type ImportTorchStateDictOptions,

@@ -34,3 +34,17 @@ export type BatchNormTrainingGradInputs<T extends TensorInfo = TensorInfo> = {
   gamma: T;
 };
 export type BatchNormTrainingGradAttrs = BatchNormTrainingAttrs;
+
+/**
+ * GELU, the exact erf form (`gelu`): float32 `x` → `y = x · 0.5 · (1 + erf(x / √2))`, computed
+ * as tfjs-layers' `gelu` activation computes it, so that a backend may return the same bits.
+ */
+export const GELU = "CnnkitGelu";
+export type GeluInputs<T extends TensorInfo = TensorInfo> = { x: T };
+
+/**
+ * Its gradient: `dy, x` → `dx = dy · Φ(x) + dy · x · φ(x)`, in the operations tfjs's autodiff
+ * runs for the composite form (see `gelu` in `@cnnkit/resnet`).
+ */
+export const GELU_GRAD = "CnnkitGeluGrad";
+export type GeluGradInputs<T extends TensorInfo = TensorInfo> = { dy: T; x: T };
