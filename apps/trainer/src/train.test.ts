@@ -94,6 +94,15 @@ describe("train", () => {
     }
     const lrSteps = events.filter((e) => e.summary?.some((v) => v.tag === "lr")).map((e) => e.step);
     expect(lrSteps).toEqual([1, 2, 3, 4, 5, 6]);
+    // One step axis: what is logged per epoch sits at the global step the epoch ended on (3
+    // steps per epoch), as train/* does; hparams repeats the final test/acc at the last step.
+    const stepsOf = (tag: string) =>
+      events.filter((e) => e.summary?.some((v) => v.tag === tag)).map((e) => e.step);
+    expect(stepsOf("test/loss")).toEqual([3, 6]);
+    expect(stepsOf("test/acc")).toEqual([3, 6, 6]);
+    expect(stepsOf("epoch/train_loss")).toEqual([3, 6]);
+    expect(stepsOf("test/confusion_matrix")).toEqual([3, 6]);
+    expect(stepsOf("weights/stem_conv/kernel")).toEqual([3, 6]);
   });
 
   it("resumes an interrupted run to the same weights as an uninterrupted one", async () => {

@@ -54,7 +54,7 @@ export interface TrainOptions {
   /** What the run is on (the `useBackend` line), saved in `metrics.json`. Defaults to `tf.getBackend()`. */
   backend?: { backend: string; reason: string };
   /** Called after each epoch's checkpoints are written (tests inject faults here). */
-  afterEpoch?: (info: { epoch: number; model: LayersModel }) => void | Promise<void>;
+  afterEpoch?: (info: { epoch: number; step: number; model: LayersModel }) => void | Promise<void>;
   /**
    * Called in every step with the raw gradients before the optimizer applies them (`step` counts
    * the steps already taken). The experiments record per-block gradient norms here; the
@@ -378,7 +378,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         imagesPerSecond: r.seen / r.seconds,
       };
       state.history = [...state.history, record];
-      await logEpoch(writer, model, record, result);
+      await logEpoch(writer, model, record, result, state.globalStep);
       progress.line(
         `epoch ${epoch + 1}/${config.epochs}: train loss ${record.trainLoss.toFixed(4)} acc ${pct(record.trainAccuracy)}, ` +
           `test loss ${record.testLoss.toFixed(4)} acc ${pct(record.testAccuracy)}` +
@@ -392,7 +392,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       }
       await saveCheckpoint(paths.last, parts, snapshot(epoch + 1, 0));
       await writeJsonAtomic(paths.metrics, metricsFile("running"));
-      await options.afterEpoch?.({ epoch: epoch + 1, model });
+      await options.afterEpoch?.({ epoch: epoch + 1, step: state.globalStep, model });
       if (options.signal?.aborted && epoch + 1 < config.epochs) {
         status = "interrupted";
         break;
@@ -506,8 +506,9 @@ async function logEpoch(
   model: LayersModel,
   record: EpochRecord,
   result: MetricsResult,
+  step: number,
 ): Promise<void> {
-  const step = record.epoch;
+  // At the global step the epoch ended on, the axis of train/*: one step axis for every tag.
   writer.scalar("test/loss", record.testLoss, step);
   writer.scalar("test/acc", record.testAccuracy, step);
   if (record.testAccuracyTta !== undefined)

@@ -42,20 +42,21 @@ export async function augmentationExperiment(ctx: ExperimentContext): Promise<Ex
     const config = armConfig(ctx.options, { epochs: 4 }, { augment: arm.augment });
     const data = await ctx.data.forConfig(config);
     const clean: number[] = [];
+    const steps: number[] = []; // the global step each epoch ended on, the run's step axis
     const result = await runArm(ctx, "augmentation", arm.name, config, {
       // The loop's own train accuracy is measured on augmented images while the weights move;
       // the gap is about the images themselves, so measure them the way the test set is.
-      afterEpoch: async ({ model }) => {
+      afterEpoch: async ({ model, step }) => {
         clean.push(
           (await evaluate(model, testBatches(data.train, config), data.classNames)).accuracy,
         );
+        steps.push(step);
       },
     });
-    const epochs = clean.map((_, i) => i + 1);
     await writeArmScalars(result.runDir, "clean_train", {
-      "epoch/train_acc_clean": { steps: epochs, values: clean },
+      "epoch/train_acc_clean": { steps, values: clean },
       "epoch/generalization_gap": {
-        steps: epochs,
+        steps,
         values: clean.map((c, i) => c - (result.result.history[i]?.testAccuracy ?? Number.NaN)),
       },
     });
