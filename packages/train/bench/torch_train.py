@@ -2,10 +2,14 @@
 # The PyTorch side of `pnpm bench` (bench/train.ts runs it): the same SmallResNet as
 # @cnnkit/resnet (conv3x3 stem + BN + ReLU, 2 basic blocks per stage, projection shortcuts,
 # global average pool, linear), trained with the same loss and optimizer, on this CPU.
+# With --model fast: apps/trainer/bench/torch_fast.py's twin of fastResNet (whitening stem frozen,
+# GELU, max-pool groups with residuals), as the trainer's PyTorch reference trains it.
 # Run alone: /usr/bin/python3 bench/torch_train.py --widths 64,128,256 --batch 64 --steps 3
 # Prints one JSON line: {"train_img_s", "infer_img_s", "threads", "params", "torch"}.
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
@@ -48,6 +52,7 @@ class SmallResNet(nn.Module):
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--model", choices=["small", "fast"], default="small")
     p.add_argument("--widths", default="64,128,256")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=3)
@@ -57,8 +62,17 @@ def main():
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = SmallResNet([int(w) for w in a.widths.split(",")])
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    widths = [int(w) for w in a.widths.split(",")]
+    if a.model == "fast":
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, os.path.join(here, "..", "..", "..", "apps", "trainer", "bench"))
+        import torch_fast  # noqa: E402
+
+        model = torch_fast.FastResNet(widths, torch_fast.DEFAULTS)
+        model.whiten.weight.requires_grad = False  # the frozen whitening stem, as in training
+    else:
+        model = SmallResNet(widths)
+    opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.01, momentum=0.9)
     x = torch.randn(a.batch, 3, 32, 32)
     y = torch.randint(0, 10, (a.batch,))
 

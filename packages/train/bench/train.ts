@@ -1,5 +1,6 @@
 // `pnpm bench` in packages/train: images/s for training and inference of SmallResNet (64/128/256)
-// and its narrow variants (16/32/64, 8/16/32) on every backend that loads (wasm with 1 thread and with all
+// and its narrow variants (16/32/64, 8/16/32), and of the fast recipe's fastResNet at the trainer's
+// `cpu` and `cpu-long` presets' widths and batch sizes (`--models fast,fast-long`), on every backend that loads (wasm with 1 thread and with all
 // cores, wasm and cpu with their convolutions on onnxruntime-node, plain cpu, and the first of
 // these as data-parallel replicas, one per core: DataParallel), and the same model in PyTorch
 // (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
@@ -9,7 +10,11 @@
 //
 //   node --conditions=@cnnkit/source --import tsx bench/train.ts [--batch 64] [--steps 3]
 //        [--warmup 3] [--backends wasm+onnxruntime,cpu+onnxruntime,wasm,cpu] [--wasm-threads 1,2]
-//        [--replicas 2] [--models small,narrow,tiny] [--cpu-batch 4] [--no-torch] [--rounds 1]
+//        [--replicas 2] [--models small,narrow,tiny,fast,fast-long] [--cpu-batch 4] [--no-torch]
+//        [--rounds 1]
+//
+// --batch is the SmallResNets'; the fast nets run at their presets' batch sizes (1,024 and 512),
+// the PyTorch side with apps/trainer/bench/torch_fast.py's twin of fastResNet.
 //
 // --warmup: untimed steps first (kernel setup, weight packing, and V8 tiering the wasm up, which
 // makes the first ~15 steps of a small net up to 1.5x slower). --replicas N (default: the cores;
@@ -23,7 +28,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BackendChoice, useBackend } from "@cnnkit/backends";
-import { smallResNet } from "@cnnkit/resnet";
+import { fastResNet, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { DataParallel, threadsPerReplica } from "../src/data-parallel.js";
@@ -50,12 +55,30 @@ const { values: args } = parseArgs({
 const BATCH = Number(args.batch);
 const STEPS = Number(args.steps);
 const WARMUP = Number(args.warmup);
-const MODELS: Record<string, number[]> = {
-  small: [64, 128, 256],
-  narrow: [16, 32, 64],
-  // The trainer's `cpu` preset.
-  tiny: [8, 16, 32],
+/** What each `--models` name builds: the builder's export, its widths, a batch of its own. */
+interface ModelSpec {
+  build: "smallResNet" | "fastResNet";
+  widths: number[];
+  batch?: number;
+}
+const MODELS: Record<string, ModelSpec> = {
+  small: { build: "smallResNet", widths: [64, 128, 256] },
+  narrow: { build: "smallResNet", widths: [16, 32, 64] },
+  // The trainer's old `cpu` preset.
+  tiny: { build: "smallResNet", widths: [8, 16, 32] },
+  // The fast recipe's net at the trainer's `cpu` and `cpu-long` presets.
+  fast: { build: "fastResNet", widths: [24, 96, 96], batch: 1024 },
+  "fast-long": { build: "fastResNet", widths: [32, 128, 128], batch: 512 },
 };
+const BUILDERS = { smallResNet, fastResNet };
+
+function modelSpec(name: string): ModelSpec {
+  const spec = MODELS[name];
+  if (!spec) {
+    throw new Error(`--models: expected one of ${Object.keys(MODELS).join(", ")}, got ${name}`);
+  }
+  return spec;
+}
 
 interface Row {
   runtime: string;
@@ -112,16 +135,19 @@ async function measure(
   return { train: (batch * steps) / trainS, infer: (batch * steps) / inferS };
 }
 
-function torchRow(model: string, widths: number[], threads: number): Row | string {
+function torchRow(model: string, threads: number): Row | string {
+  const { build, widths, batch = BATCH } = modelSpec(model);
   const script = fileURLToPath(new URL("./torch_train.py", import.meta.url));
   const res = spawnSync(
     "/usr/bin/python3",
     [
       script,
+      "--model",
+      build === "fastResNet" ? "fast" : "small",
       "--widths",
       widths.join(","),
       "--batch",
-      String(BATCH),
+      String(batch),
       "--steps",
       String(STEPS),
       "--warmup",
@@ -141,7 +167,7 @@ function torchRow(model: string, widths: number[], threads: number): Row | strin
   return {
     runtime: `pytorch ${r.torch} (${threads} thr)`,
     model,
-    batch: BATCH,
+    batch,
     train: r.train_img_s,
     infer: r.infer_img_s,
   };
@@ -156,17 +182,17 @@ async function child(): Promise<void> {
   });
   // tfjs's cpu convolutions are plain JS loops: a smaller batch keeps the run in minutes.
   const cpu = chosen.backend === "cpu" && chosen.onnxruntime == null;
-  const batch = cpu ? Number(args["cpu-batch"]) : BATCH;
   const out: Row[] = [];
   for (const name of args.models.split(",")) {
-    const widths = MODELS[name];
-    if (!widths) throw new Error(`--models: expected small, narrow or tiny, got ${name}`);
-    const model = smallResNet({ widths, seed: 0 });
+    const spec = modelSpec(name);
+    const batch = cpu ? Number(args["cpu-batch"]) : (spec.batch ?? BATCH);
+    const { widths } = spec;
+    const model = BUILDERS[spec.build]({ widths, seed: 0 });
     // The workers build the model with @cnnkit/resnet's code too (its layers are faster
     // subclasses of tfjs's, which the model's JSON would not bring back).
     const build = {
       module: import.meta.resolve("@cnnkit/resnet"),
-      export: "smallResNet",
+      export: spec.build,
       args: [{ widths, seed: 0 }],
     };
     const group = replicas > 1 ? await DataParallel.start(model, { replicas, build }) : null;
@@ -260,7 +286,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   if (!args["no-torch"]) {
     for (const name of args.models.split(",")) {
       for (const threads of [...new Set([1, os.availableParallelism()])]) {
-        const r = torchRow(name, MODELS[name] as number[], threads);
+        const r = torchRow(name, threads);
         if (typeof r === "string") notes.add(r);
         else all.push({ ...r, round });
       }
@@ -292,7 +318,7 @@ for (const r of all) {
 const fmt = (v: number | null) =>
   (v === null || !Number.isFinite(v) ? "-" : v.toFixed(v < 10 ? 2 : 1)).padStart(8);
 console.log(
-  `SmallResNet training/inference, images/s (batch ${BATCH}, ${STEPS} timed steps after ${WARMUP} warm-up; cpu: batch ${args["cpu-batch"]}, 1 step; best of ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}; xN: N data-parallel replicas)`,
+  `Training/inference, images/s (SmallResNets: batch ${BATCH}; fast nets: their presets' batch; ${STEPS} timed steps after ${WARMUP} warm-up; cpu: batch ${args["cpu-batch"]}, 1 step; best of ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}; xN: N data-parallel replicas)`,
 );
 const load = os
   .loadavg()
