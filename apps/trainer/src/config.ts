@@ -202,7 +202,8 @@ export const PRESETS: Record<PresetName, TrainConfig> = {
   // The default: ≥ 85% in ≤ 15 minutes on 2 CPU cores, every phase counted.
   cpu: { ...FAST, preset: "cpu", widths: [24, 96, 96], epochs: 4 },
   // ≥ 90% in ≤ 45 minutes on 2 CPU cores.
-  // Batch 512: at 1,024 this width hits a pathologically slow path on wasm (issue #23's notes).
+  // Batch 512, chosen (and measured) when GELU's intermediates filled the wasm heap at 1,024; the
+  // fused GELU kernels fixed that, but 1,024 has not been re-measured for this preset.
   "cpu-long": { ...FAST, preset: "cpu-long", widths: [32, 128, 128], epochs: 8, batchSize: 512 },
   // For a GPU backend (or a very long CPU run): 94%+.
   full: { ...FAST, preset: "full", widths: [128, 384, 384], epochs: 12 },
