@@ -4,9 +4,9 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { removeStaleExportTemps } from "@cnnkit/export";
+import { makeDirs } from "@cnnkit/make-dirs";
 import { TrainerError } from "./errors.js";
 import { faultPoint } from "./fault-points.js";
-import { makeDirs } from "./make-dirs.js";
 
 /** Every path of a run directory. */
 export interface RunPaths {

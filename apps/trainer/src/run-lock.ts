@@ -6,8 +6,8 @@ import { readFileSync, unlinkSync } from "node:fs";
 import { link, open, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
+import { makeDirs } from "@cnnkit/make-dirs";
 import { TrainerError } from "./errors.js";
-import { makeDirs } from "./make-dirs.js";
 import { writeFailureReason } from "./run-dir.js";
 
 export const LOCK_FILE = ".cnnkit-train.lock";

@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { makeDirs } from "@cnnkit/make-dirs";
 import { checksumProblem } from "./checksum.js";
 import {
   BIN_FOLDER,
@@ -16,7 +17,6 @@ import {
 import { download } from "./download.js";
 import { Cifar10Error } from "./errors.js";
 import { extractArchive } from "./extract-archive.js";
-import { makeDirs } from "./make-dirs.js";
 import { progressBar, progressLines, silentProgress } from "./progress.js";
 import {
   type Cifar10,

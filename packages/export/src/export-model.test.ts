@@ -229,3 +229,26 @@ describe("exportModel", () => {
     await expect(stat(dir)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
+
+describe("exportModel into a folder that cannot be made", () => {
+  it("fails at once naming it (no spin under /proc)", async () => {
+    const tf = await import("@tensorflow/tfjs-core");
+    await import("@tensorflow/tfjs-backend-cpu");
+    await tf.setBackend("cpu");
+    const { tinyResNet } = await import("./__fixtures__/tiny-resnet.js");
+    const { exportModel } = await import("./export-model.js");
+    const model = tinyResNet();
+    try {
+      await expect(
+        exportModel(model, "/proc/cnnkit-x/export", {
+          classNames: Array.from({ length: 10 }, (_, i) => `c${i}`),
+          normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
+          onnx: false,
+          quantize: [],
+        }),
+      ).rejects.toThrow(/^\/proc\/cnnkit-x: cannot create this folder/);
+    } finally {
+      model.dispose();
+    }
+  });
+});

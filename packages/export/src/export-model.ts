@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { makeDirs } from "@cnnkit/make-dirs";
 import * as tf from "@tensorflow/tfjs-core";
 import { io } from "@tensorflow/tfjs-core";
 import { type LayersModel, loadLayersModel, version_layers } from "@tensorflow/tfjs-layers";
@@ -19,7 +20,6 @@ import {
 } from "./export-dir.js";
 import { saveArtifacts } from "./file-io.js";
 import { normalizePixels } from "./image.js";
-import { makeDirs } from "./make-dirs.js";
 import {
   MANIFEST_FORMAT_VERSION,
   type Manifest,

@@ -223,3 +223,15 @@ describe("no tensor leaks over 100 steps", () => {
     problem.dispose();
   });
 });
+
+describe("saveOptimizerState into a folder that cannot be made", () => {
+  it("fails at once naming it (no spin under /proc)", async () => {
+    const tf = await import("@tensorflow/tfjs-core");
+    await import("@tensorflow/tfjs-backend-cpu");
+    await tf.setBackend("cpu");
+    const { SGD, saveOptimizerState } = await import("./index.js");
+    await expect(saveOptimizerState(new SGD(), "/proc/cnnkit-x/opt")).rejects.toThrow(
+      /^\/proc\/cnnkit-x: cannot create this folder/,
+    );
+  });
+});

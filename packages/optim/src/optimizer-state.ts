@@ -1,9 +1,10 @@
 // Optimizer (and weight-average) state for checkpoints: an in-memory form, and two files in the
 // trainer's checkpoint directory written so that a crash never leaves a state that loads wrongly.
+
+import { makeDirs } from "@cnnkit/make-dirs";
 import { type DataType, type Optimizer, tensor, Variable } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
 import type { Lookahead } from "./lookahead.js";
-import { makeDirs } from "./make-dirs.js";
 import type { NamedTensor } from "./slot-optimizer.js";
 import { checkOptions } from "./validate.js";
 import type { WeightEMA } from "./weight-ema.js";
@@ -249,7 +250,7 @@ export async function writeStateFiles(
 ): Promise<void> {
   const fs = process.getBuiltinModule("node:fs/promises");
   const path = process.getBuiltinModule("node:path");
-  // Not Node's recursive mkdir: it spins for ever under /proc (make-dirs.ts).
+  // Not Node's recursive mkdir: it spins for ever under /proc (@cnnkit/make-dirs).
   await makeDirs(dir);
   const suffix = `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const bin = path.join(dir, `${name}.bin`);

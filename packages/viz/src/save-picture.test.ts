@@ -49,3 +49,16 @@ describe("savePicture", () => {
     );
   });
 });
+
+describe("savePicture into a folder that cannot be made", () => {
+  it("fails at once naming it (no spin under /proc)", async () => {
+    const { lineChart, savePicture } = await import("./index.js");
+    const picture = lineChart({ series: [{ name: "lr", y: [1, 2, 3] }] });
+    await expect(savePicture(picture, "/proc/cnnkit-x/chart.svg")).rejects.toMatchObject({
+      code: "write_failed",
+      message: expect.stringMatching(
+        /^savePicture \/proc\/cnnkit-x\/chart\.svg: \/proc\/cnnkit-x: cannot create this folder/,
+      ),
+    });
+  });
+});

@@ -1,6 +1,7 @@
 // Writing a picture to disk, in the format its file name asks for (Node only).
+
+import { makeDirs } from "@cnnkit/make-dirs";
 import { VizError } from "./errors.js";
-import { makeDirs } from "./make-dirs.js";
 import { nodeProcess } from "./node-only.js";
 import type { Picture, PngOptions } from "./picture.js";
 
