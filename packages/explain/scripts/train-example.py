@@ -17,63 +17,23 @@ PyTorch's CPU kernels.
 import json
 import os
 import struct
+import sys
 import tarfile
 import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "resnet", "scripts"))
+from torch_resnet import ResNet  # noqa: E402  (@cnnkit/resnet's twin, written once there)
+
 TARBALL = os.path.join(HERE, "..", "..", "..", "..", "shared", "datasets", "cifar-10-binary.tar.gz")
 OUT = os.path.join(HERE, "..", "example", "small-resnet-w16.safetensors")
 MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)
 STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
 TRAIN, TEST, EPOCHS, BATCH, MAX_LR = 20_000, 2_000, 4, 128, 0.2
-
-
-class BasicBlock(nn.Module):
-    """Same block as packages/resnet/scripts/gen-fixtures.py (projection when shape changes)."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-            )
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, widths, blocks, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        cin = widths[0]
-        for s, (w, n) in enumerate(zip(widths, blocks)):
-            layers = []
-            for b in range(n):
-                layers.append(BasicBlock(cin, w, 2 if (s > 0 and b == 0) else 1))
-                cin = w
-            setattr(self, f"layer{s + 1}", nn.Sequential(*layers))
-        self.num_stages = len(widths)
-        self.linear = nn.Linear(cin, num_classes)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        for s in range(self.num_stages):
-            out = getattr(self, f"layer{s + 1}")(out)
-        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
 def read_batches(names):

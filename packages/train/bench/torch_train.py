@@ -13,41 +13,11 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (x if self.shortcut is None else self.shortcut(x)))
-
-
-class SmallResNet(nn.Module):
-    def __init__(self, widths, classes=10):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
-        blocks, cin = [], widths[0]
-        for s, w in enumerate(widths):
-            for b in range(2):
-                blocks.append(Block(cin, w, 2 if s > 0 and b == 0 else 1))
-                cin = w
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x):
-        return self.fc(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1).flatten(1))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "resnet", "scripts"))
+from torch_resnet import ResNet  # noqa: E402  (@cnnkit/resnet's twin, written once there)
 
 
 def main():
@@ -64,14 +34,13 @@ def main():
     torch.manual_seed(0)
     widths = [int(w) for w in a.widths.split(",")]
     if a.model == "fast":
-        here = os.path.dirname(os.path.abspath(__file__))
-        sys.path.insert(0, os.path.join(here, "..", "..", "..", "apps", "trainer", "bench"))
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "apps", "trainer", "bench"))
         import torch_fast  # noqa: E402
 
         model = torch_fast.FastResNet(widths, torch_fast.DEFAULTS)
         model.whiten.weight.requires_grad = False  # the frozen whitening stem, as in training
     else:
-        model = SmallResNet(widths)
+        model = ResNet(widths, [2] * len(widths))  # SmallResNet: two blocks per stage
     opt = torch.optim.SGD([q for q in model.parameters() if q.requires_grad], lr=0.01, momentum=0.9)
     x = torch.randn(a.batch, 3, 32, 32)
     y = torch.randint(0, 10, (a.batch,))
