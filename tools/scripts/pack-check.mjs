@@ -114,11 +114,17 @@ function run(command, argv, options) {
   });
 }
 
-/** The environment without what `pnpm run` adds, so npm behaves as it does for a user. */
+/**
+ * The environment without what `pnpm run` adds (its own config, the script's package), so npm
+ * behaves as it does for a user; settings the user gave npm (`npm_config_registry`, …) stay.
+ */
 function cleanEnv(extra) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!/^(npm|pnpm)_/i.test(k)) env[k] = v;
+    const pnpms =
+      /pnpm/i.test(k) || /^npm_(package_|lifecycle_|command$|execpath$|node_execpath$)/i.test(k);
+    const added = /^npm_config_(user_agent|verify_deps_before_run)$/i.test(k);
+    if (!pnpms && !added) env[k] = v;
   }
   return { ...env, ONNXRUNTIME_NODE_INSTALL: "skip", ...extra };
 }
@@ -200,6 +206,7 @@ function typeErrors(dir, files, resolution) {
     });
 }
 
+/** `pnpm pack`s one package into `packDir`: its tarball and the manifest as published. */
 async function packOne(pkg, name, packDir, env) {
   if (!pkg) throw new Error(`${name}: no such published package in packages/`);
   if (!existsSync(join(pkg.dir, "dist"))) {
@@ -220,7 +227,10 @@ async function packOne(pkg, name, packDir, env) {
   return { tarball, manifest };
 }
 
-/** Packs, installs, typechecks and runs one package; returns its problems (empty: it passed). */
+/**
+ * Installs one package alone, typechecks and runs its README example: `{ problems (empty: it
+ * passed), summary, notes }`.
+ */
 async function checkPackage(pkg, pack, work) {
   const problems = [];
   const t0 = Date.now();
