@@ -1,5 +1,6 @@
 // Every distinct convolution of the cnnkit ResNets (SmallResNet and its narrow variant,
-// ResNet-20/32/56, ResNet-18), for correctness checks and kernel benchmarks.
+// ResNet-20/32/56, ResNet-18, and the fast recipe's fastResNet at the trainer's preset widths),
+// for correctness checks and kernel benchmarks.
 
 export interface ConvShape {
   readonly name: string;
@@ -13,11 +14,22 @@ export interface ConvShape {
 
 /** Stage widths of each family; each stage after the first halves the 32x32 input. */
 const FAMILIES: Record<string, readonly number[]> = {
-  "tiny (8/16/32: the trainer's cpu preset)": [8, 16, 32],
+  "tiny (8/16/32: the trainer's smoke preset)": [8, 16, 32],
   "narrow (16/32/64: ResNet-20/32/56, SmallResNet narrow)": [16, 32, 64],
   "SmallResNet (64/128/256)": [64, 128, 256],
   "ResNet-18 (64/128/256/512)": [64, 128, 256, 512],
 };
+
+/**
+ * Group widths of fastResNet at the trainer's presets: cpu, cpu-long, the default (airbench94's)
+ * and full (apps/trainer/src/config.ts).
+ */
+const FAST_FAMILIES: readonly (readonly number[])[] = [
+  [24, 96, 96],
+  [32, 128, 128],
+  [64, 256, 256],
+  [128, 384, 384],
+];
 
 export function resnetConvShapes(batch: number): ConvShape[] {
   const byKey = new Map<string, ConvShape>();
@@ -52,6 +64,21 @@ export function resnetConvShapes(batch: number): ConvShape[] {
         add(size * 2, 1, prev, w, 2, "valid");
       }
     });
+  }
+  // fastResNet downsamples by MaxPool after each group's first conv, so its convs are all
+  // stride 1: the whitening stem (2x2 'valid', 3 -> 24 channels, 32 -> 31), then in each group a
+  // 3x3 conv from the previous width at the group's input size (31, 15, 7) and, after the 2x2
+  // MaxPool, one at the group's width at half that size (15, 7, 3).
+  add(32, 2, 3, 24, 1, "valid");
+  for (const widths of FAST_FAMILIES) {
+    let size = 31;
+    let cin = 24;
+    for (const w of widths) {
+      add(size, 3, cin, w, 1, "same");
+      size = Math.floor(size / 2);
+      add(size, 3, w, w, 1, "same");
+      cin = w;
+    }
   }
   return [...byKey.values()];
 }
