@@ -1,5 +1,5 @@
 // Compares the training kernels with tfjs's own cpu kernels (the reference) on given conv shapes.
-// Shared by the tests (small shapes) and the full-shape check (`CNNKIT_ALL_SHAPES=1`, bench).
+// Shared by the tests (small shapes), the all-shapes check (test/all-shapes.test.ts) and the bench.
 import * as tf from "@tensorflow/tfjs-core";
 import {
   onnxRuntimeKernelsActive,
@@ -10,7 +10,7 @@ import {
   registerTrainingKernels,
   unregisterTrainingKernels,
 } from "../src/register-training-kernels.js";
-import { type ConvShape as ResnetConvShape, resnetConvShapes } from "../src/resnet-conv-shapes.js";
+import { resnetConvShapes } from "../src/resnet-conv-shapes.js";
 
 export interface GradCase {
   name: string;
@@ -159,26 +159,51 @@ export const SMALL_CASES: GradCase[] = [
   },
 ];
 
-// Every conv of every ResNet, opt-in because the cpu reference kernels are naive loops (its
-// Conv2DBackpropFilter ~50x slower than its forward conv):
-//   CNNKIT_ALL_SHAPES=1     every shape at batch 1, plus batch 64 for every conv as small as the
-//                           narrow (16/32/64) net's (<= 160 M multiply-adds): tens of minutes;
-//   CNNKIT_ALL_SHAPES=full  every shape at batch 1 and 64: hours on a 2-core machine.
-/** Multiply-adds of the forward conv; the narrow net's convs are all <= 151 M at batch 64. */
-const macs = (s: ResnetConvShape) => {
-  const [n, h, w] = s.inputShape;
-  const [kh, kw, cin, cout] = s.filterShape;
-  return (n * Math.ceil(h / s.stride) * Math.ceil(w / s.stride) * kh * kw * cin * cout) as number;
-};
+// Every conv of every ResNet (test/all-shapes.test.ts). The cpu reference kernels are naive loops
+// (Conv2DBackpropFilter ~50x slower than the forward conv), so the check's size is a choice:
+//   CI (CI set, CNNKIT_ALL_SHAPES unset) or CNNKIT_ALL_SHAPES=1: every shape at batch 1, and again
+//       at batch floor(CI_MACS / its multiply-adds per image), at most 64, where that is >= 2;
+//   CNNKIT_ALL_SHAPES=full: every shape at batch 1 and 64 (hours on a 2-core machine);
+//   CNNKIT_ALL_SHAPES=0: none, on CI too.
+/** Multiply-adds of one image's forward conv. */
+export function convMacs(c: GradCase): number {
+  const [, oh, ow] = outputShape(imageCase(c));
+  const [kh, kw, cin, cout] = c.filterShape;
+  return oh * ow * kh * kw * cin * cout;
+}
 
-/** The ResNet conv shapes `CNNKIT_ALL_SHAPES` (`"1"` or `"full"`) asks for; none otherwise. */
-export function allShapeCases(all: string | undefined): GradCase[] {
-  if (all !== "1" && all !== "full") return [];
-  return [1, 64].flatMap((b) =>
-    resnetConvShapes(b)
-      .filter((s) => b === 1 || all === "full" || macs(s) <= 160e6)
-      .map((s) => ({ ...s, name: `${s.name} batch ${b}` })),
+/**
+ * The multiply-adds per shape of the larger-batch pass on CI: at 32 M, batches run from 64 (the
+ * 8-16 channel convs) down to 2 (the widest nets' 3x3 convs); wider shapes run at batch 1 only.
+ */
+export const CI_MACS = 32e6;
+
+/** What `CNNKIT_ALL_SHAPES` and `CI` ask for: `"ci"`, `"full"` or nothing. */
+export function allShapesSetting(env: NodeJS.ProcessEnv = process.env): "ci" | "full" | null {
+  const v = env.CNNKIT_ALL_SHAPES;
+  if (v === "full") return "full";
+  if (v === "1") return "ci";
+  if (v !== undefined && v !== "") return null;
+  const ci = env.CI;
+  return ci !== undefined && ci !== "" && ci !== "0" && ci !== "false" ? "ci" : null;
+}
+
+/** The ResNet conv shapes of a setting (see above), each named with its batch. */
+export function allShapeCases(setting: "ci" | "full" | null): GradCase[] {
+  if (setting === null) return [];
+  const once = resnetConvShapes(1);
+  const batches = once.map((s) =>
+    setting === "full" ? 64 : Math.min(64, Math.floor(CI_MACS / convMacs(s))),
   );
+  return [
+    ...once.map((s) => ({ ...s, name: `${s.name} batch 1` })),
+    ...once.flatMap((s, i) => {
+      const b = batches[i] as number;
+      if (b < 2) return [];
+      const [, h, w, c] = s.inputShape;
+      return [{ ...s, inputShape: [b, h, w, c], name: `${s.name} batch ${b}` } satisfies GradCase];
+    }),
+  ];
 }
 
 export interface GradResult {
@@ -205,16 +230,31 @@ export function outputShape(c: GradCase): [number, number, number, number] {
   return info.outShape as [number, number, number, number];
 }
 
+/** A case's inputs: seeded values of x, the filter and dy (seeds `seed`, +1, +2). */
+interface GradData {
+  x: Float32Array;
+  filter: Float32Array;
+  dy: Float32Array;
+}
+
+function gradData(c: GradCase, seed: number): GradData {
+  return {
+    x: seededValues(tf.util.sizeFromShape(c.inputShape), seed),
+    filter: seededValues(tf.util.sizeFromShape(c.filterShape), seed + 1),
+    dy: seededValues(tf.util.sizeFromShape(outputShape(c)), seed + 2),
+  };
+}
+
 /** Runs both gradient kernels on the active backend through the engine, returning their values. */
 export function runGradKernels(c: GradCase, seed = 1): GradResult {
-  const dyShape = outputShape(c);
+  return runGradKernelsOn(c, gradData(c, seed));
+}
+
+function runGradKernelsOn(c: GradCase, d: GradData): GradResult {
   return tf.tidy(() => {
-    const x = tf.tensor4d(seededValues(tf.util.sizeFromShape(c.inputShape), seed), c.inputShape);
-    const filter = tf.tensor4d(
-      seededValues(tf.util.sizeFromShape(c.filterShape), seed + 1),
-      c.filterShape,
-    );
-    const dy = tf.tensor4d(seededValues(tf.util.sizeFromShape(dyShape), seed + 2), dyShape);
+    const x = tf.tensor4d(d.x, c.inputShape);
+    const filter = tf.tensor4d(d.filter, c.filterShape);
+    const dy = tf.tensor4d(d.dy, outputShape(c));
     const common = {
       strides: c.stride,
       pad: c.pad,
@@ -260,9 +300,95 @@ export function onReferenceKernels<T>(f: () => T): T {
   }
 }
 
-/** The cpu backend's original gradient kernels' results. */
+/**
+ * The cpu backend's original gradient kernels' results, computed one image at a time (the filter
+ * gradient is the sum of the images', added in float64): tfjs's filter-gradient loop rescans the
+ * whole batch for every filter element, and once x and dy outgrow the cache each image costs
+ * many times more (measured: 14x per image for 512->512 at 4x4 at batch 4 against batch 1).
+ */
 export function referenceGrads(c: GradCase, seed = 1): GradResult {
-  return onReferenceKernels(() => runGradKernels(c, seed));
+  const d = gradData(c, seed);
+  return onReferenceKernels(() => {
+    const n = c.inputShape[0];
+    if (n === 1) return runGradKernelsOn(c, d);
+    const one = imageCase(c);
+    const xSize = d.x.length / n;
+    const dySize = d.dy.length / n;
+    const dFilter = new Float64Array(d.filter.length);
+    const dInput = new Float32Array(d.x.length);
+    for (let i = 0; i < n; i++) {
+      const r = runGradKernelsOn(one, {
+        x: d.x.subarray(i * xSize, (i + 1) * xSize),
+        filter: d.filter,
+        dy: d.dy.subarray(i * dySize, (i + 1) * dySize),
+      });
+      r.dFilter.forEach((v, j) => {
+        dFilter[j] = (dFilter[j] as number) + v;
+      });
+      dInput.set(r.dInput, i * xSize);
+    }
+    return { dFilter: Float32Array.from(dFilter), dInput };
+  });
+}
+
+/** The case at batch 1. */
+function imageCase(c: GradCase): GradCase {
+  const [, h, w, ch] = c.inputShape;
+  return { ...c, inputShape: [1, h, w, ch] };
+}
+
+export interface ForwardResult {
+  /** `Conv2D`'s output. */
+  plain: Float32Array;
+  /** `FusedConv2D`'s, with a per-channel bias and ReLU. */
+  fused: Float32Array;
+}
+
+/** Forward conv, plain and fused (per-channel bias + ReLU), on the active kernels. */
+export function runForward(c: GradCase): ForwardResult {
+  return runForwardOn(c, {
+    x: seededValues(tf.util.sizeFromShape(c.inputShape), 7),
+    filter: seededValues(tf.util.sizeFromShape(c.filterShape), 8),
+    bias: seededValues(c.filterShape[3], 9),
+  });
+}
+
+function runForwardOn(
+  c: GradCase,
+  d: { x: Float32Array; filter: Float32Array; bias: Float32Array },
+): ForwardResult {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(d.x, c.inputShape);
+    const filter = tf.tensor4d(d.filter, c.filterShape);
+    const bias = tf.tensor1d(d.bias);
+    const pad = c.pad as "same";
+    const plain = tf.conv2d(x, filter, c.stride, pad);
+    const fused = tf.fused.conv2d({ x, filter, strides: c.stride, pad, bias, activation: "relu" });
+    expectShape(plain.shape, outputShape(c), `${c.name} Conv2D`);
+    expectShape(fused.shape, outputShape(c), `${c.name} FusedConv2D`);
+    return { plain: plain.dataSync() as Float32Array, fused: fused.dataSync() as Float32Array };
+  });
+}
+
+/** {@link runForward} on the cpu backend's original kernels, one image at a time. */
+export function referenceForward(c: GradCase): ForwardResult {
+  const n = c.inputShape[0];
+  const x = seededValues(tf.util.sizeFromShape(c.inputShape), 7);
+  const filter = seededValues(tf.util.sizeFromShape(c.filterShape), 8);
+  const bias = seededValues(c.filterShape[3], 9);
+  const one = imageCase(c);
+  const xSize = x.length / n;
+  const ySize = tf.util.sizeFromShape(outputShape(c)) / n;
+  const plain = new Float32Array(ySize * n);
+  const fused = new Float32Array(ySize * n);
+  onReferenceKernels(() => {
+    for (let i = 0; i < n; i++) {
+      const r = runForwardOn(one, { x: x.subarray(i * xSize, (i + 1) * xSize), filter, bias });
+      plain.set(r.plain, i * ySize);
+      fused.set(r.fused, i * ySize);
+    }
+  });
+  return { plain, fused };
 }
 
 /**
