@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { classifierGradients, trainableVariables } from "./classifier-gradients.js";
+import { TrainError } from "./errors.js";
 
 beforeAll(() => useBackend("cpu", { threads: 1, onnxruntime: false }));
 
@@ -72,6 +73,37 @@ describe("classifierGradients", () => {
     expect(() => classifierGradients(model, x, y, { labelSmoothing: 1 })).toThrow(
       "classifierGradients: expected labelSmoothing in [0, 1), got 1",
     );
+    model.dispose();
+  });
+
+  it("scales the gradients, not the loss, by lossScale (exactly, for a power of two)", () => {
+    const model = classifier();
+    const x = tf.randomNormal([5, 6], 0, 1, "float32", 7);
+    const y = tf.tensor1d([0, 1, 2, 3, 0], "int32");
+    const tensors = tf.memory().numTensors;
+    const plain = classifierGradients(model, x, y);
+    const scaled = classifierGradients(model, x, y, { lossScale: 1024 });
+    // The unscaled loss comes back, and nothing else stays behind.
+    expect(tf.memory().numTensors).toBe(tensors + 2 * (2 + Object.keys(plain.grads).length));
+    expect(scaled.value.dataSync()[0]).toBe(plain.value.dataSync()[0]);
+    for (const [name, g] of Object.entries(plain.grads)) {
+      expect(Array.from(scaled.grads[name]!.dataSync())).toEqual(
+        Array.from(g.dataSync(), (v) => v * 1024),
+      );
+    }
+    for (const bad of [0, -1, Number.POSITIVE_INFINITY, Number.NaN]) {
+      const error = (() => {
+        try {
+          classifierGradients(model, x, y, { lossScale: bad });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(TrainError.isInstance(error) && error.code).toBe("invalid_option");
+      expect((error as Error).message).toBe(
+        `classifierGradients: lossScale: expected a finite number > 0, got ${bad}`,
+      );
+    }
     model.dispose();
   });
 });

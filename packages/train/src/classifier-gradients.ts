@@ -7,10 +7,17 @@ import { checkLabelSmoothing } from "@cnnkit/metrics";
 import { softmaxCrossEntropy } from "@cnnkit/metrics/tfjs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
+import { TrainError } from "./errors.js";
 
 export interface ClassifierGradientsOptions {
   /** Label smoothing ε of the loss, in [0, 1) (PyTorch's `label_smoothing`). Defaults to 0. */
   labelSmoothing?: number;
+  /**
+   * Loss scaling: `grads` are the gradients of `lossScale × loss` (the mean loss itself, `value`,
+   * is returned unscaled). Emulated float16 training scales the loss so that small gradients
+   * survive half precision. Defaults to 1.
+   */
+  lossScale?: number;
 }
 
 /** A batch's loss and gradients (every tensor the caller's to dispose). */
@@ -43,7 +50,15 @@ export function classifierGradients(
   options: ClassifierGradientsOptions = {},
 ): ClassifierGradients {
   const labelSmoothing = checkLabelSmoothing(options.labelSmoothing, "classifierGradients");
+  const lossScale = options.lossScale ?? 1;
+  if (!(lossScale > 0) || !Number.isFinite(lossScale)) {
+    throw new TrainError(
+      "invalid_option",
+      `classifierGradients: lossScale: expected a finite number > 0, got ${lossScale}`,
+    );
+  }
   let correct: tf.Scalar | undefined;
+  let unscaled: tf.Scalar | undefined;
   const labels = y.dtype === "int32" ? y : tf.cast(y, "int32");
   try {
     const { value, grads } = tf.variableGrads(() => {
@@ -52,9 +67,13 @@ export function classifierGradients(
       correct = tf.keep(
         tf.sum<tf.Scalar>(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "int32")),
       );
-      return softmaxCrossEntropy(logits, labels, { labelSmoothing, validateLabels: false });
+      const loss = softmaxCrossEntropy(logits, labels, { labelSmoothing, validateLabels: false });
+      if (lossScale === 1) return loss;
+      unscaled = tf.keep(loss);
+      return tf.mul<tf.Scalar>(loss, lossScale);
     }, trainableVariables(model));
-    return { value, correct: correct!, grads };
+    if (unscaled) value.dispose();
+    return { value: unscaled ?? value, correct: correct!, grads };
   } finally {
     if (labels !== y) labels.dispose();
   }

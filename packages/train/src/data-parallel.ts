@@ -460,6 +460,13 @@ export async function dataParallelStep(
   y: tf.Tensor1D | ArrayLike<number>,
   options: TrainStepOptions = {},
 ): Promise<TrainStepResult> {
+  if (options.float16) {
+    // The replicas would compute float32 gradients: refusing beats silently ignoring the option.
+    throw new TrainError(
+      "invalid_option",
+      "dataParallelStep: float16: emulated float16 runs in trainStep only (one model, no replicas)",
+    );
+  }
   const { loss, correct, grads } = await replicas.gradients(x, y, {
     labelSmoothing: options.labelSmoothing ?? 0,
   });

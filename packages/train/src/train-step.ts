@@ -7,6 +7,7 @@ import { clipByGlobalNorm, OptimError } from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { classifierGradients } from "./classifier-gradients.js";
+import { type Float16Options, type Float16StepReport, halfGradients } from "./emulated-float16.js";
 import { TrainError } from "./errors.js";
 
 export interface TrainStepOptions {
@@ -25,6 +26,13 @@ export interface TrainStepOptions {
    * loss blew up to 1e6 is as lost as one that went NaN. Defaults to `Infinity` (NaN/Inf only).
    */
   maxLoss?: number;
+  /**
+   * Emulated float16 mixed precision (see `Float16Options`): values rounded to half where a GPU
+   * would store them, float32 master weights, loss scaling when `scaler` is set. It shows what
+   * half precision does to the numbers and makes nothing faster (tfjs has no float16
+   * arithmetic: each step is slower). Defaults to none (float32 throughout).
+   */
+  float16?: Float16Options;
 }
 
 /** How many times the loss of a uniform guess a training loss may reach before the run counts as diverged. */
@@ -47,6 +55,8 @@ export interface TrainStepResult {
   correct: number;
   /** Global gradient norm before clipping, when clipping is on. */
   gradNorm: number | null;
+  /** With the `float16` option: the loss scale, whether the step was skipped, the gradients that underflowed. */
+  float16?: Float16StepReport;
 }
 
 /**
@@ -72,6 +82,13 @@ export class NonFiniteLossError extends TrainError {
   }
 }
 
+/** Throws {@link NonFiniteLossError} when the batch's loss is NaN/Infinity or above `maxLoss`. */
+function checkLoss(loss: number, options: TrainStepOptions): void {
+  if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, "the training loss");
+  const maxLoss = options.maxLoss ?? Number.POSITIVE_INFINITY;
+  if (loss > maxLoss) throw new NonFiniteLossError(loss, "the training loss", maxLoss);
+}
+
 /**
  * The second half of a step: the finite-loss check, `onGradients`, clipping, the optimizer
  * update. `loss` is the batch's mean loss, already read. Disposes nothing of `grads` (the caller's).
@@ -83,9 +100,7 @@ export function applyBatchGradients(
   options: TrainStepOptions = {},
 ): { gradNorm: number | null } {
   const gradClip = options.gradClip ?? null;
-  if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, "the training loss");
-  const maxLoss = options.maxLoss ?? Number.POSITIVE_INFINITY;
-  if (loss > maxLoss) throw new NonFiniteLossError(loss, "the training loss", maxLoss);
+  checkLoss(loss, options);
   options.onGradients?.(grads);
   let gradNorm: number | null = null;
   let clippedGrads: tf.NamedTensorMap | null = null;
@@ -122,7 +137,8 @@ export function applyBatchGradients(
 /**
  * Runs one step on `x` (`[b, 32, 32, 3]` float32) and `y` (`[b]` int32 labels). Leaves no
  * tensors behind. Throws {@link NonFiniteLossError} when the loss or the gradient norm is not
- * finite, without applying the update.
+ * finite, without applying the update. With `float16` and a scaler, a half gradient that
+ * overflowed skips the update instead (the scaler backs off), as PyTorch's GradScaler does.
  */
 export async function trainStep(
   model: LayersModel,
@@ -131,6 +147,7 @@ export async function trainStep(
   y: tf.Tensor1D,
   options: TrainStepOptions = {},
 ): Promise<TrainStepResult> {
+  if (options.float16) return float16Step(model, optimizer, x, y, options, options.float16);
   const { value, correct, grads } = classifierGradients(model, x, y, {
     labelSmoothing: options.labelSmoothing ?? 0,
   });
@@ -139,6 +156,48 @@ export async function trainStep(
     const loss = lossValue[0]!;
     const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
     return { loss, correct: correctValue[0]!, gradNorm };
+  } finally {
+    tf.dispose([value, correct, ...Object.values(grads)]);
+  }
+}
+
+/** `trainStep` in emulated float16 (emulated-float16.ts): the scaled half pass, skip or apply, the scaler's update. */
+async function float16Step(
+  model: LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  options: TrainStepOptions,
+  { scaler }: Float16Options,
+): Promise<TrainStepResult> {
+  const lossScale = scaler?.scale ?? 1;
+  const half = halfGradients(model, x, y, {
+    labelSmoothing: options.labelSmoothing ?? 0,
+    lossScale,
+    inverseScale: scaler?.inverseScale ?? 1,
+  });
+  const { value, correct, grads } = half;
+  try {
+    const [lossValue, correctValue] = await Promise.all([value.data(), correct.data()]);
+    const loss = lossValue[0]!;
+    // A diverged forward pass (NaN loss, or activations past 65,504) is divergence, not a scale
+    // to back off from: the scale only changes the backward pass.
+    checkLoss(loss, options);
+    const report = (skipped: boolean): Float16StepReport => ({
+      lossScale,
+      skipped,
+      weightGradients: half.weightGradients,
+      activationGradients: half.activationGradients,
+    });
+    const base = { loss, correct: correctValue[0]! };
+    if (half.nonFinite > 0 && scaler) {
+      scaler.update(true);
+      return { ...base, gradNorm: null, float16: report(true) };
+    }
+    // Without a scaler an overflow reaches the optimizer, which refuses it as in float32.
+    const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
+    scaler?.update(false);
+    return { ...base, gradNorm, float16: report(false) };
   } finally {
     tf.dispose([value, correct, ...Object.values(grads)]);
   }
