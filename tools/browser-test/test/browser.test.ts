@@ -1,34 +1,19 @@
 // Bundles src/page.ts for the browser with esbuild (sources through the @cnnkit/source
 // condition, as every test here reads them), serves it on localhost and runs it in headless
 // Chromium from Debian's `chromium` package, then checks what the page computed.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { readdirSync, readFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumFound, launchChromium, type ServedFile, serve } from "../src/harness.js";
 import type { ScenarioResult } from "../src/page.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const found = existsSync(CHROMIUM);
-const required = Boolean(process.env.CI);
-if (!found && !required) {
-  console.warn(
-    `browser test SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
-  );
-}
-
 // In CI a missing browser is a failed test, counted as one, not a skip.
-describe.runIf(!found && required)("without Chromium in CI", () => {
-  it("finds Chromium", () => {
-    expect.fail(
-      `expected Chromium at ${CHROMIUM} (Debian's chromium package, which .ci/run installs), found nothing`,
-    );
-  });
-});
+const found = chromiumFound("browser test");
 
 /** Bundles the page as a browser would get it; esbuild fails on any Node built-in it meets. */
 async function bundlePage(): Promise<string> {
@@ -46,27 +31,13 @@ async function bundlePage(): Promise<string> {
 }
 
 /** tfjs-backend-wasm's binaries, served at /wasm/ (the page's setWasmPaths). */
-function wasmFiles(): Record<string, { type: string; body: Uint8Array }> {
+function wasmFiles(): Record<string, ServedFile> {
   const dist = dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm"));
-  const files: Record<string, { type: string; body: Uint8Array }> = {};
+  const files: Record<string, ServedFile> = {};
   for (const name of readdirSync(dist).filter((f) => f.endsWith(".wasm"))) {
     files[`/wasm/${name}`] = { type: "application/wasm", body: readFileSync(join(dist, name)) };
   }
   return files;
-}
-
-function serve(
-  files: Record<string, { type: string; body: string | Uint8Array }>,
-): Promise<Server> {
-  const server = createServer((request, response) => {
-    const file = files[request.url ?? ""];
-    if (!file) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { "content-type": file.type }).end(file.body);
-  });
-  return new Promise((done) => server.listen(0, "127.0.0.1", () => done(server)));
 }
 
 describe.skipIf(!found)("in headless Chromium", () => {
@@ -77,7 +48,7 @@ describe.skipIf(!found)("in headless Chromium", () => {
 
   beforeAll(async () => {
     const script = await bundlePage();
-    server = await serve({
+    const served = await serve({
       "/": {
         type: "text/html",
         body: '<!doctype html><script type="module" src="/page.js"></script>',
@@ -85,10 +56,11 @@ describe.skipIf(!found)("in headless Chromium", () => {
       "/page.js": { type: "text/javascript", body: script },
       ...wasmFiles(),
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    server = served.server;
+    browser = await launchChromium();
     const page = await browser.newPage();
     page.on("pageerror", (error) => pageErrors.push(error.message));
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.goto(`${served.origin}/`);
     await page.waitForFunction(() => "scenario" in globalThis);
     result = await page.evaluate(() =>
       (globalThis as unknown as { scenario: () => Promise<ScenarioResult> }).scenario(),
