@@ -39,7 +39,7 @@ export interface Float16StepReport {
   skipped: boolean;
   /** Per trainable variable (keyed as `grads`), its weight gradient rounded to half (scaled). */
   weightGradients: Record<string, HalfUnderflow>;
-  /** Per layer, the gradient of its output as it flowed back in half (scaled). */
+  /** Per layer (in the model's layer order, input layers aside), the gradient of its output as it flowed back in half (scaled). */
   activationGradients: Record<string, HalfUnderflow>;
 }
 
@@ -89,6 +89,7 @@ function withHalfModel<T>(
           half.dispose();
         }
       }
+      counts[layer.name] = { nonzero: 0, flushed: 0 }; // the model's layer order
       patched.push([layer, Object.getOwnPropertyDescriptor(layer, "call")]);
       const call = layer.call;
       const observe = (r: HalfRounding) => tally(counts, layer.name, r);
