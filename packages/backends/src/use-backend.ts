@@ -2,6 +2,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { availableThreads, nodeProcess } from "./node-only.js";
+import { oneLine } from "./one-line.js";
 import { loadOnnxRuntime, type OnnxRuntimeModule } from "./onnxruntime/load.js";
 import {
   type OnnxRuntimeKernelsReport,
@@ -10,9 +11,10 @@ import {
 } from "./onnxruntime/register.js";
 import { registerTrainingKernels } from "./register-training-kernels.js";
 import { initWasmWithThreads } from "./wasm-threads.js";
+import { tryWebGPU } from "./webgpu.js";
 
 /** A backend to ask for; `'auto'` tries them fastest first. */
-export type BackendChoice = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+export type BackendChoice = "auto" | "tensorflow-gpu" | "tensorflow" | "webgpu" | "wasm" | "cpu";
 
 /** One backend `useBackend` tried, with the one line saying why it was or was not taken. */
 export interface BackendAttempt {
@@ -23,7 +25,7 @@ export interface BackendAttempt {
 
 /** What `useBackend` chose and why. */
 export interface BackendSelection {
-  /** The tfjs backend name now active: `'tensorflow'`, `'wasm'` or `'cpu'`. */
+  /** The tfjs backend name now active: `'tensorflow'`, `'webgpu'`, `'wasm'` or `'cpu'`. */
   readonly backend: string;
   /** One line: why this backend (and what it runs on). */
   readonly reason: string;
@@ -70,6 +72,12 @@ export interface UseBackendOptions {
   importModule?: (name: string) => Promise<unknown>;
   /** Loads `onnxruntime-node` (see `registerOnnxRuntimeKernels`); exposed for the same reasons. */
   loadOnnxRuntime?: () => OnnxRuntimeModule;
+  /**
+   * Let `useBackend('webgpu')` run on a software adapter (SwiftShader, lavapipe, llvmpipe, a
+   * browser's fallback adapter): slower than wasm, but what tests have where there is no GPU.
+   * `'auto'` never takes one, whatever this says. Defaults to `false`.
+   */
+  allowSoftwareAdapter?: boolean;
 }
 
 interface ResolvedOptions {
@@ -79,10 +87,18 @@ interface ResolvedOptions {
   wasmPaths: string | undefined;
   importModule: (name: string) => Promise<unknown>;
   loadOnnxRuntime: () => OnnxRuntimeModule;
+  allowSoftwareAdapter: boolean;
 }
 
-const CHOICES: readonly BackendChoice[] = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"];
-const AUTO_ORDER = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"] as const;
+const CHOICES: readonly BackendChoice[] = [
+  "auto",
+  "tensorflow-gpu",
+  "tensorflow",
+  "webgpu",
+  "wasm",
+  "cpu",
+];
+const AUTO_ORDER = ["tensorflow-gpu", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 
 function resolveUseBackendOptions(options: UseBackendOptions): ResolvedOptions {
   const threads = options.threads ?? availableThreads();
@@ -108,23 +124,8 @@ function resolveUseBackendOptions(options: UseBackendOptions): ResolvedOptions {
     // A variable specifier keeps bundlers and tsc from resolving optional peers at build time.
     importModule: options.importModule ?? ((name: string) => import(name)),
     loadOnnxRuntime: options.loadOnnxRuntime ?? loadOnnxRuntime,
+    allowSoftwareAdapter: options.allowSoftwareAdapter ?? false,
   };
-}
-
-/**
- * How a missing package reads: Node's codes, and the messages of module runners that have none
- * (vite's "Could not resolve", as under vitest). A browser's bare-specifier error is passed on as
- * it is: there the package may be installed but not in the page's bundle.
- */
-const NOT_INSTALLED = /^(Cannot find (package|module)|Could not resolve)\b/;
-
-/** The first line of an error, without the stack: a missing native library prints pages otherwise. */
-function oneLine(err: unknown): string {
-  const code = (err as { code?: unknown })?.code;
-  if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") return "not installed";
-  const message = err instanceof Error ? err.message : String(err);
-  if (NOT_INSTALLED.test(message.trim())) return "not installed";
-  return (message.split("\n").find((l) => l.trim() !== "") ?? "unknown error").trim().slice(0, 300);
 }
 
 type Outcome = { ok: true; reason: string } | { ok: false; reason: string };
@@ -242,12 +243,19 @@ async function tryCpu(opts: ResolvedOptions): Promise<Outcome> {
   return { ok: true, reason: `${pkg}: plain JavaScript (slowest)` };
 }
 
-function attempt(choice: Exclude<BackendChoice, "auto">, opts: ResolvedOptions): Promise<Outcome> {
+function attempt(
+  choice: Exclude<BackendChoice, "auto">,
+  opts: ResolvedOptions,
+  auto: boolean,
+): Promise<Outcome> {
   switch (choice) {
     case "tensorflow-gpu":
       return tryNative(true, opts);
     case "tensorflow":
       return tryNative(false, opts);
+    case "webgpu":
+      // 'auto' chooses for speed, and a software adapter is slower than wasm.
+      return tryWebGPU({ ...opts, allowSoftwareAdapter: opts.allowSoftwareAdapter && !auto });
     case "wasm":
       return tryWasm(opts);
     case "cpu":
@@ -257,7 +265,7 @@ function attempt(choice: Exclude<BackendChoice, "auto">, opts: ResolvedOptions):
 
 /**
  * Activates `choice`, or with `'auto'` the first that works of tfjs-node-gpu (on a real GPU),
- * tfjs-node, wasm and cpu. A package that is missing or fails to load costs one line in
+ * tfjs-node, WebGPU (on a real GPU adapter), wasm and cpu. A package that is missing or fails to load costs one line in
  * `tried`, never a crash; an explicit choice that fails throws a `BackendError` with that line.
  */
 export async function useBackend(
@@ -274,7 +282,7 @@ export async function useBackend(
   const order = choice === "auto" ? AUTO_ORDER : [choice];
   const tried: BackendAttempt[] = [];
   for (const candidate of order) {
-    const outcome = await attempt(candidate, opts);
+    const outcome = await attempt(candidate, opts, choice === "auto");
     tried.push({ choice: candidate, ok: outcome.ok, reason: outcome.reason });
     if (!outcome.ok) continue;
     if (opts.trainingKernels) registerTrainingKernels();

@@ -250,7 +250,35 @@ export function runGradKernels(c: GradCase, seed = 1): GradResult {
   return runGradKernelsOn(c, gradData(c, seed));
 }
 
+/**
+ * {@link runGradKernels}, read back asynchronously: webgpu can read a tensor synchronously only in
+ * a browser (through a canvas), not in Node.
+ */
+export async function runGradKernelsAsync(c: GradCase, seed = 1): Promise<GradResult> {
+  const { dFilter, dInput } = gradTensors(c, gradData(c, seed));
+  try {
+    return {
+      dFilter: (await dFilter.data()) as Float32Array,
+      dInput: (await dInput.data()) as Float32Array,
+    };
+  } finally {
+    tf.dispose([dFilter, dInput]);
+  }
+}
+
 function runGradKernelsOn(c: GradCase, d: GradData): GradResult {
+  const { dFilter, dInput } = gradTensors(c, d);
+  try {
+    return {
+      dFilter: dFilter.dataSync() as Float32Array,
+      dInput: dInput.dataSync() as Float32Array,
+    };
+  } finally {
+    tf.dispose([dFilter, dInput]);
+  }
+}
+
+function gradTensors(c: GradCase, d: GradData): { dFilter: tf.Tensor; dInput: tf.Tensor } {
   return tf.tidy(() => {
     const x = tf.tensor4d(d.x, c.inputShape);
     const filter = tf.tensor4d(d.filter, c.filterShape);
@@ -272,10 +300,7 @@ function runGradKernelsOn(c: GradCase, d: GradData): GradResult {
     } as unknown as tf.NamedAttrMap) as tf.Tensor;
     expectShape(dFilter.shape, c.filterShape, `${c.name} dFilter`);
     expectShape(dInput.shape, c.inputShape, `${c.name} dInput`);
-    return {
-      dFilter: dFilter.dataSync() as Float32Array,
-      dInput: dInput.dataSync() as Float32Array,
-    };
+    return { dFilter, dInput };
   });
 }
 
@@ -346,17 +371,42 @@ export interface ForwardResult {
 
 /** Forward conv, plain and fused (per-channel bias + ReLU), on the active kernels. */
 export function runForward(c: GradCase): ForwardResult {
-  return runForwardOn(c, {
+  const { plain, fused } = forwardTensors(c, forwardData(c));
+  try {
+    return { plain: plain.dataSync() as Float32Array, fused: fused.dataSync() as Float32Array };
+  } finally {
+    tf.dispose([plain, fused]);
+  }
+}
+
+/** {@link runForward}, read back asynchronously (see {@link runGradKernelsAsync}). */
+export async function runForwardAsync(c: GradCase): Promise<ForwardResult> {
+  const { plain, fused } = forwardTensors(c, forwardData(c));
+  try {
+    return {
+      plain: (await plain.data()) as Float32Array,
+      fused: (await fused.data()) as Float32Array,
+    };
+  } finally {
+    tf.dispose([plain, fused]);
+  }
+}
+
+interface ForwardData {
+  x: Float32Array;
+  filter: Float32Array;
+  bias: Float32Array;
+}
+
+function forwardData(c: GradCase): ForwardData {
+  return {
     x: seededValues(tf.util.sizeFromShape(c.inputShape), 7),
     filter: seededValues(tf.util.sizeFromShape(c.filterShape), 8),
     bias: seededValues(c.filterShape[3], 9),
-  });
+  };
 }
 
-function runForwardOn(
-  c: GradCase,
-  d: { x: Float32Array; filter: Float32Array; bias: Float32Array },
-): ForwardResult {
+function forwardTensors(c: GradCase, d: ForwardData): { plain: tf.Tensor; fused: tf.Tensor } {
   return tf.tidy(() => {
     const x = tf.tensor4d(d.x, c.inputShape);
     const filter = tf.tensor4d(d.filter, c.filterShape);
@@ -366,16 +416,14 @@ function runForwardOn(
     const fused = tf.fused.conv2d({ x, filter, strides: c.stride, pad, bias, activation: "relu" });
     expectShape(plain.shape, outputShape(c), `${c.name} Conv2D`);
     expectShape(fused.shape, outputShape(c), `${c.name} FusedConv2D`);
-    return { plain: plain.dataSync() as Float32Array, fused: fused.dataSync() as Float32Array };
+    return { plain, fused };
   });
 }
 
 /** {@link runForward} on the cpu backend's original kernels, one image at a time. */
 export function referenceForward(c: GradCase): ForwardResult {
   const n = c.inputShape[0];
-  const x = seededValues(tf.util.sizeFromShape(c.inputShape), 7);
-  const filter = seededValues(tf.util.sizeFromShape(c.filterShape), 8);
-  const bias = seededValues(c.filterShape[3], 9);
+  const { x, filter, bias } = forwardData(c);
   const one = imageCase(c);
   const xSize = x.length / n;
   const ySize = tf.util.sizeFromShape(outputShape(c)) / n;
@@ -383,7 +431,9 @@ export function referenceForward(c: GradCase): ForwardResult {
   const fused = new Float32Array(ySize * n);
   onReferenceKernels(() => {
     for (let i = 0; i < n; i++) {
-      const r = runForwardOn(one, { x: x.subarray(i * xSize, (i + 1) * xSize), filter, bias });
+      const t = forwardTensors(one, { x: x.subarray(i * xSize, (i + 1) * xSize), filter, bias });
+      const r = { plain: t.plain.dataSync(), fused: t.fused.dataSync() };
+      tf.dispose([t.plain, t.fused]);
       plain.set(r.plain, i * ySize);
       fused.set(r.fused, i * ySize);
     }
@@ -419,9 +469,28 @@ export function gradErrors(
   c: GradCase,
   cache: Map<string, GradResult>,
 ): { dFilter: number; dInput: number } {
+  return compareGrads(runGradKernels(c), cachedReference(c, cache));
+}
+
+/** {@link gradErrors}, reading the active backend asynchronously (webgpu in Node). */
+export async function gradErrorsAsync(
+  c: GradCase,
+  cache: Map<string, GradResult>,
+): Promise<{ dFilter: number; dInput: number }> {
+  const expected = cachedReference(c, cache);
+  return compareGrads(await runGradKernelsAsync(c), expected);
+}
+
+function cachedReference(c: GradCase, cache: Map<string, GradResult>): GradResult {
   const expected = cache.get(c.name) ?? referenceGrads(c);
   cache.set(c.name, expected);
-  const actual = runGradKernels(c);
+  return expected;
+}
+
+function compareGrads(
+  actual: GradResult,
+  expected: GradResult,
+): { dFilter: number; dInput: number } {
   return {
     dFilter: relativeError(actual.dFilter, expected.dFilter),
     dInput: relativeError(actual.dInput, expected.dInput),
