@@ -67,6 +67,12 @@ export interface TrainOptions {
     model: LayersModel;
     optimizer: AdamW | SGD;
   }) => void;
+  /**
+   * Builds the network instead of `config.model` (the residuals experiment trains networks
+   * @cnnkit/resnet does not build: without BatchNorm). One model only: refused with replicas.
+   * Defaults to building `config.model`.
+   */
+  buildModel?: (numClasses: number) => LayersModel;
 }
 
 export interface TrainResult {
@@ -75,6 +81,8 @@ export interface TrainResult {
   best: { accuracy: number; epoch: number } | null;
   /** The test metrics of the best epoch (null if this session finished none). */
   bestResult: MetricsResult | null;
+  /** The test metrics of the last epoch (null if this session finished none). */
+  lastResult: MetricsResult | null;
   globalStep: number;
   stepsPerEpoch: number;
   data: RunData;
@@ -181,9 +189,17 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
 
   // fast-resnet's frozen whitening stem comes from the training images themselves.
   const whitening = whiteningOf(data.train, config);
-  const model = buildModel(config, data.classNames.length, whitening);
   // Data-parallel copies of the model (replicas.ts), started below; 1 = this model alone.
   const replicaCount = resolveReplicas(config, tf.getBackend());
+  if (options.buildModel && replicaCount > 1) {
+    throw new TrainerError(
+      "config_invalid",
+      `replicas: expected 1 with a custom buildModel (the replicas build config.model), got ${replicaCount}`,
+    );
+  }
+  const model =
+    options.buildModel?.(data.classNames.length) ??
+    buildModel(config, data.classNames.length, whitening);
   const { optimizer, peakLr } = makeOptimizer(config);
   const schedule = makeSchedule(config, peakLr, stepsPerEpoch);
   const ema = config.ema === null ? null : new WeightEMA(model, { decay: config.ema });
@@ -241,6 +257,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   });
 
   let bestResult: MetricsResult | null = null;
+  let lastResult: MetricsResult | null = null;
   let status: TrainResult["status"] = "completed";
   let replicas: DataParallel | null = null;
   try {
@@ -316,6 +333,8 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         writer.scalar("train/loss", result.loss, g);
         writer.scalar("train/acc", result.correct / n, g);
         writer.scalar("lr", lr, g);
+        // Before clipping: how often the clip fires is how often this exceeds config.gradClip.
+        if (result.gradNorm !== null) writer.scalar("train/grad_norm", result.gradNorm, g);
         if (momentum !== undefined) writer.scalar("momentum", momentum, g);
         writer.scalar("images_per_second", n / seconds, g);
         progress.update({
@@ -361,10 +380,16 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         throw error;
       });
       if (!Number.isFinite(plain.loss)) throw divergedAtTest(`the test loss is ${plain.loss}`);
+      if (ema) {
+        // The weights the optimizer holds, beside their average: what the EMA buys (report).
+        const raw = await evaluate(model, testData, data.classNames);
+        writer.scalar("test/acc_raw_weights", raw.accuracy, epoch + 1);
+      }
       const withTta =
         epoch + 1 === config.epochs && config.tta > 0 ? await evaluateAt(config.tta) : null;
       // The report shows what the run's predictions are: with TTA when the run uses it.
       const result = withTta ?? plain;
+      lastResult = result;
       const r = state.running;
       const record: EpochRecord = {
         epoch: epoch + 1,
@@ -433,6 +458,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     history: state.history,
     best: state.best,
     bestResult,
+    lastResult,
     globalStep: state.globalStep,
     stepsPerEpoch,
     data,
