@@ -16,7 +16,7 @@ import { isUsageError, TrainerError } from "./errors.js";
 import { ENVIRONMENT_FLAGS, HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
-import { writeReport } from "./report.js";
+import { readReportCurves, writeReport } from "./report.js";
 import {
   defaultRunDir,
   exists,
@@ -319,6 +319,7 @@ async function trainLocked(
         test: data.test,
         history: result.history,
         stepsPerEpoch: result.stepsPerEpoch,
+        curves: await readReportCurves(paths.tensorboard),
         source: `${paths.best} (epoch ${result.best?.epoch})`,
         backend: selection.backend,
       });

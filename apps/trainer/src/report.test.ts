@@ -5,7 +5,7 @@ import { CIFAR10_CLASS_NAMES } from "@cnnkit/cifar10";
 import { ClassificationMetrics } from "@cnnkit/metrics";
 import { describe, expect, it } from "vitest";
 import { resolveConfig } from "./config.js";
-import { markdownToHtml, reportMarkdown, writeReport } from "./report.js";
+import { markdownToHtml, reportMarkdown, reportPictures, writeReport } from "./report.js";
 import { syntheticSplit } from "./test-helpers.js";
 
 function result() {
@@ -99,5 +99,45 @@ describe("report", () => {
     expect(md).not.toContain("## Training");
     expect(md).not.toContain("loss.png");
     expect(md).toContain("![confusion matrix](confusion-matrix.png)");
+  });
+
+  it("draws the run's per-step curves: loss and accuracy per step, the lr used, clipping and EMA", () => {
+    const steps = Array.from({ length: 16 }, (_, i) => i + 1);
+    const curve = (f: (step: number) => number) => ({ steps, values: steps.map(f) });
+    const input = {
+      config: resolveConfig("smoke", { gradClip: 1, ema: 0.9, schedule: "triangle" }),
+      result: result(),
+      test: syntheticSplit(20, 4),
+      history,
+      stepsPerEpoch: 8,
+      source: "checkpoints/best (epoch 2)",
+      curves: {
+        "train/loss": curve((s) => 2 / s),
+        "train/acc": curve((s) => s / 20),
+        lr: curve((s) => 1e-3 * s),
+        // 5 of the 16 steps above the threshold 1.0: steps 1–5.
+        "train/grad_norm": curve((s) => (s <= 5 ? 2 : 0.5)),
+        "test/acc_raw_weights": { steps: [1, 2], values: [0.2, 0.45] },
+      },
+    };
+    const pictures = reportPictures(input);
+    const svg = (name: string) => {
+      const picture = pictures[name];
+      expect(picture, name).toBeDefined();
+      return picture!.toSVG();
+    };
+    expect(svg("grad-norm.png")).toContain("clipped in 5 of 16 steps (31%)");
+    expect(svg("ema.png")).toContain("raw weights");
+    // The schedule the run used (triangle here), not a OneCycleLR re-computed from the config.
+    expect(svg("lr-schedule.png")).toContain("Learning rate used at each step (triangle, 16 steps)");
+    // Per step: the training curve has a point per step, test sits at each epoch's last step.
+    expect(svg("loss.png")).toContain("train (each step)");
+    const markdown = reportMarkdown(input, Object.keys(pictures));
+    expect(markdown).toContain("![gradient norm and clipping](grad-norm.png)");
+    expect(markdown).toContain("Every step above the dashed line was clipped");
+    // Without per-step curves (an older run), the epoch means as before, and no clipping panel.
+    const old = reportPictures({ ...input, curves: {} });
+    expect(old["grad-norm.png"]).toBeUndefined();
+    expect(old["loss.png"]!.toSVG()).toContain("train (epoch mean)");
   });
 });

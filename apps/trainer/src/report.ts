@@ -10,10 +10,26 @@ import {
   reliabilityPicture,
 } from "@cnnkit/metrics/pictures";
 import { OneCycleLR, sampleSchedule } from "@cnnkit/schedulers";
-import { lineChart, type Picture, savePicture } from "@cnnkit/viz";
+import { type LineSeries, lineChart, type Picture, savePicture } from "@cnnkit/viz";
 import type { EpochRecord } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";
+import { precisionMarkdown } from "./precision.js";
 import { writeFileAtomic } from "./run-dir.js";
+import { type Curve, readScalarsByTag } from "./scalars.js";
+
+/** The per-step (and EMA) scalars of a run's TensorBoard events that the report draws. */
+export const REPORT_TAGS = [
+  "train/loss",
+  "train/acc",
+  "lr",
+  "train/grad_norm",
+  "test/acc_raw_weights",
+] as const;
+
+/** The report's curves from the run's event files (empty curves when there are none). */
+export async function readReportCurves(tensorboardDir: string): Promise<Record<string, Curve>> {
+  return readScalarsByTag(tensorboardDir, REPORT_TAGS);
+}
 
 export interface ReportInput {
   config: TrainConfig;
@@ -25,6 +41,11 @@ export interface ReportInput {
   history: readonly EpochRecord[];
   /** Steps per epoch of the run, to draw its lr schedule. Omit for no schedule picture. */
   stepsPerEpoch?: number;
+  /**
+   * Per-step scalars of the run (`REPORT_TAGS`, from its TensorBoard events): the curves are
+   * drawn per step when present, per epoch otherwise.
+   */
+  curves?: Record<string, Curve>;
   /** What was evaluated, e.g. `checkpoints/best (epoch 7)`. */
   source: string;
   /** The backend line. */
@@ -44,28 +65,112 @@ export function reportPictures(input: ReportInput): Record<string, Picture> {
       title: "Most confident mistakes",
     });
   }
+  const curve = (tag: string) => {
+    const c = input.curves?.[tag];
+    return c && c.steps.length > 0 ? c : null;
+  };
   if (history.length > 0) {
-    const x = history.map((h) => h.epoch);
+    const trainLoss = curve("train/loss");
+    const trainAcc = curve("train/acc");
+    // Test figures sit at the step each epoch ended on, on the per-step curves' axis.
+    const spe = input.stepsPerEpoch;
+    const perStep = spe !== undefined && trainLoss !== null;
+    const x = history.map((h) => (perStep ? h.epoch * spe : h.epoch));
+    const perEpoch = (name: string, y: number[], color: string): LineSeries => ({
+      name,
+      x,
+      y,
+      color,
+    });
+    const train = (name: string, c: Curve | null, y: number[]): LineSeries =>
+      perStep && c
+        ? { name: `${name} (each step)`, x: c.steps, y: c.values, color: BLUE }
+        : perEpoch(`${name} (epoch mean)`, y, BLUE);
     pictures["loss.png"] = lineChart({
-      title: "Loss",
-      xLabel: "epoch",
+      title: "Loss: training per step (smoothed), test after each epoch",
+      xLabel: perStep ? "step" : "epoch",
       yLabel: "cross-entropy",
+      smoothing: 0.9,
       series: [
-        { name: "train", x, y: history.map((h) => h.trainLoss) },
-        { name: "test", x, y: history.map((h) => h.testLoss) },
+        train(
+          "train",
+          trainLoss,
+          history.map((h) => h.trainLoss),
+        ),
+        perEpoch(
+          "test (epoch end)",
+          history.map((h) => h.testLoss),
+          ORANGE,
+        ),
       ],
     });
     pictures["accuracy.png"] = lineChart({
-      title: "Accuracy",
-      xLabel: "epoch",
+      title: "Accuracy: training batches per step (smoothed), test after each epoch",
+      xLabel: perStep ? "step" : "epoch",
       yLabel: "top-1 accuracy",
+      smoothing: 0.9,
       series: [
-        { name: "train", x, y: history.map((h) => h.trainAccuracy) },
-        { name: "test", x, y: history.map((h) => h.testAccuracy) },
+        train(
+          "train",
+          perStep ? trainAcc : null,
+          history.map((h) => h.trainAccuracy),
+        ),
+        perEpoch(
+          "test (epoch end)",
+          history.map((h) => h.testAccuracy),
+          ORANGE,
+        ),
+      ],
+    });
+    const raw = curve("test/acc_raw_weights");
+    if (raw && config.ema !== null) {
+      pictures["ema.png"] = lineChart({
+        title: `Test accuracy: EMA of the weights (decay ${config.ema}) against the raw weights`,
+        xLabel: "epoch",
+        yLabel: "top-1 accuracy",
+        series: [
+          {
+            name: "EMA weights (evaluated)",
+            x: history.map((h) => h.epoch),
+            y: history.map((h) => h.testAccuracy),
+            color: BLUE,
+          },
+          { name: "raw weights", x: raw.steps, y: raw.values, color: ORANGE, dashed: true },
+        ],
+      });
+    }
+  }
+  const norms = curve("train/grad_norm");
+  if (norms && config.gradClip !== null) {
+    const clipped = norms.values.filter((v) => v > config.gradClip!).length;
+    const n = norms.values.length;
+    pictures["grad-norm.png"] = lineChart({
+      title: `Gradient norm before clipping: clipped in ${clipped} of ${n} steps (${((clipped / n) * 100).toFixed(0)}%)`,
+      xLabel: "step",
+      yLabel: "global L2 norm",
+      logY: true,
+      smoothing: 0.9,
+      series: [
+        { name: "gradient norm", x: norms.steps, y: norms.values, color: BLUE },
+        {
+          name: `clip threshold ${config.gradClip}`,
+          x: [norms.steps[0]!, norms.steps.at(-1)!],
+          y: [config.gradClip, config.gradClip],
+          color: RED,
+          dashed: true,
+        },
       ],
     });
   }
-  if (input.stepsPerEpoch) {
+  const lr = curve("lr");
+  if (lr) {
+    pictures["lr-schedule.png"] = lineChart({
+      title: `Learning rate used at each step (${config.schedule === "one-cycle" ? "OneCycleLR" : "triangle"}, ${lr.steps.length} steps)`,
+      xLabel: "step",
+      yLabel: "learning rate",
+      series: [{ name: "lr", x: lr.steps, y: lr.values, color: BLUE }],
+    });
+  } else if (input.stepsPerEpoch && config.schedule === "one-cycle") {
     const samples = sampleSchedule(
       new OneCycleLR({
         maxLr: config.maxLr,
@@ -85,12 +190,16 @@ export function reportPictures(input: ReportInput): Record<string, Picture> {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const BLUE = "#1f77b4";
+const ORANGE = "#ff7f0e";
+const RED = "#d62728";
 
 /** report.md's text (pictures referenced by relative file name). */
 export function reportMarkdown(input: ReportInput, pictureNames: readonly string[]): string {
   const { result, history, config } = input;
   const has = (name: string) => pictureNames.includes(name);
   const img = (name: string, alt: string) => (has(name) ? [`![${alt}](${name})`] : []);
+  const caption = (name: string, text: string) => (has(name) ? ["", `*${text}*`, ""] : []);
   const best = history.length
     ? history.reduce((a, b) => (b.testAccuracy > a.testAccuracy ? b : a))
     : null;
@@ -99,6 +208,7 @@ export function reportMarkdown(input: ReportInput, pictureNames: readonly string
     "",
     `Evaluated: ${input.source} on ${result.examples} test images${input.backend ? `; backend: ${input.backend}` : ""}.`,
     "",
+    ...precisionMarkdown(config),
     "| metric | value |",
     "|---|---:|",
     `| test accuracy | ${pct(result.accuracy)} |`,
@@ -125,8 +235,22 @@ export function reportMarkdown(input: ReportInput, pictureNames: readonly string
       ),
       "",
       ...img("loss.png", "loss curves"),
+      ...caption(
+        "loss.png",
+        "The training loss should fall steadily; a test loss that turns up while the training loss keeps falling is overfitting.",
+      ),
       ...img("accuracy.png", "accuracy curves"),
+      ...img("ema.png", "EMA against raw weights"),
+      ...caption(
+        "ema.png",
+        "The average of the weights is usually ahead while the learning rate is high and meets the raw weights as the schedule anneals it.",
+      ),
       ...img("lr-schedule.png", "learning-rate schedule"),
+      ...img("grad-norm.png", "gradient norm and clipping"),
+      ...caption(
+        "grad-norm.png",
+        "Every step above the dashed line was clipped: its update was scaled down to the threshold. Clipping that fires on most steps acts as a lower learning rate; clipping that never fires does nothing.",
+      ),
       "",
     );
   }

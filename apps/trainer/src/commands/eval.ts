@@ -10,7 +10,7 @@ import type { RunData } from "../data.js";
 import { testBatches } from "../data.js";
 import { evaluate } from "../evaluate.js";
 import { buildModel } from "../model.js";
-import { writeReport } from "../report.js";
+import { readReportCurves, writeReport } from "../report.js";
 import { exists, runPaths } from "../run-dir.js";
 
 export interface EvalResult {
@@ -44,6 +44,7 @@ export async function evaluateRun(
     test: data.test,
     history: state.history,
     stepsPerEpoch: options.stepsPerEpoch ?? trainStepsPerEpoch(config, data),
+    curves: await readReportCurves(paths.tensorboard),
     source: `${paths.best} (epoch ${state.best?.epoch ?? state.epoch}${ema ? ", EMA weights" : ""})`,
     ...(options.backend ? { backend: options.backend } : {}),
   });
