@@ -2,22 +2,19 @@
 // curves are read back from its own TensorBoard events (so the pictures show what TensorBoard
 // shows, and a run whose events do not parse fails here, not later in someone's browser).
 import { join } from "node:path";
-import { listEventFiles, readEvents, SummaryWriter } from "@cnnkit/tensorboard";
+import { SummaryWriter } from "@cnnkit/tensorboard";
 import type { TrainConfig } from "../config.js";
 import { runPaths } from "../run-dir.js";
+import { type Curve, readScalars } from "../scalars.js";
 import { type TrainOptions, type TrainResult, train } from "../train.js";
 import type { DataSource, ResolvedExperimentOptions } from "./options.js";
+
+export { type Curve, readScalars };
 
 /** What an experiment runs with: its resolved options and the shared data. */
 export interface ExperimentContext {
   options: ResolvedExperimentOptions;
   data: DataSource;
-}
-
-/** A scalar's values over steps, in step order. */
-export interface Curve {
-  steps: number[];
-  values: number[];
 }
 
 export interface ArmResult {
@@ -29,31 +26,18 @@ export interface ArmResult {
   loss: Curve;
 }
 
-/** Every value of `tag` in the event files of `logdir`, ordered by step. */
-export async function readScalars(logdir: string, tag: string): Promise<Curve> {
-  const points: [number, number][] = [];
-  for (const file of await listEventFiles(logdir)) {
-    for (const event of (await readEvents(file)).events) {
-      for (const value of event.summary ?? []) {
-        if (value.tag === tag && value.simpleValue !== undefined)
-          points.push([event.step, value.simpleValue]);
-      }
-    }
-  }
-  points.sort((a, b) => a[0] - b[0]);
-  return { steps: points.map((p) => p[0]), values: points.map((p) => p[1]) };
-}
-
 /** Trains one arm from scratch in `<out>/<experiment>/<arm>/` and reads its loss curve back. */
 export async function runArm(
   ctx: ExperimentContext,
   experiment: string,
   name: string,
   config: TrainConfig,
-  extra: Pick<TrainOptions, "onGradients" | "afterEpoch"> = {},
+  extra: Pick<TrainOptions, "onGradients" | "afterEpoch" | "buildModel"> = {},
+  /** What the arm trains, when the config does not say it all (a custom `buildModel`). */
+  network?: string,
 ): Promise<ArmResult> {
   const runDir = join(ctx.options.out, experiment, name);
-  ctx.options.log(`${experiment}/${name}: ${describeArm(config)}`);
+  ctx.options.log(`${experiment}/${name}: ${describeArm(config, network)}`);
   const result = await train(config, {
     runDir,
     data: await ctx.data.forConfig(config),
@@ -83,7 +67,7 @@ export async function writeArmScalars(
   }
 }
 
-function describeArm(c: TrainConfig): string {
+function describeArm(c: TrainConfig, network?: string): string {
   const aug = [
     c.augment.crop && "crop",
     c.augment.flip && "flip",
@@ -91,5 +75,6 @@ function describeArm(c: TrainConfig): string {
   ]
     .filter(Boolean)
     .join("+");
-  return `${c.model} [${c.widths.join(", ")}], shortcut ${c.shortcut}, augment ${aug || "none"}, normalize ${c.normalize}, ${c.epochs} epochs × batch ${c.batchSize}`;
+  const model = network ?? `${c.model} [${c.widths.join(", ")}], shortcut ${c.shortcut}`;
+  return `${model}, augment ${aug || "none"}, normalize ${c.normalize}, ${c.epochs} epochs × batch ${c.batchSize}`;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { main } from "./cli.js";
+import { resolveExperimentOptions } from "./options.js";
 
 function io() {
   const out: string[] = [];
@@ -18,7 +19,16 @@ describe("cnnkit-experiment", () => {
   it("prints help listing every experiment", async () => {
     const t = io();
     expect(await main(["--help"], t.io)).toBe(0);
-    for (const name of ["residuals", "augmentation", "pitfalls", "features", "all", "--scale"])
+    for (const name of [
+      "residuals",
+      "augmentation",
+      "pitfalls",
+      "recipe",
+      "features",
+      "all",
+      "--scale",
+      "--smoke",
+    ])
       expect(t.out.join("")).toContain(name);
   });
 
@@ -26,7 +36,7 @@ describe("cnnkit-experiment", () => {
     const cases: [string[], string][] = [
       [
         ["colour"],
-        'expected one experiment (residuals, augmentation, pitfalls, features, all), got "colour"',
+        'expected one experiment (residuals, augmentation, pitfalls, recipe, features, all), got "colour"',
       ],
       [["residuals", "--scale", "two"], '--scale: expected a whole number, got "two"'],
       [["residuals", "--model", "vgg"], "--model: expected one of fast-resnet, small-resnet"],
@@ -43,5 +53,11 @@ describe("cnnkit-experiment", () => {
       expect(t.err.join("")).toContain(message);
       expect(t.err.join("").split("\n").filter(Boolean)).toHaveLength(1);
     }
+  });
+
+  it("--smoke shrinks every experiment to seconds, and flags given still win", () => {
+    const o = resolveExperimentOptions({ smoke: true, patch: { epochs: 2, widths: undefined } });
+    expect(o.patch).toEqual({ trainSubset: 64, testSubset: 32, widths: [4, 8, 16], epochs: 2 });
+    expect(resolveExperimentOptions({ patch: { epochs: 2 } }).patch).toEqual({ epochs: 2 });
   });
 });

@@ -22,15 +22,18 @@ tensorboard/; each experiment writes its pictures, summary.md and summary.json):
   residuals      the same ResNet-20 with and without shortcuts: loss, per-block gradient norms
   augmentation   none vs crop+flip vs crop+flip+cutout: train/test accuracy and the gap
   pitfalls       wrong normalisation and a mis-sized OneCycleLR, against the correct run
+  recipe         gradient clipping, weight EMA and label smoothing (calibration), as pictures
   features       first-layer filters, feature maps, Grad-CAM on the worst mistakes
-  all            all four, one after the other
+  all            all five, one after the other
 
 Options:
   --out DIR          output root (default runs/experiments)
-  --scale N          N × 1,000 training and N × 500 test images (default 1)
+  --scale N          N × the training and test images (default 1: the sizes below)
+  --smoke            the quickest form: 64 training and 32 test images, widths 4,8,16,
+                     one epoch; checks that it runs, shows nothing (flags still win)
   --model NAME       ${MODEL_NAMES.join(", ")}
-  --widths A,B,C     stage widths (default 8,16,32)
-  --epochs N         epochs per arm (default 3; augmentation 4)
+  --widths A,B,C     stage widths (default 8,16,32; residuals 16,32,64)
+  --epochs N         epochs per arm (default: each experiment's own, from 3 to 25)
   --batch-size N     (default 32)
   --max-lr X         peak learning rate (default 0.004)
   --seed N           (default 0)
@@ -120,6 +123,7 @@ export async function main(
       out: values.out,
       scale: int("scale", values.scale),
       patch,
+      smoke: values.smoke ?? false,
       gradEvery: int("grad-every", values["grad-every"]),
       run: values.run ?? null,
       image: int("image", values.image),
@@ -162,6 +166,7 @@ function parse(argv: readonly string[]) {
       backend: { type: "string" },
       "data-dir": { type: "string" },
       "data-url": { type: "string" },
+      smoke: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });

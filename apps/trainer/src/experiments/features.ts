@@ -1,11 +1,5 @@
-// What the network sees: the first layer's filters, each stage's feature maps for one test
-// image, and Grad-CAM on the last stage over the model's most confident mistakes, for a trained
-// run directory or a freshly trained small model.
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { featureMaps, firstLayerFilters, gradCamGallery } from "@cnnkit/explain";
+import { featureMaps, gradCamGallery } from "@cnnkit/explain";
 import type { Mistake } from "@cnnkit/metrics";
-import { savePicture } from "@cnnkit/viz";
 import { loadInferenceWeights } from "../checkpoint.js";
 import { readRunConfig } from "../commands/run-config.js";
 import { normalizeStats, testBatches } from "../data.js";
@@ -14,9 +8,11 @@ import { evaluate } from "../evaluate.js";
 import { buildModel } from "../model.js";
 import { runPaths } from "../run-dir.js";
 import { type ExperimentContext, runArm } from "./arm.js";
+import { filterPanel } from "./filter-panel.js";
 import { armConfig } from "./options.js";
 import {
   type ExperimentResult,
+  experimentFolder,
   num,
   pct,
   table,
@@ -28,8 +24,7 @@ import {
 const MISTAKES = 8;
 
 export async function featuresExperiment(ctx: ExperimentContext): Promise<ExperimentResult> {
-  const dir = join(ctx.options.out, "features");
-  await mkdir(dir, { recursive: true });
+  const { dir, pictures, save } = await experimentFolder(ctx.options.out, "features");
   let runDir: string;
   let source: string;
   if (ctx.options.run) {
@@ -57,16 +52,10 @@ export async function featuresExperiment(ctx: ExperimentContext): Promise<Experi
   }
   const stats = normalizeStats(config) || { mean: [0, 0, 0], std: [1, 1, 1] };
   const model = buildModel(config, classNames.length);
-  const pictures: string[] = [];
-  const save = async (name: string, picture: Parameters<typeof savePicture>[0]) => {
-    const path = join(dir, name);
-    await savePicture(picture, path);
-    pictures.push(path);
-  };
   try {
     const { ema } = await loadInferenceWeights(runPaths(runDir).best, model);
     const result = await evaluate(model, testBatches(test, config), classNames);
-    await save("filters.png", firstLayerFilters(model));
+    await save("filters.png", filterPanel(model));
 
     // The chosen image, normalised exactly as in training.
     const pixels = new Float32Array(3072);
@@ -106,7 +95,7 @@ export async function featuresExperiment(ctx: ExperimentContext): Promise<Experi
 
 From ${source}${ema ? " (its EMA weights)" : ""}: ${config.model} [${config.widths.join(", ")}], ${pct(result.accuracy)} on ${test.length} test images.
 
-- \`filters.png\`: the ${numbers.filters} first-layer (\`stem_conv\`) filters, each scaled to its own range.
+- \`filters.png\`: the ${numbers.filters} first-layer (\`stem_conv\`) filters: each one's colour composite (scaled to its own range), then its weights on the red, green and blue input channels (red positive, blue negative). A trained filter shows structure — a red/blue split is an edge detector, channels of opposite sign a colour-opponent one; filters that still look like noise had too little training.
 - \`features-<layer>.png\`: the 8 strongest channels of each stage for test image ${image} (a ${label}), on one scale per stage:
 
 ${table(

@@ -18,6 +18,11 @@ export interface ExperimentOptions {
   scale?: number;
   /** Config fields applied over every arm's base (not over the arm's defining field). Defaults to `{}`. */
   patch?: ConfigPatch;
+  /**
+   * The quickest form, to check that an experiment runs (tests, CI), not to learn from: 64
+   * training and 32 test images, widths [4, 8, 16], one epoch; `patch` still wins. Defaults to false.
+   */
+  smoke?: boolean;
   /** Data already loaded and subset, used as is (tests pass synthetic data). Defaults to loading CIFAR-10 as the config says. */
   data?: RunData;
   /** Record per-block gradient norms every this many steps. Defaults to 1. */
@@ -36,6 +41,7 @@ export interface ResolvedExperimentOptions {
   out: string;
   scale: number;
   patch: ConfigPatch;
+  smoke: boolean;
   data: RunData | null;
   gradEvery: number;
   run: string | null;
@@ -64,7 +70,8 @@ export function resolveExperimentOptions(
   return {
     out: resolve(options.out ?? "runs/experiments"),
     scale: positiveInteger("scale", options.scale ?? 1),
-    patch: options.patch ?? {},
+    patch: options.smoke ? { ...SMOKE, ...defined(options.patch ?? {}) } : (options.patch ?? {}),
+    smoke: options.smoke ?? false,
     data: options.data ?? null,
     gradEvery: positiveInteger("gradEvery", options.gradEvery ?? 1),
     run: options.run ?? null,
@@ -72,6 +79,21 @@ export function resolveExperimentOptions(
     progress: options.progress ?? (() => new Progress({ every: 10 })),
     log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
   };
+}
+
+/** `smoke`: every arm in seconds, on real data. */
+const SMOKE: ConfigPatch = {
+  trainSubset: 64,
+  testSubset: 32,
+  widths: [4, 8, 16],
+  epochs: 1,
+};
+
+/** The fields of a patch that are set (a flag not given is `undefined`, and must not unset `SMOKE`'s). */
+function defined(patch: ConfigPatch): ConfigPatch {
+  return Object.fromEntries(
+    Object.entries(patch).filter(([, v]) => v !== undefined),
+  ) as ConfigPatch;
 }
 
 /**

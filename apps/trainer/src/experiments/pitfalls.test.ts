@@ -54,8 +54,18 @@ describe("pitfalls experiment", () => {
       await readFile(join(result!.dir, "correct", "metrics.json"), "utf8"),
     );
     expect(n["inference.rightStatsAccuracy"]).toBe(correct.final.bestTestAccuracy);
+    const names = result!.pictures.map((p) => p.split("/").at(-1));
+    expect(names).toEqual(["normalization.png", "lr.png", "loss.png"]);
+    // The lowest lr the mis-sized schedule reached (its floor, one step before its end) and the
+    // value it holds after (one step past its cosine's end, which turns back up).
+    const atFloor = new OneCycleLR({ maxLr: 1e-2, totalSteps: 2, pctStart: 0.3 });
+    atFloor.step();
+    expect(n["mismatch.lowestLr"]).toBeCloseTo(Math.min(atFloor.lr, floor), 12);
     const markdown = await readFile(result!.summary, "utf8");
     expect(markdown).toContain("The schedule was built for 2 steps");
     expect(markdown).toContain("At step 3 its `step()` threw");
+    // A loss change reads "fell by x" or "rose by x", never "fell by -x".
+    expect(markdown).toMatch(/training loss (fell|rose) by \d/);
+    expect(markdown).not.toMatch(/(fell|rose) by -/);
   });
 });

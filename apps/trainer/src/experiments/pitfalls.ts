@@ -1,11 +1,6 @@
-// Two pitfalls shown, not told, each against the correct run: wrong normalisation statistics
-// (in training, and at inference for a correctly trained model), and a OneCycleLR built for
-// fewer steps than the loop runs.
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import { AdamW } from "@cnnkit/optim";
 import { OneCycleLR, ScheduleError } from "@cnnkit/schedulers";
-import { lineChart, savePicture } from "@cnnkit/viz";
+import { barChart, lineChart } from "@cnnkit/viz";
 import { loadInferenceWeights } from "../checkpoint.js";
 import { testBatches } from "../data.js";
 import { evaluate } from "../evaluate.js";
@@ -22,6 +17,7 @@ import {
 import { armConfig } from "./options.js";
 import {
   type ExperimentResult,
+  experimentFolder,
   num,
   pct,
   table,
@@ -41,6 +37,17 @@ interface Mismatch {
   lr: Curve;
 }
 
+/** A difference of two accuracies, in signed percentage points. */
+function points(x: number): string {
+  return `${x >= 0 ? "+" : "−"}${num(Math.abs(x) * 100, 1)} points`;
+}
+
+/** A loss decrease (positive) or increase, in words: never "fell by -0.05". */
+function change(drop: number | null | undefined): string {
+  if (drop === null || drop === undefined || !Number.isFinite(drop)) return "changed by n/a";
+  return drop >= 0 ? `fell by ${num(drop)}` : `rose by ${num(-drop)}`;
+}
+
 /** Mean loss over the steps in (from − window, from]. */
 function lossAround(curve: Curve, at: number, window: number): number {
   const v = curve.values.filter((_, i) => curve.steps[i]! <= at && curve.steps[i]! > at - window);
@@ -48,8 +55,7 @@ function lossAround(curve: Curve, at: number, window: number): number {
 }
 
 export async function pitfallsExperiment(ctx: ExperimentContext): Promise<ExperimentResult> {
-  const dir = join(ctx.options.out, "pitfalls");
-  await mkdir(dir, { recursive: true });
+  const { dir, pictures, save } = await experimentFolder(ctx.options.out, "pitfalls");
 
   const correct = await runArm(ctx, "pitfalls", "correct", armConfig(ctx.options, {}));
   const noNorm = await runArm(
@@ -121,54 +127,85 @@ export async function pitfallsExperiment(ctx: ExperimentContext): Promise<Experi
   const correctLr = await readScalars(runPaths(correct.runDir).tensorboard, "lr");
 
   const arms: ArmResult[] = [correct, noNorm, mis];
-  const pictures: string[] = [];
-  const save = async (name: string, picture: Parameters<typeof savePicture>[0]) => {
-    const path = join(dir, name);
-    await savePicture(picture, path);
-    pictures.push(path);
-  };
+  const at = mismatch.exhaustedAt ?? mismatch.scheduleSteps;
+  // A vertical line where the mis-sized schedule ran out, drawn as a two-point series.
+  const ranOut = (lo: number, hi: number) => ({
+    name: `schedule ran out (step ${at + 1})`,
+    x: [at + 1, at + 1],
+    y: [lo, hi],
+    color: "#999999",
+    dashed: true,
+  });
   await save(
-    "loss.png",
-    lineChart({
-      series: arms.map((a) => ({ name: a.name, x: a.loss.steps, y: a.loss.values })),
-      title: "Training loss: correct run and the two pitfalls",
-      xLabel: "step",
-      yLabel: "loss",
-      smoothing: 0.6,
+    "normalization.png",
+    barChart({
+      labels: [
+        "trained and tested with the statistics",
+        "same weights, tested without them",
+        "trained and tested on pixels/255",
+      ],
+      values: [
+        rightStats * 100,
+        wrongStats * 100,
+        (noNorm.result.history.at(-1)?.testAccuracy ?? Number.NaN) * 100,
+      ],
+      colors: ["#1f77b4", "#d62728", "#7f7f7f"],
+      title: `Wrong statistics at inference: the same model, ${pct(rightStats)} → ${pct(wrongStats)} (chance 10%)`,
+      yLabel: "test accuracy (%)",
+      yRange: [0, Math.max(50, Math.ceil((rightStats * 100) / 10) * 10)],
+      valueText: (v) => `${v.toFixed(1)}%`,
+      width: 720,
     }),
   );
+  const lrValues = [...correctLr.values, ...mismatch.lr.values].filter((v) => v > 0);
   await save(
     "lr.png",
     lineChart({
       series: [
-        { name: `correct (${total} steps)`, x: correctLr.steps, y: correctLr.values },
         {
-          name: `schedule built for ${mismatch.scheduleSteps} steps`,
+          name: `correct: OneCycleLR over the loop's ${total} steps`,
+          x: correctLr.steps,
+          y: correctLr.values,
+        },
+        {
+          name: `OneCycleLR built for ${mismatch.scheduleSteps} steps`,
           x: mismatch.lr.steps,
           y: mismatch.lr.values,
+          color: "#d62728",
         },
+        ...(mismatch.exhaustedAt === null
+          ? []
+          : [ranOut(Math.min(...lrValues), Math.max(...lrValues))]),
       ],
-      title: "Learning rate the optimizer used",
+      title: "Learning rate the optimizer used at each step (log scale)",
       xLabel: "step",
-      yLabel: "lr",
+      yLabel: "learning rate",
       logY: true,
+      width: 760,
     }),
   );
+  const losses = arms.flatMap((a) => a.loss.values).filter(Number.isFinite);
+  const lossRange = [Math.min(...losses), Math.max(...losses)] as const;
   await save(
-    "test-accuracy.png",
+    "loss.png",
     lineChart({
-      series: arms.map((a) => ({
-        name: a.name,
-        x: a.result.history.map((r) => r.epoch),
-        y: a.result.history.map((r) => r.testAccuracy),
-      })),
-      title: "Test accuracy per epoch",
-      xLabel: "epoch",
-      yLabel: "accuracy",
+      series: [
+        ...arms.map((a, i) => ({
+          name: a.name,
+          x: a.loss.steps,
+          y: a.loss.values,
+          color: ["#1f77b4", "#7f7f7f", "#d62728"][i]!,
+        })),
+        ...(mismatch.exhaustedAt === null ? [] : [ranOut(lossRange[0], lossRange[1])]),
+      ],
+      title: "Training loss per step (smoothed): the correct run and the two pitfalls",
+      xLabel: "step",
+      yLabel: "training loss",
+      smoothing: 0.9,
+      width: 760,
     }),
   );
 
-  const at = mismatch.exhaustedAt ?? mismatch.scheduleSteps;
   const window = Math.max(1, Math.round(at / 5));
   const drop = (a: ArmResult) => lossAround(a.loss, at, window) - tailMean(a.loss.values);
   const after = total - at;
@@ -183,6 +220,7 @@ export async function pitfallsExperiment(ctx: ExperimentContext): Promise<Experi
     "mismatch.loopSteps": total,
     "mismatch.exhaustedAt": mismatch.exhaustedAt,
     "mismatch.floorLr": mismatch.lr.values.at(-1) ?? null,
+    "mismatch.lowestLr": mismatch.lr.values.length ? Math.min(...mismatch.lr.values) : null,
     "mismatch.finalTrainLoss": tailMean(mis.loss.values),
     "mismatch.testAccuracy": mis.result.history.at(-1)?.testAccuracy ?? null,
     "mismatch.lossDropAfterExhaustion": drop(mis),
@@ -192,18 +230,18 @@ export async function pitfallsExperiment(ctx: ExperimentContext): Promise<Experi
 
 ${c.model} [${c.widths.join(", ")}], ${c.epochs} epochs × ${correct.result.stepsPerEpoch} steps (batch ${c.batchSize}) on ${correct.result.data.train.length} training images, tested on ${correct.result.data.test.length}. Every arm starts from the same weights and sees the same batches.
 
-## Wrong normalisation
+## Wrong normalisation (\`normalization.png\`)
 
-- Training on pixels/255 (no mean subtracted, no division by CIFAR-10's per-channel std): final training loss ${num(numbers["noNormalization.finalTrainLoss"])} against ${num(numbers["correct.finalTrainLoss"])}, test accuracy ${pct(numbers["noNormalization.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}.
-- At inference: the correctly trained model scored ${pct(rightStats)} on test images normalised as in training and ${pct(wrongStats)} on the same images without its statistics (${num(Math.abs(rightStats - wrongStats) * 100, 1)} points ${wrongStats <= rightStats ? "lost" : "gained"}). This is why the export manifest carries the statistics.
+- At inference — the case that bites: the correctly trained model scored ${pct(rightStats)} on test images normalised as in training and ${pct(wrongStats)} on the same images fed as pixels/255, without its statistics (${points(wrongStats - rightStats)}; chance is 10%). Same weights, same images: the inputs simply no longer look like anything the network was trained on. This is why the export manifest carries the statistics and \`predict\` applies them.
+- In training, it hardly matters: the arm trained on pixels/255 (and tested the same way) reached a training loss of ${num(numbers["noNormalization.finalTrainLoss"])} against ${num(numbers["correct.finalTrainLoss"])} and test accuracy ${pct(numbers["noNormalization.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}, which is why the loss curves overlap. The BatchNorm after the first convolution re-centres and re-scales whatever comes in, so a network with BatchNorm learns the shift and scale away; one without it (or a much deeper, larger-lr run) would feel it more. Normalising is cheap insurance while training; *the same* normalisation at inference is not optional.
 
-## OneCycleLR with the wrong total
+## OneCycleLR with the wrong total (\`lr.png\`, \`loss.png\`)
 
-The schedule was built for ${mismatch.scheduleSteps} steps (stepsPerEpoch computed for twice the batch size); the loop ran ${total}. ${
+The schedule was built for ${mismatch.scheduleSteps} steps (stepsPerEpoch computed by hand for twice the batch size); the loop ran ${total}. ${
     mismatch.exhaustedAt === null
       ? "It never ran out."
-      : `At step ${mismatch.exhaustedAt + 1} its \`step()\` threw (\`${(mismatch.error ?? "").split(".")[0]}.\`); caught, the lr stayed at the value the schedule ended on, ${num(numbers["mismatch.floorLr"])}, for the remaining ${after} steps (${pct(after / total)} of the run).`
-  } Over those steps the training loss fell by ${num(numbers["mismatch.lossDropAfterExhaustion"])} in this arm and by ${num(numbers["correct.lossDropAfterSameStep"])} in the correct run (mean of the ${window} steps up to step ${at} minus the mean of the last 20%). Final test accuracy ${pct(numbers["mismatch.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}.
+      : `At step ${mismatch.exhaustedAt + 1} its \`step()\` threw (\`${(mismatch.error ?? "").split(".")[0]}.\`); a loop that catches that and carries on keeps the optimizer at the schedule's last value, ${num(numbers["mismatch.floorLr"])}, for the remaining ${after} steps (${pct(after / total)} of the run). In \`lr.png\` the red curve first falls to ${num(numbers["mismatch.lowestLr"])} (the floor, maxLr / 25 / 10⁴, at step ${mismatch.scheduleSteps}) and then rises back to ${num(numbers["mismatch.floorLr"])}: after exactly ${mismatch.scheduleSteps} \`step()\` calls OneCycleLR evaluates its cosine one step past the end of its last phase, where the cosine turns up again. PyTorch's OneCycleLR computes the same value there; either way the lr is about ${num(((numbers["mismatch.floorLr"] ?? 0) / c.maxLr) * 100, 2)}% of its peak, far too small to learn with.`
+  } Over those steps the training loss ${change(numbers["mismatch.lossDropAfterExhaustion"])} in this arm and ${change(numbers["correct.lossDropAfterSameStep"])} in the correct run (mean of the ${window} steps up to step ${at} minus the mean of the last 20%). Final test accuracy ${pct(numbers["mismatch.testAccuracy"])} against ${pct(numbers["correct.testAccuracy"])}.
 
 The trainer itself cannot make this mistake: it takes stepsPerEpoch from the loader and checks at the end that the schedule ran exactly epochs × stepsPerEpoch steps. The mismatched schedule here drives the optimizer through the loop's gradient hook; the arm's TensorBoard \`lr\` is the trainer's schedule, \`pitfall/effective_lr\` the one the optimizer used.
 
@@ -216,7 +254,7 @@ ${table(
   ]),
 )}
 
-Pictures: \`loss.png\`, \`lr.png\`, \`test-accuracy.png\`.
+Pictures: \`normalization.png\`, \`lr.png\`, \`loss.png\`.
 
 ${tensorboardHint(dir)}
 `;

@@ -6,6 +6,7 @@ import { augmentationExperiment } from "./augmentation.js";
 import { featuresExperiment } from "./features.js";
 import { DataSource, type ExperimentOptions, resolveExperimentOptions } from "./options.js";
 import { pitfallsExperiment } from "./pitfalls.js";
+import { recipeExperiment } from "./recipe.js";
 import { residualsExperiment } from "./residuals.js";
 import type { ExperimentResult } from "./summary.js";
 
@@ -13,6 +14,7 @@ export const EXPERIMENTS = {
   residuals: residualsExperiment,
   augmentation: augmentationExperiment,
   pitfalls: pitfallsExperiment,
+  recipe: recipeExperiment,
   features: featuresExperiment,
 } as const satisfies Record<string, (ctx: ExperimentContext) => Promise<ExperimentResult>>;
 

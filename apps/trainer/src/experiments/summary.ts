@@ -1,6 +1,7 @@
 // Markdown pieces of the experiment summaries: tables of measured numbers, formatted one way.
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type Picture, savePicture } from "@cnnkit/viz";
 
 export function pct(x: number | null | undefined): string {
   return x === null || x === undefined || !Number.isFinite(x) ? "n/a" : `${(x * 100).toFixed(1)}%`;
@@ -53,4 +54,24 @@ export async function writeSummary(
 /** The TensorBoard line every summary ends with. */
 export function tensorboardHint(dir: string): string {
   return `Compare the arms in TensorBoard: \`tensorboard --logdir ${dir}\` (one run per arm).`;
+}
+
+/** `<out>/<experiment>/`, created, and a `save` that writes a picture there and lists it in `pictures`. */
+export async function experimentFolder(
+  out: string,
+  experiment: string,
+): Promise<{
+  dir: string;
+  pictures: string[];
+  save: (name: string, picture: Picture) => Promise<void>;
+}> {
+  const dir = join(out, experiment);
+  await mkdir(dir, { recursive: true });
+  const pictures: string[] = [];
+  const save = async (name: string, picture: Picture) => {
+    const path = join(dir, name);
+    await savePicture(picture, path);
+    pictures.push(path);
+  };
+  return { dir, pictures, save };
 }
