@@ -123,7 +123,10 @@ function cleanEnv(extra) {
   for (const [k, v] of Object.entries(process.env)) {
     const pnpms =
       /pnpm/i.test(k) || /^npm_(package_|lifecycle_|command$|execpath$|node_execpath$)/i.test(k);
-    const added = /^npm_config_(user_agent|verify_deps_before_run)$/i.test(k);
+    // pnpm 10 also passes its own settings as npm_config_* (npm_globalconfig, _jsr_registry, …),
+    // which npm 11 warns about as unknown.
+    const added =
+      /^npm_config_(user_agent|verify_deps_before_run|npm_globalconfig|_jsr_registry)$/i.test(k);
     if (!pnpms && !added) env[k] = v;
   }
   return { ...env, ONNXRUNTIME_NODE_INSTALL: "skip", ...extra };
@@ -297,7 +300,11 @@ async function checkPackage(pkg, pack, work) {
   // (allowScripts): a note about a dependency's dependency, not a fault of the package.
   const warnings = install.out.split("\n").filter((l) => /^npm warn/i.test(l));
   const notes = warnings.filter((l) => /^npm warn install-scripts\b/i.test(l));
-  const faults = warnings.filter((l) => !notes.includes(l));
+  // About the environment npm runs in (settings it does not know), not about the package.
+  const environment = warnings.filter((l) =>
+    /^npm warn Unknown (env|user|project) config\b/i.test(l),
+  );
+  const faults = warnings.filter((l) => !notes.includes(l) && !environment.includes(l));
   if (faults.length > 0) problems.push(`npm install warned:\n${faults.join("\n")}`);
 
   const sources = [];
