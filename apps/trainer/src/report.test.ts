@@ -129,7 +129,9 @@ describe("report", () => {
     expect(svg("grad-norm.png")).toContain("clipped in 5 of 16 steps (31%)");
     expect(svg("ema.png")).toContain("raw weights");
     // The schedule the run used (triangle here), not a OneCycleLR re-computed from the config.
-    expect(svg("lr-schedule.png")).toContain("Learning rate used at each step (triangle, 16 steps)");
+    expect(svg("lr-schedule.png")).toContain(
+      "Learning rate used at each step (triangle, 16 steps)",
+    );
     // Per step: the training curve has a point per step, test sits at each epoch's last step.
     expect(svg("loss.png")).toContain("train (each step)");
     const markdown = reportMarkdown(input, Object.keys(pictures));
