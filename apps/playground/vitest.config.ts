@@ -1,0 +1,3 @@
+import { cnnkitVitest } from "@cnnkit/vitest-config";
+
+export default cnnkitVitest();
