@@ -20,11 +20,11 @@ export async function augmentedPreview(train: Cifar10Split, recipe: Recipe) {
   try {
     const picture = await batchGrid(batch, {
       normalize: NORMALIZE,
-      maxImages: 32,
+      maxImages: 16,
       columns: 8,
     });
     const { padding, paddingMode, alternateFlip } = recipe.augment;
-    const summary = `The first 32 images of the first training batch as the model sees them: shuffled, shifted by up to ${padding} pixels (${paddingMode} padding), ${alternateFlip ? "flipped every other epoch" : "flipped at random"}; the title gives the normalised batch's per-channel mean and standard deviation.`;
+    const summary = `The first 16 images of the first training batch as the model sees them: shuffled, shifted by up to ${padding} pixels (${paddingMode} padding), ${alternateFlip ? "flipped every other epoch" : "flipped at random"}; the title gives the normalised batch's per-channel mean and standard deviation.`;
     return { svg: picture.toSVG(), summary };
   } finally {
     tf.dispose([batch.x, batch.y]);
@@ -36,7 +36,7 @@ export async function resultsOf(model: LayersModel, test: Cifar10Split) {
   const result = await evaluate(model, test);
   let failuresSvg = "";
   try {
-    failuresSvg = failureGallery(result, test, { limit: 24, perClass: 4, columns: 8 }).toSVG();
+    failuresSvg = failureGallery(result, test, { limit: 16, perClass: 3, columns: 8 }).toSVG();
   } catch (error) {
     // Not one mistake: nothing to show, which the page says.
     if (!(MetricsError.isInstance(error) && error.code === "no_mistakes")) throw error;

@@ -37,7 +37,7 @@ function showBackend(message: Extract<Report, { type: "backend" }>): void {
     }),
   );
   el("isolation").textContent = message.isolated
-    ? "This page is cross-origin isolated (served with COOP and COEP headers), so tfjs runs its multi-threaded WebAssembly build, with as many threads as it chooses for this machine (half the logical cores, at most 4)."
+    ? "This page is cross-origin isolated (served with COOP and COEP headers), so tfjs runs its multi-threaded WebAssembly build, with as many threads as it picks for this machine's cores."
     : "This page is not cross-origin isolated, so WebAssembly runs on one thread; serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (vite dev and vite preview do) to use more.";
   el("backend").dataset.backend = message.backend;
   el("backend").dataset.isolated = String(message.isolated);
