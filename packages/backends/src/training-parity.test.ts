@@ -11,6 +11,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { afterAll, describe, expect, it } from "vitest";
+import { classifierStep } from "../test/classifier-step.js";
 import { seededValues } from "../test/conv-check.js";
 import { loadOnnxRuntime } from "./onnxruntime/load.js";
 import {
@@ -194,22 +195,12 @@ async function fastRecipeCurve(
       biasLrScale: 64,
     }),
   );
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const step = () =>
-    tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(
-        () =>
-          tf.losses.softmaxCrossEntropy(
-            labels,
-            model.apply(xs, { training: true }) as tf.Tensor,
-            undefined,
-            0.2,
-          ) as tf.Scalar,
-        variables,
-      );
-      optimizer.applyGradients(grads);
-      return value.dataSync()[0] as number;
-    });
+  const step = () => {
+    const loss = classifierStep(model, xs, labels, optimizer, 0.2);
+    const value = loss.dataSync()[0] as number;
+    loss.dispose();
+    return value;
+  };
   const losses: number[] = [];
   const { kernelNames } = await tf.profile(() => {
     losses.push(step());

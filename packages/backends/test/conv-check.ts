@@ -180,11 +180,21 @@ export const CI_MACS = 32e6;
 
 /** What `CNNKIT_ALL_SHAPES` and `CI` ask for: `"ci"`, `"full"` or nothing. */
 export function allShapesSetting(env: NodeJS.ProcessEnv = process.env): "ci" | "full" | null {
-  const v = env.CNNKIT_ALL_SHAPES;
-  if (v === "full") return "full";
-  if (v === "1") return "ci";
-  if (v !== undefined && v !== "") return null;
-  const ci = env.CI;
+  return checkSetting(env.CNNKIT_ALL_SHAPES, "full", env.CI);
+}
+
+/**
+ * A check's variable: its named setting, `1` for CI's, and when unset (or empty) CI's where `CI`
+ * is set; any other value (`0`) turns the check off.
+ */
+function checkSetting<T extends string>(
+  value: string | undefined,
+  named: T,
+  ci: string | undefined,
+): T | "ci" | null {
+  if (value === named) return named;
+  if (value === "1") return "ci";
+  if (value !== undefined && value !== "") return null;
   return ci !== undefined && ci !== "" && ci !== "0" && ci !== "false" ? "ci" : null;
 }
 
@@ -203,6 +213,30 @@ export function allShapeCases(setting: "ci" | "full" | null): GradCase[] {
       const [, h, w, c] = s.inputShape;
       return [{ ...s, inputShape: [b, h, w, c], name: `${s.name} batch ${b}` } satisfies GradCase];
     }),
+  ];
+}
+
+// The WebGPU checks (test/webgpu-browser.test.ts) run on a software adapter here (SwiftShader),
+// against the same naive cpu reference, so their selection is cheaper still:
+//   CI (CI set, CNNKIT_WEBGPU unset) or CNNKIT_WEBGPU=1: the small cases, and every ResNet shape at
+//       batch 1 of at most WEBGPU_CI_MACS multiply-adds (46 of the 62; about a minute);
+//   CNNKIT_WEBGPU=all: the small cases and every ResNet shape at batch 1 (about 5 minutes);
+//   CNNKIT_WEBGPU=0: none, on CI too.
+/** Multiply-adds per image of the largest ResNet shape the WebGPU check runs on CI. */
+export const WEBGPU_CI_MACS = 16e6;
+
+/** What `CNNKIT_WEBGPU` and `CI` ask of the WebGPU checks: `"ci"`, `"all"` or nothing. */
+export function webgpuSetting(env: NodeJS.ProcessEnv = process.env): "ci" | "all" | null {
+  return checkSetting(env.CNNKIT_WEBGPU, "all", env.CI);
+}
+
+/** The conv cases of a WebGPU setting (see above). */
+export function webgpuCases(setting: "ci" | "all" | null): GradCase[] {
+  if (setting === null) return [];
+  const once = allShapeCases("ci").filter((c) => c.inputShape[0] === 1);
+  return [
+    ...SMALL_CASES,
+    ...(setting === "all" ? once : once.filter((c) => convMacs(c) <= WEBGPU_CI_MACS)),
   ];
 }
 
@@ -254,27 +288,37 @@ export function runGradKernels(c: GradCase, seed = 1): GradResult {
  * {@link runGradKernels}, read back asynchronously: webgpu can read a tensor synchronously only in
  * a browser (through a canvas), not in Node.
  */
-export async function runGradKernelsAsync(c: GradCase, seed = 1): Promise<GradResult> {
-  const { dFilter, dInput } = gradTensors(c, gradData(c, seed));
-  try {
-    return {
-      dFilter: (await dFilter.data()) as Float32Array,
-      dInput: (await dInput.data()) as Float32Array,
-    };
-  } finally {
-    tf.dispose([dFilter, dInput]);
-  }
+export function runGradKernelsAsync(c: GradCase, seed = 1): Promise<GradResult> {
+  return readLater(gradTensors(c, gradData(c, seed)));
 }
 
 function runGradKernelsOn(c: GradCase, d: GradData): GradResult {
-  const { dFilter, dInput } = gradTensors(c, d);
+  return readNow(gradTensors(c, d));
+}
+
+/** The tensors' values, read synchronously; the tensors are disposed. */
+function readNow<K extends string>(tensors: Record<K, tf.Tensor>): Record<K, Float32Array> {
+  const entries = Object.entries<tf.Tensor>(tensors);
   try {
-    return {
-      dFilter: dFilter.dataSync() as Float32Array,
-      dInput: dInput.dataSync() as Float32Array,
-    };
+    return Object.fromEntries(entries.map(([k, t]) => [k, t.dataSync()])) as Record<
+      K,
+      Float32Array
+    >;
   } finally {
-    tf.dispose([dFilter, dInput]);
+    tf.dispose(entries.map(([, t]) => t));
+  }
+}
+
+/** {@link readNow}, reading asynchronously. */
+async function readLater<K extends string>(
+  tensors: Record<K, tf.Tensor>,
+): Promise<Record<K, Float32Array>> {
+  const entries = Object.entries<tf.Tensor>(tensors);
+  try {
+    const values = await Promise.all(entries.map(([, t]) => t.data()));
+    return Object.fromEntries(entries.map(([k], i) => [k, values[i]])) as Record<K, Float32Array>;
+  } finally {
+    tf.dispose(entries.map(([, t]) => t));
   }
 }
 
@@ -371,25 +415,12 @@ export interface ForwardResult {
 
 /** Forward conv, plain and fused (per-channel bias + ReLU), on the active kernels. */
 export function runForward(c: GradCase): ForwardResult {
-  const { plain, fused } = forwardTensors(c, forwardData(c));
-  try {
-    return { plain: plain.dataSync() as Float32Array, fused: fused.dataSync() as Float32Array };
-  } finally {
-    tf.dispose([plain, fused]);
-  }
+  return readNow(forwardTensors(c, forwardData(c)));
 }
 
 /** {@link runForward}, read back asynchronously (see {@link runGradKernelsAsync}). */
-export async function runForwardAsync(c: GradCase): Promise<ForwardResult> {
-  const { plain, fused } = forwardTensors(c, forwardData(c));
-  try {
-    return {
-      plain: (await plain.data()) as Float32Array,
-      fused: (await fused.data()) as Float32Array,
-    };
-  } finally {
-    tf.dispose([plain, fused]);
-  }
+export function runForwardAsync(c: GradCase): Promise<ForwardResult> {
+  return readLater(forwardTensors(c, forwardData(c)));
 }
 
 interface ForwardData {
@@ -431,9 +462,9 @@ export function referenceForward(c: GradCase): ForwardResult {
   const fused = new Float32Array(ySize * n);
   onReferenceKernels(() => {
     for (let i = 0; i < n; i++) {
-      const t = forwardTensors(one, { x: x.subarray(i * xSize, (i + 1) * xSize), filter, bias });
-      const r = { plain: t.plain.dataSync(), fused: t.fused.dataSync() };
-      tf.dispose([t.plain, t.fused]);
+      const r = readNow(
+        forwardTensors(one, { x: x.subarray(i * xSize, (i + 1) * xSize), filter, bias }),
+      );
       plain.set(r.plain, i * ySize);
       fused.set(r.fused, i * ySize);
     }
