@@ -82,265 +82,273 @@ async function screenshot(page: Page, selector: string, name: string): Promise<v
   if (screenshots) await page.locator(selector).screenshot({ path: join(screenshots, name) });
 }
 
-describe.skipIf(!found || !haveData)("the playground in headless Chromium", () => {
-  let browser: Browser;
-  let site: PreviewServer;
-  let data: Server;
-  let dataUrl: string;
-  let page: Page;
-  let cifar: Cifar10Data;
-  const pageErrors: string[] = [];
-  const downloads = mkdtemp(join(tmpdir(), "playground-downloads-"));
-  let outDir: string;
+// Generous limits: CI runs this beside other packages' tests on 2 cores; nothing here is timed.
+describe.skipIf(!found || !haveData)(
+  "the playground in headless Chromium",
+  { timeout: 240_000 },
+  () => {
+    let browser: Browser;
+    let site: PreviewServer;
+    let data: Server;
+    let dataUrl: string;
+    let page: Page;
+    let cifar: Cifar10Data;
+    const pageErrors: string[] = [];
+    const downloads = mkdtemp(join(tmpdir(), "playground-downloads-"));
+    let outDir: string;
 
-  beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), "playground-dist-"));
-    await build({ root: app, logLevel: "error", build: { outDir, emptyOutDir: true } });
-    site = await preview({
-      root: app,
-      logLevel: "error",
-      build: { outDir },
-      preview: { host: "127.0.0.1", port: 0 },
-    });
-    // The dataset from another origin, as a mirror would serve it: CORS lets the page read it.
-    const size = statSync(archive).size;
-    const served = await serve((request, response) => {
-      if (request.url !== "/cifar-10-binary.tar.gz") return void response.writeHead(404).end();
-      response.writeHead(200, {
-        "content-type": "application/gzip",
-        "content-length": size,
-        "access-control-allow-origin": "*",
+    beforeAll(async () => {
+      outDir = await mkdtemp(join(tmpdir(), "playground-dist-"));
+      await build({ root: app, logLevel: "error", build: { outDir, emptyOutDir: true } });
+      site = await preview({
+        root: app,
+        logLevel: "error",
+        build: { outDir },
+        preview: { host: "127.0.0.1", port: 0 },
       });
-      createReadStream(archive).pipe(response);
-    });
-    data = served.server;
-    dataUrl = `${served.origin}/cifar-10-binary.tar.gz`;
-    browser = await launchChromium();
-    page = await browser.newPage({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
-    });
-    await page.goto(site.resolvedUrls!.local[0]!);
-    // The same test images in Node, read by the page's own archive reader, for the verifier.
-    cifar = await readCifar10Archive(archiveFromFile(await openAsBlob(archive)));
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await site?.close();
-    data?.close();
-    for (const dir of [outDir, await downloads])
-      if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  it("says it trains on WebAssembly, why, and that the page is cross-origin isolated", async () => {
-    await page.waitForSelector("#backend[data-backend]");
-    const backend = page.locator("#backend");
-    expect(await backend.getAttribute("data-backend")).toBe("wasm");
-    expect(await backend.getAttribute("data-isolated")).toBe("true");
-    expect(await backend.textContent()).toMatch(
-      /^Training on WebAssembly(, one thread| with \d+ threads): @tensorflow\/tfjs-backend-wasm: WebAssembly \+ SIMD/,
-    );
-    const tried = await page.locator("#backend-tried li").allTextContents();
-    expect(tried[0]).toMatch(
-      /^not available: @tensorflow\/tfjs-node-gpu: not in this page's bundle/,
-    );
-    expect(tried.at(-1)).toMatch(/^chosen: @tensorflow\/tfjs-backend-wasm: WebAssembly/);
-    expect(await page.textContent("#isolation")).toMatch(/is cross-origin isolated/);
-  });
-
-  it("loads CIFAR-10 from a URL, with progress, and shows augmented training images", async () => {
-    await page.evaluate(() => {
-      const seen: string[] = [];
-      (globalThis as unknown as { statuses: string[] }).statuses = seen;
-      const status = document.querySelector("#load-status")!;
-      new MutationObserver(() => seen.push(status.textContent ?? "")).observe(status, {
-        childList: true,
+      // The dataset from another origin, as a mirror would serve it: CORS lets the page read it.
+      const size = statSync(archive).size;
+      const served = await serve((request, response) => {
+        if (request.url !== "/cifar-10-binary.tar.gz") return void response.writeHead(404).end();
+        response.writeHead(200, {
+          "content-type": "application/gzip",
+          "content-length": size,
+          "access-control-allow-origin": "*",
+        });
+        createReadStream(archive).pipe(response);
       });
+      data = served.server;
+      dataUrl = `${served.origin}/cifar-10-binary.tar.gz`;
+      browser = await launchChromium();
+      page = await browser.newPage({
+        acceptDownloads: true,
+        viewport: { width: 1100, height: 900 },
+      });
+      page.on("pageerror", (error) => pageErrors.push(error.message));
+      page.on("console", (message) => {
+        if (message.type() === "error") pageErrors.push(message.text());
+      });
+      await page.goto(site.resolvedUrls!.local[0]!);
+      // The same test images in Node, read by the page's own archive reader, for the verifier.
+      cifar = await readCifar10Archive(archiveFromFile(await openAsBlob(archive)));
+    }, 180_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      await site?.close();
+      data?.close();
+      for (const dir of [outDir, await downloads])
+        if (dir) await rm(dir, { recursive: true, force: true });
     });
-    await page.fill("#data-url", dataUrl);
-    await page.press("#data-url", "Enter");
-    const loaded = await waitForText(page, "#load-status", /^Loaded /);
-    expect(loaded).toMatch(/^Loaded 50,000 training and 10,000 test images \(170 MB in/);
-    const statuses = await page.evaluate(
-      () => (globalThis as unknown as { statuses: string[] }).statuses,
-    );
-    expect(statuses.some((s) => /^Reading the archive: \d+ MB of 170 MB \(\d+%\)/.test(s))).toBe(
-      true,
-    );
-    await page.waitForSelector("#preview:not([hidden])");
-    const grid = decodeURIComponent((await page.getAttribute("#preview-image", "src"))!);
-    expect(grid).toMatch(/^data:image\/svg\+xml/);
-    expect(grid.match(/<image /g)).toHaveLength(16);
-    await screenshot(page, "#data", "data.png");
-  });
 
-  it("trains the smoke recipe with live figures and curves; pauses and resumes", async () => {
-    await page.check('input[name="preset"][value="smoke"]');
-    expect(await page.inputValue("#train-images")).toBe(String(smoke.trainImages));
-    await page.click("#start");
-    await waitForText(page, "#fig-step", /^[2-9]\d* \//);
-    await page.click("#pause");
-    const pausedAt = await waitForText(page, "#train-status", /^Paused/);
-    expect(pausedAt).toBe("Paused: paused between two steps.");
-    const step = await page.textContent("#fig-step");
-    await page.waitForTimeout(1500);
-    expect(await page.textContent("#fig-step")).toBe(step);
-    expect(await page.textContent("#pause")).toBe("Resume");
-    await page.click("#pause");
-    await page.waitForSelector("#results:not([hidden])", { timeout: 120_000 });
-    expect(await page.textContent("#fig-step")).toBe(`${smokeSteps} / ${smokeSteps}`);
-    expect(await page.getAttribute("#curve-loss", "alt")).toMatch(
-      new RegExp(
-        `^Loss curve over ${smokeSteps} steps: latest batch loss \\d\\.\\d{3}; test after epoch 2`,
-      ),
-    );
-    const curve = decodeURIComponent((await page.getAttribute("#curve-accuracy", "src"))!);
-    expect(curve).toContain("<svg");
-    expect(curve).toContain("<path");
-    const epochs = await page.locator("#epochs-table tbody tr").allTextContents();
-    expect(epochs).toHaveLength(smoke.epochs);
-    // The focus moves to the results, which screen readers then read.
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe("results-heading");
-    await screenshot(page, "#train", "train.png");
-  });
-
-  it("measures the test images: confusion matrix, per-class table, failures and filters", async () => {
-    const accuracy = Number(await page.getAttribute("#results", "data-accuracy"));
-    const counts = await page.$$eval("#confusion-table tr", (rows) =>
-      rows
-        .slice(1)
-        .map((row) => [...row.querySelectorAll("td")].map((td) => Number(td.textContent))),
-    );
-    expect(counts).toHaveLength(10);
-    const total = counts.flat().reduce((a, b) => a + b, 0);
-    expect(total).toBe(smoke.testImages);
-    const diagonal = counts.reduce((sum, row, i) => sum + row[i]!, 0);
-    expect(accuracy).toBeCloseTo(diagonal / total, 10);
-    expect(await page.textContent("#results-summary")).toContain(
-      `test accuracy ${(accuracy * 100).toFixed(1)}% on ${smoke.testImages} images`,
-    );
-    const perClass = await page.$$eval("#per-class tbody tr", (rows) =>
-      rows.map((row) => Number(row.children[1]!.textContent)),
-    );
-    expect(perClass).toHaveLength(10);
-    expect(perClass.reduce((a, b) => a + b, 0)).toBe(smoke.testImages);
-    const failures = decodeURIComponent((await page.getAttribute("#failures-image", "src"))!);
-    expect(failures.match(/<image /g)!.length).toBeGreaterThan(0);
-    const filters = decodeURIComponent((await page.getAttribute("#filters-image", "src"))!);
-    // SmallResNet's stem: 8 filters 3×3×3.
-    expect(filters).toContain("stem_conv: 8 filters 3×3×3");
-    await screenshot(page, "#results > .pair", "results.png");
-    await screenshot(page, "figure:has(#failures-image)", "failures.png");
-  });
-
-  it("explains a test image the person picks with Grad-CAM", async () => {
-    await page.fill("#explain-index", "3");
-    await page.press("#explain-index", "Enter");
-    const said = await waitForText(page, "#explain-status", /^test image 3: predicted/);
-    const label = CIFAR10_CLASS_NAMES[cifar.test.labels[3]!];
-    expect(said).toMatch(
-      new RegExp(`^test image 3: predicted \\w+ \\(\\d+%\\), true class ${label}\\.$`),
-    );
-    const image = decodePNG(await bytesOf(page, "#explain-image", "src"));
-    const overlay = decodePNG(await bytesOf(page, "#explain-overlay", "src"));
-    expect(overlay).toMatchObject({ width: 128, height: 128 });
-    expect(image).toMatchObject({ width: 128, height: 128 });
-    // Test image 3 of CIFAR-10, enlarged 4× by repetition: its first pixel, then the heat laid on it.
-    expect(Array.from(image.data.subarray(0, 3))).toEqual(
-      Array.from(cifar.test.images.subarray(3 * 3072, 3 * 3072 + 3)),
-    );
-    let changed = 0;
-    for (let i = 0; i < image.data.length; i++) if (image.data[i] !== overlay.data[i]) changed++;
-    expect(changed).toBeGreaterThan(image.data.length / 2);
-    await screenshot(page, "#explain", "grad-cam.png");
-  });
-
-  it("downloads an export that @cnnkit/export's verifier accepts, predicting what the page measured", async () => {
-    const dir = await downloads;
-    await page.click("#export");
-    await page.waitForSelector("#export-files li:nth-child(3) a");
-    const names = await page
-      .locator("#export-files a")
-      .evaluateAll((links) => links.map((a) => a.getAttribute("download")));
-    expect(names).toEqual(["model.json", "group1-shard1of1.bin", "manifest.json"]);
-    for (let i = 1; i <= 3; i++) await download(page, `#export-files li:nth-child(${i}) a`, dir);
-    const manifest = await readManifest(dir);
-    const accuracy = Number(await page.getAttribute("#results", "data-accuracy"));
-    expect(manifest.metrics).toMatchObject({
-      preset: "smoke",
-      testAccuracy: accuracy,
-      steps: smokeSteps,
+    it("says it trains on WebAssembly, why, and that the page is cross-origin isolated", async () => {
+      await page.waitForSelector("#backend[data-backend]");
+      const backend = page.locator("#backend");
+      expect(await backend.getAttribute("data-backend")).toBe("wasm");
+      expect(await backend.getAttribute("data-isolated")).toBe("true");
+      expect(await backend.textContent()).toMatch(
+        /^Training on WebAssembly(, one thread| with \d+ threads): @tensorflow\/tfjs-backend-wasm: WebAssembly \+ SIMD/,
+      );
+      const tried = await page.locator("#backend-tried li").allTextContents();
+      expect(tried[0]).toMatch(
+        /^not available: @tensorflow\/tfjs-node-gpu: not in this page's bundle/,
+      );
+      expect(tried.at(-1)).toMatch(/^chosen: @tensorflow\/tfjs-backend-wasm: WebAssembly/);
+      expect(await page.textContent("#isolation")).toMatch(/is cross-origin isolated/);
     });
-    expect(manifest.versions.backend).toBe("wasm");
 
-    // The reference: the downloaded model itself, loaded here with plain tfjs; the verifier
-    // checks the files' digests and reruns the artifact in a fresh process on the same images.
-    await tf.setBackend("cpu");
-    const json = JSON.parse(await readFile(join(dir, "model.json"), "utf8"));
-    const weights = await readFile(join(dir, "group1-shard1of1.bin"));
-    const model = await loadLayersModel(
-      tf.io.fromMemory({
-        modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest[0].weights,
-        weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length),
-      }),
-    );
-    const n = smoke.testImages;
-    const report = await verifyExport(
-      dir,
-      {
-        images: cifar.test.images.subarray(0, n * 3072),
-        model,
-        labels: cifar.test.labels.subarray(0, n),
-      },
-      { artifacts: ["tfjs"], backend: "cpu" },
-    );
-    model.dispose();
-    expect(report.ok).toBe(true);
-    // The page's accuracy (WebAssembly) and the export's (cpu) agree but for a borderline image.
-    expect(Math.abs(report.artifacts[0]!.accuracy! - accuracy)).toBeLessThanOrEqual(1 / n);
-    await screenshot(page, "#downloads", "downloads.png");
-  });
+    it("loads CIFAR-10 from a URL, with progress, and shows augmented training images", async () => {
+      await page.evaluate(() => {
+        const seen: string[] = [];
+        (globalThis as unknown as { statuses: string[] }).statuses = seen;
+        const status = document.querySelector("#load-status")!;
+        new MutationObserver(() => seen.push(status.textContent ?? "")).observe(status, {
+          childList: true,
+        });
+      });
+      await page.fill("#data-url", dataUrl);
+      await page.press("#data-url", "Enter");
+      const loaded = await waitForText(page, "#load-status", /^Loaded /);
+      expect(loaded).toMatch(/^Loaded 50,000 training and 10,000 test images \(170 MB in/);
+      const statuses = await page.evaluate(
+        () => (globalThis as unknown as { statuses: string[] }).statuses,
+      );
+      expect(statuses.some((s) => /^Reading the archive: \d+ MB of 170 MB \(\d+%\)/.test(s))).toBe(
+        true,
+      );
+      await page.waitForSelector("#preview:not([hidden])");
+      const grid = decodeURIComponent((await page.getAttribute("#preview-image", "src"))!);
+      expect(grid).toMatch(/^data:image\/svg\+xml/);
+      expect(grid.match(/<image /g)).toHaveLength(16);
+      await screenshot(page, "#data", "data.png");
+    });
 
-  it("offers the run's TensorBoard events as a download", async () => {
-    const path = await download(page, "#events a", await downloads);
-    expect(path).toMatch(/events\.out\.tfevents\.\d+\.cnnkit-playground$/);
-    const { events, truncated } = decodeEvents(new Uint8Array(await readFile(path)));
-    expect(truncated).toBeNull();
-    const values = events.flatMap((e) => (e.summary ?? []).map((v) => ({ ...v, step: e.step })));
-    const loss = values.filter((v) => v.tag === "train/loss");
-    expect(loss.map((v) => v.step)).toEqual(Array.from({ length: smokeSteps }, (_, i) => i + 1));
-    for (const v of loss) expect(Number.isFinite(v.simpleValue)).toBe(true);
-    const testAcc = values.filter((v) => v.tag === "test/acc").map((v) => v.simpleValue);
-    expect(testAcc).toHaveLength(smoke.epochs);
-    expect(testAcc.at(-1)).toBeCloseTo(
-      Number(await page.getAttribute("#results", "data-accuracy")),
-      6,
-    );
-    const image = values.find((v) => v.tag === "test/confusion_matrix")?.image;
-    expect(image?.width).toBeGreaterThan(100);
-  });
+    it("trains the smoke recipe with live figures and curves; pauses and resumes", async () => {
+      await page.check('input[name="preset"][value="smoke"]');
+      expect(await page.inputValue("#train-images")).toBe(String(smoke.trainImages));
+      await page.click("#start");
+      await waitForText(page, "#fig-step", /^[2-9]\d* \//);
+      await page.click("#pause");
+      const pausedAt = await waitForText(page, "#train-status", /^Paused/);
+      expect(pausedAt).toBe("Paused: paused between two steps.");
+      const step = await page.textContent("#fig-step");
+      await page.waitForTimeout(1500);
+      expect(await page.textContent("#fig-step")).toBe(step);
+      expect(await page.textContent("#pause")).toBe("Resume");
+      await page.click("#pause");
+      await page.waitForSelector("#results:not([hidden])", { timeout: 120_000 });
+      expect(await page.textContent("#fig-step")).toBe(`${smokeSteps} / ${smokeSteps}`);
+      expect(await page.getAttribute("#curve-loss", "alt")).toMatch(
+        new RegExp(
+          `^Loss curve over ${smokeSteps} steps: latest batch loss \\d\\.\\d{3}; test after epoch 2`,
+        ),
+      );
+      const curve = decodeURIComponent((await page.getAttribute("#curve-accuracy", "src"))!);
+      expect(curve).toContain("<svg");
+      expect(curve).toContain("<path");
+      const epochs = await page.locator("#epochs-table tbody tr").allTextContents();
+      expect(epochs).toHaveLength(smoke.epochs);
+      // The focus moves to the results, which screen readers then read.
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe("results-heading");
+      await screenshot(page, "#train", "train.png");
+    });
 
-  it("loads the archive picked from disk, and stops a fast-recipe run early with results", async () => {
-    await page.setInputFiles("#data-file", archive);
-    await waitForText(page, "#load-status", /^Loaded 50,000 training and 10,000 test images/);
-    await page.check('input[name="preset"][value="cpu"]');
-    await page.fill("#train-images", "1024");
-    await page.fill("#test-images", "256");
-    await page.click("#start");
-    await waitForText(page, "#fig-step", /^1 \/ 4$/);
-    await page.click("#stop");
-    await page.waitForSelector("#results:not([hidden])", { timeout: 120_000 });
-    const summary = (await page.textContent("#results-summary")) ?? "";
-    const steps = Number(/^Stopped after (\d+) steps/.exec(summary)?.[1]);
-    expect(steps).toBeGreaterThanOrEqual(1);
-    expect(steps).toBeLessThan(4);
-    expect(summary).toContain("on 256 images");
-    // fastResNet's stem is the frozen 2×2 whitening convolution: 24 filters from 3 channels.
-    const filters = decodeURIComponent((await page.getAttribute("#filters-image", "src"))!);
-    expect(filters).toContain("stem_conv: 24 filters 2×2×3");
-    expect(pageErrors).toEqual([]);
-  });
-});
+    it("measures the test images: confusion matrix, per-class table, failures and filters", async () => {
+      const accuracy = Number(await page.getAttribute("#results", "data-accuracy"));
+      const counts = await page.$$eval("#confusion-table tr", (rows) =>
+        rows
+          .slice(1)
+          .map((row) => [...row.querySelectorAll("td")].map((td) => Number(td.textContent))),
+      );
+      expect(counts).toHaveLength(10);
+      const total = counts.flat().reduce((a, b) => a + b, 0);
+      expect(total).toBe(smoke.testImages);
+      const diagonal = counts.reduce((sum, row, i) => sum + row[i]!, 0);
+      expect(accuracy).toBeCloseTo(diagonal / total, 10);
+      expect(await page.textContent("#results-summary")).toContain(
+        `test accuracy ${(accuracy * 100).toFixed(1)}% on ${smoke.testImages} images`,
+      );
+      const perClass = await page.$$eval("#per-class tbody tr", (rows) =>
+        rows.map((row) => Number(row.children[1]!.textContent)),
+      );
+      expect(perClass).toHaveLength(10);
+      expect(perClass.reduce((a, b) => a + b, 0)).toBe(smoke.testImages);
+      const failures = decodeURIComponent((await page.getAttribute("#failures-image", "src"))!);
+      expect(failures.match(/<image /g)!.length).toBeGreaterThan(0);
+      const filters = decodeURIComponent((await page.getAttribute("#filters-image", "src"))!);
+      // SmallResNet's stem: 8 filters 3×3×3.
+      expect(filters).toContain("stem_conv: 8 filters 3×3×3");
+      await screenshot(page, "#results > .pair", "results.png");
+      await screenshot(page, "figure:has(#failures-image)", "failures.png");
+    });
+
+    it("explains a test image the person picks with Grad-CAM", async () => {
+      await page.fill("#explain-index", "3");
+      await page.press("#explain-index", "Enter");
+      const said = await waitForText(page, "#explain-status", /^test image 3: predicted/);
+      const label = CIFAR10_CLASS_NAMES[cifar.test.labels[3]!];
+      expect(said).toMatch(
+        new RegExp(`^test image 3: predicted \\w+ \\(\\d+%\\), true class ${label}\\.$`),
+      );
+      const image = decodePNG(await bytesOf(page, "#explain-image", "src"));
+      const overlay = decodePNG(await bytesOf(page, "#explain-overlay", "src"));
+      expect(overlay).toMatchObject({ width: 128, height: 128 });
+      expect(image).toMatchObject({ width: 128, height: 128 });
+      // Test image 3 of CIFAR-10, enlarged 4× by repetition: its first pixel, then the heat laid on it.
+      expect(Array.from(image.data.subarray(0, 3))).toEqual(
+        Array.from(cifar.test.images.subarray(3 * 3072, 3 * 3072 + 3)),
+      );
+      let changed = 0;
+      for (let i = 0; i < image.data.length; i++) if (image.data[i] !== overlay.data[i]) changed++;
+      expect(changed).toBeGreaterThan(image.data.length / 2);
+      await screenshot(page, "#explain", "grad-cam.png");
+    });
+
+    it("downloads an export that @cnnkit/export's verifier accepts, predicting what the page measured", async () => {
+      const dir = await downloads;
+      await page.click("#export");
+      await page.waitForSelector("#export-files li:nth-child(3) a");
+      const names = await page
+        .locator("#export-files a")
+        .evaluateAll((links) => links.map((a) => a.getAttribute("download")));
+      expect(names).toEqual(["model.json", "group1-shard1of1.bin", "manifest.json"]);
+      for (let i = 1; i <= 3; i++) await download(page, `#export-files li:nth-child(${i}) a`, dir);
+      const manifest = await readManifest(dir);
+      const accuracy = Number(await page.getAttribute("#results", "data-accuracy"));
+      expect(manifest.metrics).toMatchObject({
+        preset: "smoke",
+        testAccuracy: accuracy,
+        steps: smokeSteps,
+      });
+      expect(manifest.versions.backend).toBe("wasm");
+
+      // The reference: the downloaded model itself, loaded here with plain tfjs; the verifier
+      // checks the files' digests and reruns the artifact in a fresh process on the same images.
+      await tf.setBackend("cpu");
+      const json = JSON.parse(await readFile(join(dir, "model.json"), "utf8"));
+      const weights = await readFile(join(dir, "group1-shard1of1.bin"));
+      const model = await loadLayersModel(
+        tf.io.fromMemory({
+          modelTopology: json.modelTopology,
+          weightSpecs: json.weightsManifest[0].weights,
+          weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length),
+        }),
+      );
+      const n = smoke.testImages;
+      const report = await verifyExport(
+        dir,
+        {
+          images: cifar.test.images.subarray(0, n * 3072),
+          model,
+          labels: cifar.test.labels.subarray(0, n),
+        },
+        { artifacts: ["tfjs"], backend: "cpu" },
+      );
+      model.dispose();
+      expect(report.ok).toBe(true);
+      // The page's accuracy (WebAssembly) and the export's (cpu) agree but for a borderline image.
+      expect(Math.abs(report.artifacts[0]!.accuracy! - accuracy)).toBeLessThanOrEqual(1 / n);
+      await screenshot(page, "#downloads", "downloads.png");
+    });
+
+    it("offers the run's TensorBoard events as a download", async () => {
+      const path = await download(page, "#events a", await downloads);
+      expect(path).toMatch(/events\.out\.tfevents\.\d+\.cnnkit-playground$/);
+      const { events, truncated } = decodeEvents(new Uint8Array(await readFile(path)));
+      expect(truncated).toBeNull();
+      const values = events.flatMap((e) => (e.summary ?? []).map((v) => ({ ...v, step: e.step })));
+      const loss = values.filter((v) => v.tag === "train/loss");
+      expect(loss.map((v) => v.step)).toEqual(Array.from({ length: smokeSteps }, (_, i) => i + 1));
+      for (const v of loss) expect(Number.isFinite(v.simpleValue)).toBe(true);
+      const testAcc = values.filter((v) => v.tag === "test/acc").map((v) => v.simpleValue);
+      expect(testAcc).toHaveLength(smoke.epochs);
+      expect(testAcc.at(-1)).toBeCloseTo(
+        Number(await page.getAttribute("#results", "data-accuracy")),
+        6,
+      );
+      const image = values.find((v) => v.tag === "test/confusion_matrix")?.image;
+      expect(image?.width).toBeGreaterThan(100);
+    });
+
+    it("loads the archive picked from disk, and stops a fast-recipe run early with results", async () => {
+      await page.setInputFiles("#data-file", archive);
+      await waitForText(page, "#load-status", /^Loaded 50,000 training and 10,000 test images/);
+      await page.check('input[name="preset"][value="cpu"]');
+      await page.fill("#train-images", "1024");
+      await page.fill("#test-images", "256");
+      await page.click("#start");
+      await waitForText(page, "#fig-step", /^1 \/ 4$/);
+      await page.click("#stop");
+      await page.waitForSelector("#results:not([hidden])", { timeout: 120_000 });
+      const summary = (await page.textContent("#results-summary")) ?? "";
+      const steps = Number(/^Stopped after (\d+) steps/.exec(summary)?.[1]);
+      expect(steps).toBeGreaterThanOrEqual(1);
+      expect(steps).toBeLessThan(4);
+      expect(summary).toContain("on 256 images");
+      // fastResNet's stem is the frozen 2×2 whitening convolution: 24 filters from 3 channels.
+      const filters = decodeURIComponent((await page.getAttribute("#filters-image", "src"))!);
+      expect(filters).toContain("stem_conv: 24 filters 2×2×3");
+      expect(pageErrors).toEqual([]);
+    });
+  },
+);
