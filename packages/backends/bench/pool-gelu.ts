@@ -1,17 +1,18 @@
-// MaxPoolGrad, Erf, Exp and a whole GELU (tfjs-layers' `gelu`, forward and gradient) on wasm: the
-// backend's own kernels against registerTrainingKernels()' ones, in one process, alternating
-// (the order flips every pair) so both see the same machine; medians and the median paired ratio.
-// Also what a fused GELU pair of kernels could reach: the SIMD passes alone that one would make.
-// With --steps N: then N pairs of whole fastResNet training steps (momentum SGD, as
+// MaxPoolGrad, Erf, Exp and a whole GELU (tfjs-layers' `gelu`, and @cnnkit/resnet's `gelu` with
+// the fused CnnkitGelu/CnnkitGeluGrad kernels, forward and gradient) on wasm: the backend's own
+// kernels (and no fused GELU) against registerTrainingKernels()' ones, in one process,
+// alternating (the order flips every pair) so both see the same machine; medians and the median
+// paired ratio. With --steps N: then N pairs of whole fastResNet training steps (momentum SGD, as
 // profile-step.ts; convolutions on ONNX Runtime where it loads), the same way.
 //   node --conditions=@cnnkit/source --import tsx bench/pool-gelu.ts [--widths 32,128,128]
 //        [--batch 256] [--threads 2] [--pairs 8] [--gelu 256,15,15,32] [--steps 0] [--only-steps]
 import { parseArgs } from "node:util";
-import { fastResNet } from "@cnnkit/resnet";
+import { fastResNet, gelu } from "@cnnkit/resnet";
+import { GELU, GELU_GRAD } from "@cnnkit/resnet/kernel-names";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { registerTrainingKernels, unregisterTrainingKernels, useBackend } from "../src/index.js";
-import { simdLoops, simdUnary } from "../src/wasm-simd.js";
+import { simdLoops } from "../src/wasm-simd.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -30,8 +31,8 @@ const pairs = Number(args.pairs);
 const loops = simdLoops(tf.backend());
 if (loops == null) throw new Error("no SIMD loops on this backend");
 
-// The backend's own configs and ours, to swap only these three.
-const NAMES = ["MaxPoolGrad", "Erf", "Exp"];
+// The backend's own configs and ours, to swap only these (the backend has no GELU kernels).
+const NAMES = ["MaxPoolGrad", "Erf", "Exp", GELU, GELU_GRAD];
 unregisterTrainingKernels();
 const own = NAMES.map((n) => tf.getKernel(n, "wasm"));
 registerTrainingKernels();
@@ -39,9 +40,8 @@ const ours = NAMES.map((n) => tf.getKernel(n, "wasm"));
 function use(configs: typeof own): void {
   for (const [i, name] of NAMES.entries()) {
     const config = configs[i];
-    if (config == null) throw new Error(`no ${name} kernel`);
-    tf.unregisterKernel(name, "wasm");
-    tf.registerKernel(config);
+    if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
+    if (config) tf.registerKernel(config);
   }
 }
 
@@ -128,30 +128,12 @@ if (!args["only-steps"]) {
   }
   use(ours);
 
-  // A fused pair would make one pass forward (erf, then x·½(1+e)) and one backward (erf and exp
-  // of the same x, then dy·(½(1+e) + x·φ)): at least these SIMD passes, and the sum and product
-  // that tf.sum and tf.mul add here are not part of it.
-  const n = x.size;
-  const out = tf.zeros(geluShape);
-  const backend = tf.backend() as unknown as {
-    dataIdMap: { get(id: object): { memoryOffset: number } };
-  };
-  const at = (t: tf.Tensor) => backend.dataIdMap.get(t.dataId).memoryOffset;
-  const passes = (fns: ("erf" | "exp")[]) => {
-    const times: number[] = [];
-    for (let i = 0; i < 2 * pairs; i++) {
-      const t0 = performance.now();
-      for (const fn of fns) simdUnary(loops, fn, at(out), at(x), n);
-      times.push(performance.now() - t0);
-    }
-    return median(times);
-  };
-  const fwd = passes(["erf"]);
-  const bwd = passes(["erf", "exp"]);
-  console.log(
-    `fused GELU's floor [${geluShape}]: forward ≥ ${fwd.toFixed(1)} ms (one erf pass), gradient ≥ ${bwd.toFixed(1)} ms (erf + exp passes)`,
-  );
-  tf.dispose([x, dy, out]);
+  // @cnnkit/resnet's gelu: tfjs-layers' composition on the backend's own kernels, against the
+  // fused kernels (one pass each way, only x kept for the gradient).
+  const fusedGrad = tf.grad((t: tf.Tensor) => gelu(t));
+  paired(`resnet gelu forward [${geluShape}]`, () => tf.dispose(gelu(x)));
+  paired(`resnet gelu forward + gradient [${geluShape}]`, () => tf.dispose(fusedGrad(x, dy)));
+  tf.dispose([x, dy]);
 }
 
 const steps = Number(args.steps);
