@@ -74,7 +74,7 @@ export interface UseBackendOptions {
   loadOnnxRuntime?: () => OnnxRuntimeModule;
   /**
    * Let `useBackend('webgpu')` run on a software adapter (SwiftShader, lavapipe, llvmpipe, a
-   * browser's fallback adapter): slower than wasm, but what tests have where there is no GPU.
+   * browser's fallback adapter): a GPU emulated on the CPU, for tests where there is no GPU.
    * `'auto'` never takes one, whatever this says. Defaults to `false`.
    */
   allowSoftwareAdapter?: boolean;
@@ -254,7 +254,7 @@ function attempt(
     case "tensorflow":
       return tryNative(false, opts);
     case "webgpu":
-      // 'auto' chooses for speed, and a software adapter is slower than wasm.
+      // 'auto' chooses for speed, and a software adapter emulates a GPU on the CPU.
       return tryWebGPU({ ...opts, allowSoftwareAdapter: opts.allowSoftwareAdapter && !auto });
     case "wasm":
       return tryWasm(opts);

@@ -187,7 +187,7 @@ describe("useBackend and WebGPU", () => {
       const webgpu = chosen.tried.find((t) => t.choice === "webgpu");
       expect(webgpu?.ok).toBe(false);
       expect(webgpu?.reason).toMatch(
-        /^WebGPU: only a software adapter, .* renders on the CPU; slower than wasm\); useBackend\('webgpu', \{ allowSoftwareAdapter: true \}\) takes it anyway$/,
+        /^WebGPU: only a software adapter, .* renders on the CPU; not taken for speed\); useBackend\('webgpu', \{ allowSoftwareAdapter: true \}\) takes it anyway$/,
       );
     }
     expect(FakeWebGPUBackend.made).toEqual([]);
@@ -201,7 +201,7 @@ describe("useBackend and WebGPU", () => {
     );
     expect(BackendError.isInstance(refused) && refused.code).toBe("backend_unavailable");
     expect((refused as Error).message).toBe(
-      "useBackend('webgpu'): WebGPU: only a software adapter, google swiftshader SwiftShader driver 5.0.0 (swiftshader renders on the CPU; slower than wasm); useBackend('webgpu', { allowSoftwareAdapter: true }) takes it anyway",
+      "useBackend('webgpu'): WebGPU: only a software adapter, google swiftshader SwiftShader driver 5.0.0 (swiftshader renders on the CPU; not taken for speed); useBackend('webgpu', { allowSoftwareAdapter: true }) takes it anyway",
     );
     const chosen = await useBackend("webgpu", {
       importModule: importing(module),

@@ -109,7 +109,7 @@ async function findGpu(
 /**
  * Starts tfjs-backend-webgpu on the adapter `navigator.gpu` (or Dawn's, in Node) offers for
  * high performance (low power where tfjs's `WEBGPU_USE_LOW_POWER_GPU` flag is set). A software
- * adapter is refused unless `allowSoftwareAdapter`: it is slower than wasm.
+ * adapter (a GPU emulated on the CPU) is refused unless `allowSoftwareAdapter`.
  */
 export async function tryWebGPU(opts: WebGPUOptions): Promise<Outcome> {
   const found = await findGpu(opts);
@@ -134,7 +134,7 @@ export async function tryWebGPU(opts: WebGPUOptions): Promise<Outcome> {
   if (software && !opts.allowSoftwareAdapter) {
     return {
       ok: false,
-      reason: `WebGPU: only a software adapter, ${name} (${software}; slower than wasm); useBackend('webgpu', { allowSoftwareAdapter: true }) takes it anyway`,
+      reason: `WebGPU: only a software adapter, ${name} (${software}; not taken for speed); useBackend('webgpu', { allowSoftwareAdapter: true }) takes it anyway`,
     };
   }
   const registry = (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;

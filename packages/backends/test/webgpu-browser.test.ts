@@ -134,7 +134,7 @@ describe.runIf(setting !== null && existsSync(CHROMIUM))("WebGPU in headless Chr
       const tried = auto.tried.find((t) => t.choice === "webgpu");
       expect(tried?.ok).toBe(false);
       expect(tried?.reason).toMatch(
-        /^WebGPU: only a software adapter, google swiftshader .*slower than wasm.*allowSoftwareAdapter: true/,
+        /^WebGPU: only a software adapter, google swiftshader .*not taken for speed.*allowSoftwareAdapter: true/,
       );
       expect(webgpu.backend).toBe("webgpu");
       expect(webgpu.reason).toMatch(

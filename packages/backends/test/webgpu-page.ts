@@ -149,8 +149,7 @@ interface Curve {
 
 /**
  * `steps` training steps on one fixed batch of the model `build` makes, on the active backend;
- * the losses and the first step's kernels. The model is built on cpu: fastResNet's initialiser
- * reads a kernel synchronously, which webgpu cannot (see the README's Pitfalls).
+ * the losses and the first step's kernels.
  */
 async function curve(
   build: () => tfl.LayersModel,
@@ -159,10 +158,7 @@ async function curve(
   steps: number,
   labelSmoothing: number,
 ): Promise<Curve> {
-  const backend = tf.getBackend();
-  await tf.setBackend("cpu");
   const model = build();
-  await tf.setBackend(backend);
   const xs = tf.tensor4d(seededValues(batch * 32 * 32 * 3, 21), [batch, 32, 32, 3]);
   const labels = tf.oneHot(
     tf.tensor1d(
