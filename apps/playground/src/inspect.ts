@@ -60,12 +60,12 @@ function upscale(image: RgbImage, factor: number): RgbImage {
 }
 
 /** Grad-CAM of one 32×32 RGB image: what the predicted class's score looks at. */
-export function explainImage(
+export async function explainImage(
   model: LayersModel,
   pixels: Uint8Array,
   subject: string,
   label: number | null,
-): Extract<Report, { type: "explained" }> {
+): Promise<Extract<Report, { type: "explained" }>> {
   if (pixels.length !== CIFAR10_IMAGE_BYTES) {
     throw new Error(
       `${subject}: expected 32×32 RGB pixels (${CIFAR10_IMAGE_BYTES} bytes), got ${pixels.length}`,
@@ -76,7 +76,10 @@ export function explainImage(
     return tf.div(tf.sub(image, [...NORMALIZE.mean]), [...NORMALIZE.std]) as tf.Tensor4D;
   });
   try {
-    const probabilities = tf.tidy(() => tf.softmax(model.predict(x) as tf.Tensor2D).dataSync());
+    // Read asynchronously: a synchronous read from a GPU backend stalls it.
+    const softmax = tf.tidy(() => tf.softmax(model.predict(x) as tf.Tensor2D));
+    const probabilities = await softmax.data();
+    softmax.dispose();
     const cam = gradCamMaps(model, x);
     const predicted = cam.predicted[0]!;
     const image = upscale({ data: pixels, width: 32, height: 32, channels: 3 }, 4);

@@ -22,10 +22,17 @@ function send(request: Request): void {
 
 // ---- Backend ---------------------------------------------------------------------------------
 
+const BACKEND_NAMES: Record<string, string> = {
+  webgpu: "WebGPU",
+  wasm: "WebAssembly",
+  cpu: "plain JavaScript",
+};
+
 function showBackend(message: Extract<Report, { type: "backend" }>): void {
   const threads = /(\d+) threads/.exec(message.reason)?.[1];
+  const name = BACKEND_NAMES[message.backend] ?? message.backend;
   el("backend").textContent =
-    `Training on ${message.backend === "wasm" ? "WebAssembly" : message.backend}` +
+    `Training on ${name}` +
     (threads ? ` with ${threads} threads` : message.backend === "wasm" ? ", one thread" : "") +
     `: ${message.reason}.`;
   const list = el("backend-tried");

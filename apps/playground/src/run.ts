@@ -86,7 +86,7 @@ export function nextTurn(): Promise<void> {
 }
 
 /** fastResNet's frozen whitening stem from (at most) the first 5,000 normalised images. */
-function whitening(train: Cifar10Split): Float32Array {
+async function whitening(train: Cifar10Split): Promise<Float32Array> {
   const n = Math.min(5000, train.length);
   const kernel = tf.tidy(() => {
     const bytes = tf.tensor4d(train.images.subarray(0, n * CIFAR10_IMAGE_BYTES), [n, 32, 32, 3]);
@@ -94,15 +94,16 @@ function whitening(train: Cifar10Split): Float32Array {
     const x = tf.div(tf.sub(pixels, [...CIFAR10_MEAN]), [...CIFAR10_STD]);
     return whiteningKernel(x as tf.Tensor4D);
   });
-  const data = kernel.dataSync() as Float32Array;
+  // Read asynchronously: a synchronous read from a GPU backend stalls it.
+  const data = (await kernel.data()) as Float32Array;
   kernel.dispose();
   return data;
 }
 
-function buildModel(recipe: Recipe, train: Cifar10Split): LayersModel {
+async function buildModel(recipe: Recipe, train: Cifar10Split): Promise<LayersModel> {
   const { widths, seed } = recipe;
   if (recipe.model === "fast-resnet") {
-    const stem = recipe.whitening ? { whitening: whitening(train) } : {};
+    const stem = recipe.whitening ? { whitening: await whitening(train) } : {};
     return fastResNet({ widths, seed, numClasses: 10, ...stem });
   }
   return smallResNet({ widths, seed, numClasses: 10 });
@@ -180,7 +181,7 @@ export async function runTraining(
   const train = firstImages(data.train, recipe.trainImages);
   const test = firstImages(data.test, recipe.testImages);
   const batches = trainBatches(train, recipe);
-  const model = buildModel(recipe, train);
+  const model = await buildModel(recipe, train);
   const { optimizer, schedule, totalSteps } = optimizerAndSchedule(recipe, batches.stepsPerEpoch);
   const lookahead = recipe.lookahead ? new Lookahead(model, { totalSteps }) : null;
   const maxLoss = divergenceLimit(CLASS_NAMES.length);

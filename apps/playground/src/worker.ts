@@ -8,6 +8,7 @@ import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
 import wasmPlain from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url";
 import wasmSimd from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url";
 import wasmThreaded from "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url";
+import * as tfWebgpu from "@tensorflow/tfjs-backend-webgpu";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { archiveFromFile, archiveFromUrl, readCifar10Archive } from "./cifar10-archive.js";
 import { exportFiles } from "./export-files.js";
@@ -27,7 +28,10 @@ function report(message: Report, transfer: Transferable[] = []): void {
 }
 
 // The page's bundle holds these backends; the Node-only ones say so in useBackend's reasons.
+// useBackend("auto") takes WebGPU on a real GPU adapter, never on a software one (slower than
+// WebAssembly), then WebAssembly.
 const BUNDLED: Record<string, unknown> = {
+  "@tensorflow/tfjs-backend-webgpu": tfWebgpu,
   "@tensorflow/tfjs-backend-wasm": tfWasm,
   "@tensorflow/tfjs-backend-cpu": {},
 };
@@ -172,7 +176,7 @@ async function train(recipe: Recipe): Promise<void> {
   }
 }
 
-function explain(request: Extract<Request, { type: "explain" }>): void {
+async function explain(request: Extract<Request, { type: "explain" }>): Promise<void> {
   const { model } = needModel();
   if ("index" in request) {
     const { test } = needData();
@@ -181,10 +185,10 @@ function explain(request: Extract<Request, { type: "explain" }>): void {
       throw new Error(`test image: expected an index from 0 to ${test.length - 1}, got ${index}`);
     }
     const pixels = test.images.subarray(index * 3072, (index + 1) * 3072);
-    const explained = explainImage(model, pixels, `test image ${index}`, test.labels[index]!);
+    const explained = await explainImage(model, pixels, `test image ${index}`, test.labels[index]!);
     report(explained, [explained.imagePng.buffer, explained.overlayPng.buffer]);
   } else {
-    const explained = explainImage(model, request.pixels, request.name, null);
+    const explained = await explainImage(model, request.pixels, request.name, null);
     report(explained, [explained.imagePng.buffer, explained.overlayPng.buffer]);
   }
 }

@@ -153,6 +153,8 @@ describe.skipIf(!found || !haveData)(
       expect(tried[0]).toMatch(
         /^not available: @tensorflow\/tfjs-node-gpu: not in this page's bundle/,
       );
+      // The bundled WebGPU backend is tried first; headless Chromium offers no (real) adapter.
+      expect(tried).toContainEqual(expect.stringMatching(/^not available: WebGPU: /));
       expect(tried.at(-1)).toMatch(/^chosen: @tensorflow\/tfjs-backend-wasm: WebAssembly/);
       expect(await page.textContent("#isolation")).toMatch(/is cross-origin isolated/);
     });
