@@ -159,6 +159,25 @@ describe.skipIf(!found || !haveData)(
       expect(await page.textContent("#isolation")).toMatch(/is cross-origin isolated/);
     });
 
+    it("names every control, and says what happens in live regions", async () => {
+      const unnamed = await page.$$eval("input, button, select", (controls) =>
+        controls
+          .filter((c) => {
+            const labelled = ((c as HTMLInputElement).labels?.length ?? 0) > 0;
+            const text = c.tagName === "BUTTON" && (c.textContent ?? "").trim() !== "";
+            return !labelled && !text && !c.getAttribute("aria-label");
+          })
+          .map((c) => c.outerHTML),
+      );
+      expect(unnamed).toEqual([]);
+      for (const id of ["load-status", "train-status", "explain-status", "export-status"]) {
+        expect(await page.getAttribute(`#${id}`, "role")).toBe("status");
+      }
+      // The progress bars are named by the status lines that say the same in words.
+      expect(await page.getAttribute("#load-progress", "aria-labelledby")).toBe("load-status");
+      expect(await page.getAttribute("#train-progress", "aria-labelledby")).toBe("train-status");
+    });
+
     it("loads CIFAR-10 from a URL, with progress, and shows augmented training images", async () => {
       await page.evaluate(() => {
         const seen: string[] = [];
@@ -168,7 +187,7 @@ describe.skipIf(!found || !haveData)(
           childList: true,
         });
       });
-      await page.fill("#data-url", dataUrl);
+      await page.getByLabel("CIFAR-10 binary archive URL").fill(dataUrl);
       await page.press("#data-url", "Enter");
       const loaded = await waitForText(page, "#load-status", /^Loaded /);
       expect(loaded).toMatch(/^Loaded 50,000 training and 10,000 test images \(170 MB in/);
@@ -186,20 +205,23 @@ describe.skipIf(!found || !haveData)(
     });
 
     it("trains the smoke recipe with live figures and curves; pauses and resumes", async () => {
-      await page.check('input[name="preset"][value="smoke"]');
+      await page.getByRole("radio", { name: /^Smoke:/ }).check();
       expect(await page.inputValue("#train-images")).toBe(String(smoke.trainImages));
-      await page.click("#start");
+      // By keyboard: focus the Train button and press Space.
+      await page.getByRole("button", { name: "Train" }).focus();
+      await page.keyboard.press("Space");
       await waitForText(page, "#fig-step", /^[2-9]\d* \//);
-      await page.click("#pause");
+      await page.getByRole("button", { name: "Pause" }).click();
       const pausedAt = await waitForText(page, "#train-status", /^Paused/);
       expect(pausedAt).toBe("Paused: paused between two steps.");
       const step = await page.textContent("#fig-step");
       await page.waitForTimeout(1500);
       expect(await page.textContent("#fig-step")).toBe(step);
-      expect(await page.textContent("#pause")).toBe("Resume");
-      await page.click("#pause");
+      await page.getByRole("button", { name: "Resume" }).click();
       await page.waitForSelector("#results:not([hidden])", { timeout: 120_000 });
       expect(await page.textContent("#fig-step")).toBe(`${smokeSteps} / ${smokeSteps}`);
+      expect(Number(await page.textContent("#fig-speed"))).toBeGreaterThan(0);
+      expect(await page.textContent("#fig-eta")).toBe("0 s");
       expect(await page.getAttribute("#curve-loss", "alt")).toMatch(
         new RegExp(
           `^Loss curve over ${smokeSteps} steps: latest batch loss \\d\\.\\d{3}; test after epoch 2`,
