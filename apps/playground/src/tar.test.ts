@@ -1,10 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "tar";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { gunzip, readTar, TarError } from "./tar.js";
+
+const made: string[] = [];
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
 
 /**
  * A .tar.gz of a few files, one under a folder name too long for a ustar header: made by
@@ -14,6 +17,7 @@ async function archive(
   format: "pax" | "gnu" = "pax",
 ): Promise<{ gz: Uint8Array; files: Record<string, Uint8Array> }> {
   const dir = await mkdtemp(join(tmpdir(), "playground-tar-"));
+  made.push(dir);
   const long = `${"a-very-long-folder-name-".repeat(8)}end`;
   const files: Record<string, Uint8Array> = {
     "cifar-10-batches-bin/data_batch_1.bin": Uint8Array.from(
