@@ -24,6 +24,7 @@ import {
   setWeightEMAState,
   WeightEMA,
 } from "@cnnkit/optim";
+import type { DynamicLossScalerState } from "@cnnkit/train";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { TrainerError } from "./errors.js";
@@ -66,6 +67,8 @@ export interface TrainingState {
   best: { accuracy: number; epoch: number } | null;
   /** Seconds of training so far, over every session of the run. */
   elapsedSeconds: number;
+  /** An emulated float16 run's loss scaler (`DynamicLossScaler.stateDict()`); absent in fp32. */
+  lossScaler?: DynamicLossScalerState | null;
 }
 
 interface StateFile extends TrainingState {

@@ -77,6 +77,19 @@ export interface TrainConfig {
   /** Decay of an exponential moving average of the weights used for evaluation; `null` = off. */
   ema: number | null;
   /**
+   * `"fp32"`: float32 throughout. `"fp16-emulated"`: mixed precision emulated in float32
+   * (@cnnkit/train's `float16` option): values rounded to float16 where a GPU would store them,
+   * float32 master weights. It shows what half precision does to the gradients; tfjs has no
+   * float16 arithmetic, so it is slower than fp32, never faster. One model (replicas 1); the
+   * evaluation runs in float32.
+   */
+  precision: "fp32" | "fp16-emulated";
+  /**
+   * With `"fp16-emulated"`: dynamic loss scaling (PyTorch's GradScaler: 2¹⁶, halved and the step
+   * skipped on overflow, doubled after 2000 clean steps). `false` lets small gradients flush to zero.
+   */
+  lossScaling: boolean;
+  /**
    * Training augmentation: random crop after `padding` pixels of zero or reflect padding (a
    * translation), left-right flip (random, or alternating: each image flipped every other
    * epoch), cutout square side (0 = off).
@@ -137,6 +150,8 @@ const SEED: TrainConfig = {
   gradClip: 1.0,
   labelSmoothing: 0,
   ema: null,
+  precision: "fp32",
+  lossScaling: true,
   augment: {
     crop: true,
     padding: 4,
@@ -392,6 +407,17 @@ export function validateConfig(c: TrainConfig): void {
   }
   if (c.ema !== null && !(typeof c.ema === "number" && c.ema > 0 && c.ema < 1)) {
     fail("ema", "a decay in (0, 1) or null", c.ema);
+  }
+  if (c.precision !== "fp32" && c.precision !== "fp16-emulated") {
+    fail("precision", '"fp32" or "fp16-emulated"', c.precision);
+  }
+  boolean("lossScaling", c.lossScaling);
+  if (!c.lossScaling && c.precision !== "fp16-emulated") {
+    fail("lossScaling", 'true unless precision is "fp16-emulated"', c.lossScaling);
+  }
+  if (c.precision === "fp16-emulated" && c.replicas !== "auto" && c.replicas !== 1) {
+    // The replicas would compute float32 gradients.
+    fail("replicas", '1 (or "auto") with precision "fp16-emulated"', c.replicas);
   }
   boolean("augment.crop", c.augment.crop);
   boolean("augment.flip", c.augment.flip);

@@ -50,6 +50,11 @@ Options (override the preset and the config file)
   --whiten-bias-epochs N epochs the whitening stem's bias trains
   --grad-clip X          global-norm clipping (0 = off)
   --ema DECAY            evaluate an exponential moving average of the weights (0 = off)
+  --precision P          fp32 (default) | fp16-emulated: float16 mixed precision EMULATED in
+                         float32 (values rounded to half where a GPU stores them, float32 master
+                         weights, dynamic loss scaling) to see gradient underflow; no speed-up:
+                         slower than fp32
+  --no-loss-scaling      fp16-emulated without loss scaling (small gradients flush to zero)
   --no-augment           no crop/flip          --cutout N   cutout square side
   --padding N            crop padding (translation)        --padding-mode zero|reflect
   --flip random|alternating|none
@@ -170,6 +175,8 @@ export function parseFlags(argv: readonly string[]): ParsedCommand {
     gradClip: gradClip === undefined ? undefined : gradClip === 0 ? null : gradClip,
     labelSmoothing: num("label-smoothing", v["label-smoothing"]),
     ema: ema === undefined ? undefined : ema === 0 ? null : ema,
+    precision: v.precision as ConfigPatch["precision"],
+    lossScaling: v["no-loss-scaling"] ? false : undefined,
     normalize: v["no-normalize"] ? "none" : undefined,
     trainSubset: num("train-subset", v["train-subset"]),
     testSubset: num("test-subset", v["test-subset"]),
@@ -231,6 +238,8 @@ function parse(argv: readonly string[]) {
       "grad-clip": s,
       "label-smoothing": s,
       ema: s,
+      precision: s,
+      "no-loss-scaling": b,
       "no-augment": b,
       cutout: s,
       "no-normalize": b,

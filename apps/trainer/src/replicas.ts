@@ -9,13 +9,15 @@ import type { TrainConfig } from "./config.js";
 /**
  * The replicas a run gets on `backend`: the configured number, or for `"auto"` one per core
  * while each keeps at least 32 images of the batch, on wasm and cpu (1 on GPU and native
- * backends, which use the cores themselves).
+ * backends, which use the cores themselves, and with emulated float16).
  */
 export function resolveReplicas(
-  config: Pick<TrainConfig, "replicas" | "batchSize">,
+  config: Pick<TrainConfig, "replicas" | "batchSize"> & Partial<Pick<TrainConfig, "precision">>,
   backend: string,
   cores = os.availableParallelism(),
 ): number {
   if (config.replicas !== "auto") return config.replicas;
+  // Emulated float16 runs in one model (the replicas would compute float32 gradients).
+  if (config.precision === "fp16-emulated") return 1;
   return autoReplicas(config.batchSize, backend, cores);
 }

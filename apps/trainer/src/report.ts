@@ -13,6 +13,7 @@ import { OneCycleLR, sampleSchedule } from "@cnnkit/schedulers";
 import { type LineSeries, lineChart, type Picture, savePicture } from "@cnnkit/viz";
 import type { EpochRecord } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";
+import { precisionMarkdown } from "./precision.js";
 import { writeFileAtomic } from "./run-dir.js";
 import { type Curve, readScalarsByTag } from "./scalars.js";
 
@@ -207,6 +208,7 @@ export function reportMarkdown(input: ReportInput, pictureNames: readonly string
     "",
     `Evaluated: ${input.source} on ${result.examples} test images${input.backend ? `; backend: ${input.backend}` : ""}.`,
     "",
+    ...precisionMarkdown(config),
     "| metric | value |",
     "|---|---:|",
     `| test accuracy | ${pct(result.accuracy)} |`,

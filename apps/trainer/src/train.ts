@@ -15,6 +15,7 @@ import { setWhiteningBiasTrainable } from "@cnnkit/resnet";
 import { type LRSchedule, OneCycleLR, PiecewiseLinear } from "@cnnkit/schedulers";
 import { SummaryWriter } from "@cnnkit/tensorboard";
 import {
+  type DynamicLossScalerOptions,
   divergenceLimit,
   NonFiniteLossError,
   type TrainStepOptions,
@@ -36,6 +37,7 @@ import { TrainerError } from "./errors.js";
 import { evaluate } from "./evaluate.js";
 import { faultPoint } from "./fault-points.js";
 import { buildModel, replicaBuilder, whiteningOf } from "./model.js";
+import { type EmulatedPrecisionSummary, emulatedFloat16, precisionLine } from "./precision.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
 import { exists, runPaths, writeJsonAtomic } from "./run-dir.js";
@@ -68,6 +70,12 @@ export interface TrainOptions {
     optimizer: AdamW | SGD;
   }) => void;
   /**
+   * The loss scaler's options with `precision: "fp16-emulated"` (the mixed-precision experiment
+   * shortens the growth interval so that growth and backoff fit in a short run). Defaults to
+   * PyTorch GradScaler's.
+   */
+  lossScaler?: DynamicLossScalerOptions;
+  /**
    * Builds the network instead of `config.model` (the residuals experiment trains networks
    * @cnnkit/resnet does not build: without BatchNorm). One model only: refused with replicas.
    * Defaults to building `config.model`.
@@ -94,6 +102,8 @@ export interface MetricsFile {
   backend: { backend: string; reason: string };
   /** Data-parallel replicas the run trained with (the resolved `replicas`). */
   replicas: number;
+  /** `"fp32"`, or what an emulated float16 run did (loss scale, skipped steps, underflow). */
+  precision: "fp32" | EmulatedPrecisionSummary;
   stepsPerEpoch: number;
   totalSteps: number;
   epochs: EpochRecord[];
@@ -205,12 +215,14 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   const ema = config.ema === null ? null : new WeightEMA(model, { decay: config.ema });
   const lookahead = config.lookahead ? new Lookahead(model, { totalSteps }) : null;
   const parts = { model, optimizer, ema, lookahead };
+  const float16 = emulatedFloat16(config, options.lossScaler);
   const writer = new SummaryWriter(paths.tensorboard);
 
   let state: TrainingState;
   if (options.resume) {
     state = await loadCheckpoint(paths.last, parts);
     schedule.loadStateDict(state.schedule);
+    float16?.loadStateDict(state.lossScaler);
     progress.line(
       `resuming ${paths.root} at epoch ${state.epoch + 1}, step ${state.step}/${stepsPerEpoch}`,
     );
@@ -237,6 +249,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     status,
     backend,
     replicas: replicaCount,
+    precision: float16?.summary() ?? "fp32",
     stepsPerEpoch,
     totalSteps,
     epochs: state.history,
@@ -254,8 +267,11 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     step,
     schedule: schedule.stateDict(),
     rng: { seed: config.seed, epoch, step },
+    ...(float16 ? { lossScaler: float16.stateDict() } : {}),
   });
 
+  const precision = precisionLine(config);
+  if (precision) progress.line(precision);
   let bestResult: MetricsResult | null = null;
   let lastResult: MetricsResult | null = null;
   let status: TrainResult["status"] = "completed";
@@ -291,6 +307,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
             labelSmoothing: config.labelSmoothing,
             gradClip: config.gradClip,
             maxLoss: divergenceLimit(data.classNames.length),
+            float16: float16?.stepOption,
             onGradients:
               options.onGradients &&
               ((grads) =>
@@ -333,6 +350,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
         writer.scalar("train/loss", result.loss, g);
         writer.scalar("train/acc", result.correct / n, g);
         writer.scalar("lr", lr, g);
+        float16?.record(writer, g, result);
         // Before clipping: how often the clip fires is how often this exceeds config.gradClip.
         if (result.gradNorm !== null) writer.scalar("train/grad_norm", result.gradNorm, g);
         if (momentum !== undefined) writer.scalar("momentum", momentum, g);

@@ -32,7 +32,7 @@ export async function runArm(
   experiment: string,
   name: string,
   config: TrainConfig,
-  extra: Pick<TrainOptions, "onGradients" | "afterEpoch" | "buildModel"> = {},
+  extra: Pick<TrainOptions, "onGradients" | "afterEpoch" | "buildModel" | "lossScaler"> = {},
   /** What the arm trains, when the config does not say it all (a custom `buildModel`). */
   network?: string,
 ): Promise<ArmResult> {

@@ -25,6 +25,7 @@ describe("cnnkit-experiment", () => {
       "pitfalls",
       "recipe",
       "features",
+      "mixed-precision",
       "all",
       "--scale",
       "--smoke",
@@ -36,7 +37,7 @@ describe("cnnkit-experiment", () => {
     const cases: [string[], string][] = [
       [
         ["colour"],
-        'expected one experiment (residuals, augmentation, pitfalls, recipe, features, all), got "colour"',
+        'expected one experiment (residuals, augmentation, pitfalls, recipe, features, mixed-precision, all), got "colour"',
       ],
       [["residuals", "--scale", "two"], '--scale: expected a whole number, got "two"'],
       [["residuals", "--model", "vgg"], "--model: expected one of fast-resnet, small-resnet"],

@@ -24,7 +24,9 @@ tensorboard/; each experiment writes its pictures, summary.md and summary.json):
   pitfalls       wrong normalisation and a mis-sized OneCycleLR, against the correct run
   recipe         gradient clipping, weight EMA and label smoothing (calibration), as pictures
   features       first-layer filters, feature maps, Grad-CAM on the worst mistakes
-  all            all five, one after the other
+  mixed-precision  float32 vs float16 EMULATED in float32 (no speed-up), without and with
+                 loss scaling: gradients flushed to zero, the loss scale, the loss
+  all            all six, one after the other
 
 Options:
   --out DIR          output root (default runs/experiments)

@@ -4,6 +4,7 @@ import { TrainerError } from "../errors.js";
 import type { ExperimentContext } from "./arm.js";
 import { augmentationExperiment } from "./augmentation.js";
 import { featuresExperiment } from "./features.js";
+import { mixedPrecisionExperiment } from "./mixed-precision.js";
 import { DataSource, type ExperimentOptions, resolveExperimentOptions } from "./options.js";
 import { pitfallsExperiment } from "./pitfalls.js";
 import { recipeExperiment } from "./recipe.js";
@@ -16,6 +17,7 @@ export const EXPERIMENTS = {
   pitfalls: pitfallsExperiment,
   recipe: recipeExperiment,
   features: featuresExperiment,
+  "mixed-precision": mixedPrecisionExperiment,
 } as const satisfies Record<string, (ctx: ExperimentContext) => Promise<ExperimentResult>>;
 
 export type ExperimentName = keyof typeof EXPERIMENTS;
