@@ -117,7 +117,7 @@ describe("report", () => {
         lr: curve((s) => 1e-3 * s),
         // 5 of the 16 steps above the threshold 1.0: steps 1–5.
         "train/grad_norm": curve((s) => (s <= 5 ? 2 : 0.5)),
-        "test/acc_raw_weights": { steps: [1, 2], values: [0.2, 0.45] },
+        "test/acc_raw_weights": { steps: [8, 16], values: [0.2, 0.45] },
       },
     };
     const pictures = reportPictures(input);

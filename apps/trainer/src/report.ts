@@ -135,7 +135,14 @@ export function reportPictures(input: ReportInput): Record<string, Picture> {
             y: history.map((h) => h.testAccuracy),
             color: BLUE,
           },
-          { name: "raw weights", x: raw.steps, y: raw.values, color: ORANGE, dashed: true },
+          {
+            name: "raw weights",
+            // Logged at the global step each epoch ended on.
+            x: raw.steps.map((step) => (spe ? step / spe : step)),
+            y: raw.values,
+            color: ORANGE,
+            dashed: true,
+          },
         ],
       });
     }

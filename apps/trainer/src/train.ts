@@ -401,7 +401,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       if (ema) {
         // The weights the optimizer holds, beside their average: what the EMA buys (report).
         const raw = await evaluate(model, testData, data.classNames);
-        writer.scalar("test/acc_raw_weights", raw.accuracy, epoch + 1);
+        writer.scalar("test/acc_raw_weights", raw.accuracy, state.globalStep);
       }
       const withTta =
         epoch + 1 === config.epochs && config.tta > 0 ? await evaluateAt(config.tta) : null;
