@@ -456,6 +456,7 @@ worker.addEventListener("message", (event: MessageEvent<Report>) => {
         paused = false;
         updateButtons();
       }
+      if (message.during === "load") loadProgress.value = 0;
       const target = ERROR_TARGET[message.during] ?? el("backend");
       target.textContent = `Error while ${message.during === "load" ? "loading" : message.during}: ${message.message}`;
       target.classList.add("error");

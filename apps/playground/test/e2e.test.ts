@@ -109,11 +109,14 @@ describe.skipIf(!found || !haveData)(
       // The dataset from another origin, as a mirror would serve it: CORS lets the page read it.
       const size = statSync(archive).size;
       const served = await serve((request, response) => {
-        if (request.url !== "/cifar-10-binary.tar.gz") return void response.writeHead(404).end();
+        const cors = { "access-control-allow-origin": "*" };
+        if (request.url !== "/cifar-10-binary.tar.gz") {
+          return void response.writeHead(404, cors).end();
+        }
         response.writeHead(200, {
+          ...cors,
           "content-type": "application/gzip",
           "content-length": size,
-          "access-control-allow-origin": "*",
         });
         createReadStream(archive).pipe(response);
       });
@@ -187,8 +190,16 @@ describe.skipIf(!found || !haveData)(
           childList: true,
         });
       });
-      await page.getByLabel("CIFAR-10 binary archive URL").fill(dataUrl);
-      await page.press("#data-url", "Enter");
+      const url = page.getByLabel("CIFAR-10 binary archive URL");
+      // A wrong URL first: the page says what it got, and loads nothing.
+      await url.fill(dataUrl.replace("cifar-10", "no-such"));
+      await url.press("Enter");
+      expect(await waitForText(page, "#load-status", /^Error/)).toBe(
+        `Error while loading: ${dataUrl.replace("cifar-10", "no-such")}: expected the archive, got HTTP 404 Not Found`,
+      );
+      expect(await page.isDisabled("#start")).toBe(true);
+      await url.fill(dataUrl);
+      await url.press("Enter");
       const loaded = await waitForText(page, "#load-status", /^Loaded /);
       expect(loaded).toMatch(/^Loaded 50,000 training and 10,000 test images \(170 MB in/);
       const statuses = await page.evaluate(
