@@ -1,7 +1,7 @@
 // The entry a browser bundle gets (the "browser" export condition): everything but
 // loadCifar10, which downloads, verifies and caches the archive with Node's file system. A page
-// fetches the .bin batch files itself and hands their bytes to parseCifar10Split. Its exports
-// are index.ts's less loadCifar10 (browser.test.ts keeps them so).
+// fetches the .bin batch files itself and hands their bytes to parseCifar10Split. index.ts
+// re-exports all of it and adds loadCifar10.
 export { alternatingFlip } from "./alternating-flip.js";
 export {
   type Augmentation,
