@@ -735,18 +735,7 @@ export function simdReluGrad(
   x: number,
   n: number,
 ): void {
-  // Pieces of 16K floats (64 KB of each tensor): chunks enough for the helper thread to share.
-  const PIECE = 16384;
-  const calls = loops.calls();
-  let k = 0;
-  for (let from = 0; from < n; from += PIECE) {
-    const count = Math.min(PIECE, n - from);
-    putCall(calls, k++, FN.reluGrad, [out + 4 * from, dy + 4 * from, x + 4 * from, count]);
-    if (k === MAX_CALLS || from + PIECE >= n) {
-      loops.run(k, 12 * PIECE * k);
-      k = 0;
-    }
-  }
+  elementwise(loops, FN.reluGrad, out, [dy, x], n);
 }
 
 /** The windows of `simdMaxPoolGrad`: all full, none overlapping, C a multiple of 4. */
