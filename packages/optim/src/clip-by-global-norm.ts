@@ -9,7 +9,7 @@ import {
   tidy,
 } from "@tensorflow/tfjs-core";
 import { OptimError } from "./errors.js";
-import { markFinite } from "./finite-gradients.js";
+import { markFinite, namedEntries } from "./finite-gradients.js";
 import { canFuse } from "./fused-kernels.js";
 import { L2_NORMS, type L2NormsInputs } from "./kernel-names.js";
 import { checkNumber } from "./validate.js";
@@ -42,30 +42,67 @@ export function clipByGlobalNorm(
   grads: NamedTensorMap | Tensor[],
   maxNorm: number,
 ): ClipResult<NamedTensorMap | Tensor[]> {
-  checkNumber("clipByGlobalNorm", "maxNorm", maxNorm, { min: 0, minExclusive: true });
-  const entries: [string, Tensor][] = Array.isArray(grads)
-    ? grads.map((g, i) => [`grads[${i}]`, g])
-    : Object.entries(grads);
-  if (entries.length === 0) {
-    return { grads: Array.isArray(grads) ? [] : {}, totalNorm: 0, clipped: false };
-  }
-  // One read-back for all per-tensor norms: it tells which tensors are at fault when the total is
-  // not finite. One kernel for all of them where the backend has it, ~4 per tensor otherwise.
-  const norms = canFuse(
-    L2_NORMS,
-    entries.map(([, g]) => g),
-  )
-    ? (engine().runKernel(
-        L2_NORMS,
-        Object.fromEntries(
-          entries.map(([, g], i) => [String(i), g]),
-        ) satisfies L2NormsInputs<Tensor>,
-      ) as Tensor)
-    : tidy(() => stack(entries.map(([, g]) => norm(g))));
+  const norms = perTensorNorms(grads, maxNorm);
+  if (norms === null) return empty(grads);
   const perTensor = norms.dataSync();
   norms.dispose();
+  return scaled(grads, maxNorm, perTensor);
+}
+
+/**
+ * {@link clipByGlobalNorm} with its one read of the norms made asynchronously
+ * (`await tensor.data()`): for backends that cannot (WebGPU in Node) or should not (a GPU in a
+ * page) be read synchronously. The same result, the same errors.
+ */
+export async function clipByGlobalNormAsync(
+  grads: NamedTensorMap,
+  maxNorm: number,
+): Promise<ClipResult<NamedTensorMap>>;
+export async function clipByGlobalNormAsync(
+  grads: Tensor[],
+  maxNorm: number,
+): Promise<ClipResult<Tensor[]>>;
+export async function clipByGlobalNormAsync(
+  grads: NamedTensorMap | Tensor[],
+  maxNorm: number,
+): Promise<ClipResult<NamedTensorMap | Tensor[]>> {
+  const norms = perTensorNorms(grads, maxNorm);
+  if (norms === null) return empty(grads);
+  try {
+    return scaled(grads, maxNorm, await norms.data());
+  } finally {
+    norms.dispose();
+  }
+}
+
+function empty(grads: NamedTensorMap | Tensor[]): ClipResult<NamedTensorMap | Tensor[]> {
+  return { grads: Array.isArray(grads) ? [] : {}, totalNorm: 0, clipped: false };
+}
+
+/** The L2 norm of each gradient, one tensor, in entry order; `null` when there are none. */
+function perTensorNorms(grads: NamedTensorMap | Tensor[], maxNorm: number): Tensor | null {
+  checkNumber("clipByGlobalNorm", "maxNorm", maxNorm, { min: 0, minExclusive: true });
+  const tensors = namedEntries(grads).map(([, g]) => g);
+  if (tensors.length === 0) return null;
+  // One read-back for all per-tensor norms: it tells which tensors are at fault when the total is
+  // not finite. One kernel for all of them where the backend has it, ~4 per tensor otherwise.
+  return canFuse(L2_NORMS, tensors)
+    ? (engine().runKernel(
+        L2_NORMS,
+        Object.fromEntries(tensors.map((g, i) => [String(i), g])) satisfies L2NormsInputs<Tensor>,
+      ) as Tensor)
+    : tidy(() => stack(tensors.map((g) => norm(g))));
+}
+
+/** The clipped gradients from the per-tensor norms read back, or the non-finite error. */
+function scaled(
+  grads: NamedTensorMap | Tensor[],
+  maxNorm: number,
+  perTensor: ArrayLike<number>,
+): ClipResult<NamedTensorMap | Tensor[]> {
+  const entries = namedEntries(grads);
   let sumSquares = 0;
-  for (const n of perTensor) sumSquares += n * n;
+  for (let i = 0; i < perTensor.length; i++) sumSquares += perTensor[i]! * perTensor[i]!;
   const totalNorm = Math.sqrt(sumSquares);
   if (!Number.isFinite(totalNorm)) {
     const bad = entries.filter((_, i) => !Number.isFinite(perTensor[i]!)).map(([name]) => name);

@@ -10,6 +10,7 @@ export type OptimErrorCode =
   | "invalid_option"
   | "invalid_state"
   | "missing_state"
+  | "needs_async_check"
   | "node_only"
   | "non_finite_gradient"
   | "non_finite_norm"

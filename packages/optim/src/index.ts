@@ -5,7 +5,11 @@ export {
   resolveAdamWOptions,
 } from "./adamw.js";
 export { applySchedule, type ScheduledValues } from "./apply-schedule.js";
-export { type ClipResult, clipByGlobalNorm } from "./clip-by-global-norm.js";
+export {
+  type ClipResult,
+  clipByGlobalNorm,
+  clipByGlobalNormAsync,
+} from "./clip-by-global-norm.js";
 export { type DecayFilter, decayKernelsOnly } from "./decay-filter.js";
 export {
   type DecoupledSGDOptions,
@@ -14,6 +18,7 @@ export {
 } from "./decoupled-sgd.js";
 export type { OptimErrorCode } from "./errors.js";
 export { OptimError } from "./errors.js";
+export { checkFiniteGradients, isHostMemoryBackend } from "./finite-gradients.js";
 // The kernel names under their earlier names; the contracts live in `@cnnkit/optim/kernel-names`.
 export {
   ADAMW_UPDATE as ADAMW_UPDATE_KERNEL,

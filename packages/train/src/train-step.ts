@@ -3,7 +3,14 @@
 // a divergence check of the loss before anything is applied, global-norm clipping, the
 // optimizer update (which refuses non-finite gradients, clipping or not).
 
-import { clipByGlobalNorm, OptimError } from "@cnnkit/optim";
+import {
+  type ClipResult,
+  checkFiniteGradients,
+  clipByGlobalNorm,
+  clipByGlobalNormAsync,
+  isHostMemoryBackend,
+  OptimError,
+} from "@cnnkit/optim";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { classifierGradients } from "./classifier-gradients.js";
@@ -99,30 +106,63 @@ export function applyBatchGradients(
   grads: tf.NamedTensorMap,
   options: TrainStepOptions = {},
 ): { gradNorm: number | null } {
+  return applyChecked(optimizer, loss, grads, options, null);
+}
+
+/**
+ * What a GPU backend's step read asynchronously, beside the loss: the clipping (or the finite
+ * check without clipping), or the error it threw.
+ */
+type DeviceCheck = { clip: ClipResult<tf.NamedTensorMap> | null } | { error: unknown };
+
+/**
+ * On a backend that is not host memory (webgpu, webgl), the one read `applyGradients` would make
+ * synchronously, made asynchronously: clipping's norms, or the finite check. `null` elsewhere.
+ */
+function deviceCheck(
+  grads: tf.NamedTensorMap,
+  gradClip: number | null,
+): Promise<DeviceCheck> | null {
+  if (isHostMemoryBackend()) return null;
+  const check =
+    gradClip === null
+      ? checkFiniteGradients(grads).then(() => null)
+      : clipByGlobalNormAsync(grads, gradClip);
+  return check.then(
+    (clip) => ({ clip }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+/** {@link applyBatchGradients}, with what {@link deviceCheck} read when it ran. */
+function applyChecked(
+  optimizer: tf.Optimizer,
+  loss: number,
+  grads: tf.NamedTensorMap,
+  options: TrainStepOptions,
+  checked: DeviceCheck | null,
+): { gradNorm: number | null } {
   const gradClip = options.gradClip ?? null;
-  checkLoss(loss, options);
-  options.onGradients?.(grads);
   let gradNorm: number | null = null;
   let clippedGrads: tf.NamedTensorMap | null = null;
   try {
-    if (gradClip !== null) {
-      try {
-        const clipped = clipByGlobalNorm(grads, gradClip);
+    checkLoss(loss, options);
+    options.onGradients?.(grads);
+    try {
+      if (checked !== null && "error" in checked) throw checked.error;
+      if (gradClip !== null) {
+        const clipped = checked?.clip ?? clipByGlobalNorm(grads, gradClip);
         clippedGrads = clipped.grads;
         gradNorm = clipped.totalNorm;
-      } catch (error) {
-        // A non-finite gradient norm is the same divergence one step earlier than the loss shows it.
-        if (OptimError.isInstance(error) && error.code === "non_finite_norm") {
-          throw new NonFiniteLossError(Number.NaN, "the gradient norm");
-        }
-        throw error;
       }
-    }
-    try {
       optimizer.applyGradients(clippedGrads ?? grads);
     } catch (error) {
-      // @cnnkit/optim refuses NaN/Inf gradients before touching anything: the same divergence
-      // (with clipping off, nothing else looks at the gradients).
+      // A non-finite gradient norm is the same divergence one step earlier than the loss shows
+      // it; @cnnkit/optim refuses NaN/Inf gradients before touching anything (with clipping
+      // off, nothing else looks at the gradients): the same divergence.
+      if (OptimError.isInstance(error) && error.code === "non_finite_norm") {
+        throw new NonFiniteLossError(Number.NaN, "the gradient norm");
+      }
       if (OptimError.isInstance(error) && error.code === "non_finite_gradient") {
         throw new NonFiniteLossError(Number.NaN, "a gradient (NaN or Infinity)");
       }
@@ -131,6 +171,10 @@ export function applyBatchGradients(
     return { gradNorm };
   } finally {
     if (clippedGrads) tf.dispose(Object.values(clippedGrads));
+    // Clipped on the device while the loss was read, but the loss said not to apply them.
+    if (checked !== null && "clip" in checked && checked.clip && !clippedGrads) {
+      tf.dispose(Object.values(checked.clip.grads));
+    }
   }
 }
 
@@ -152,9 +196,14 @@ export async function trainStep(
     labelSmoothing: options.labelSmoothing ?? 0,
   });
   try {
-    const [lossValue, correctValue] = await Promise.all([value.data(), correct.data()]);
+    // On a GPU backend the gradients are checked (or their norms read) in the same round trip.
+    const [lossValue, correctValue, checked] = await Promise.all([
+      value.data(),
+      correct.data(),
+      deviceCheck(grads, options.gradClip ?? null),
+    ]);
     const loss = lossValue[0]!;
-    const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
+    const { gradNorm } = applyChecked(optimizer, loss, grads, options, checked);
     return { loss, correct: correctValue[0]!, gradNorm };
   } finally {
     tf.dispose([value, correct, ...Object.values(grads)]);
