@@ -1,12 +1,19 @@
 // Where a training step spends its time, per tfjs kernel (tf.profile), on one backend.
 //   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64]
 //        [--model small|fast] [--batch 64] [--threads 1] [--infer] [--no-onnxruntime] [--by-shape]
+//        [--min-channels N] [--no-arena]
 // --model fast: the fast recipe's fastResNet (widths of its three groups, e.g. 32,128,128).
 // --by-shape also lists the convolution kernels per input shapes (which layers cost what).
 import { parseArgs } from "node:util";
 import { fastResNet, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
-import { type BackendChoice, useBackend } from "../src/index.js";
+import {
+  type BackendChoice,
+  onnxRuntimeKernelsActive,
+  registerOnnxRuntimeKernels,
+  unregisterOnnxRuntimeKernels,
+  useBackend,
+} from "../src/index.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -18,13 +25,25 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "1" },
     "no-onnxruntime": { type: "boolean", default: false },
     "by-shape": { type: "boolean", default: false },
+    // registerOnnxRuntimeKernels' minChannels and memoryArena (defaults: theirs).
+    "min-channels": { type: "string" },
+    "no-arena": { type: "boolean", default: false },
   },
 });
 const chosen = await useBackend(args.backend as BackendChoice, {
   threads: Number(args.threads),
   onnxruntime: args["no-onnxruntime"] ? false : "auto",
 });
-console.log(chosen.reason);
+if (chosen.onnxruntime && (args["min-channels"] || args["no-arena"])) {
+  unregisterOnnxRuntimeKernels();
+  const minChannels = args["min-channels"] ? Number(args["min-channels"]) : undefined;
+  registerOnnxRuntimeKernels({
+    threads: Number(args.threads),
+    minChannels,
+    memoryArena: !args["no-arena"],
+  });
+}
+console.log(chosen.reason, JSON.stringify(onnxRuntimeKernelsActive()));
 const batch = Number(args.batch);
 const widths = args.widths.split(",").map(Number);
 const model =
@@ -68,7 +87,7 @@ for (const k of info.kernels) {
 }
 const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
 console.log(
-  `${args.backend} widths ${args.widths} batch ${batch}: step wall ${wall.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms`,
+  `${args.backend} widths ${args.widths} batch ${batch}: step wall ${wall.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms, RSS ${(process.memoryUsage().rss / 2 ** 30).toFixed(2)} GiB`,
 );
 console.log(
   "(fusedConv2d__op and the like are ops wrapping the kernel listed below them: counted twice)",

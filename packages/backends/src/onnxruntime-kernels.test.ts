@@ -132,6 +132,7 @@ describe("registering", () => {
       threads: 1,
       minChannels: 32,
       blockSize: expect.any(Number),
+      memoryArena: true,
     });
     unregisterOnnxRuntimeKernels();
     expect(ONNXRUNTIME_KERNELS.map((k) => tf.getKernel(k, "cpu"))).toEqual(before);

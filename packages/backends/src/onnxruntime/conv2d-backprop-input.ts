@@ -12,7 +12,7 @@ import { runGraph } from "./run-graph.js";
  * swapped (one forward Conv, padding k-1-pad). Strides > 1: ConvTranspose with the forward
  * pads, and output_padding for rows the forward conv never reached. `null` when neither fits.
  */
-function inputGradGraph(g: Geometry): OnnxGraph | null {
+export function inputGradGraph(g: Geometry): OnnxGraph | null {
   const i = g.info;
   const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
   const inputs = [

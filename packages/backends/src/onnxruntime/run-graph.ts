@@ -12,7 +12,7 @@ import { session } from "./session-cache.js";
  */
 let scratch: Float32Array[] = [];
 
-function unshared(values: Float32Array, slot: number): Float32Array {
+function unshared(values: Float32Array, slot: number, copyIn = true): Float32Array {
   if (!(values.buffer instanceof SharedArrayBuffer)) return values;
   let buf = scratch[slot];
   if (buf == null || buf.length < values.length) {
@@ -20,7 +20,7 @@ function unshared(values: Float32Array, slot: number): Float32Array {
     scratch[slot] = buf;
   }
   const copy = buf.subarray(0, values.length);
-  copy.set(values);
+  if (copyIn) copy.set(values);
   return copy;
 }
 
@@ -52,7 +52,8 @@ export function runGraph(
       feeds[name] = new ort.Tensor("float32", unshared(ops.values(info), slot++), d);
     }
     const target = ops.values(out);
-    const result = unshared(target, 0);
+    // The output's buffer only: ONNX Runtime writes all of it (its old contents are garbage).
+    const result = unshared(target, 0, false);
     const outDims = dims.get(outputName) ?? outShape;
     s.run(feeds, { [outputName]: new ort.Tensor("float32", result, outDims) }, {});
     if (result !== target) target.set(result);

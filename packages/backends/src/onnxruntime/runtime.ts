@@ -15,6 +15,8 @@ export interface Runtime {
   minChannels: number;
   /** MLAS's NCHWc block (8 with AVX2, 16 with AVX-512F); 0 where the blocked kernels are absent. */
   blockSize: number;
+  /** Whether sessions keep their intermediate buffers between runs (ORT's CPU arena). */
+  memoryArena: boolean;
   sessions: Map<string, Compiled>;
 }
 

@@ -21,9 +21,10 @@ export function session(key: string, build: () => OnnxGraph): Compiled {
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
-    // No per-session arena: dozens of sessions each keeping its peak (SmallResNet: 2.4 GB RSS
-    // with arenas, 1.9 GB without, 1.8 GB on wasm alone; no slower).
-    enableCpuMemArena: false,
+    // See OnnxRuntimeKernelsOptions.memoryArena: each session keeps its peak (its intermediates:
+    // the padded, transposed and sliced copies of the activations) instead of taking fresh pages
+    // from the OS, and faulting them in, on every run.
+    enableCpuMemArena: active.memoryArena,
     logSeverityLevel: 3, // errors only: no warnings about these generated graphs on the console
     // Each session has its own pool: idle threads must sleep, not spin against the next kernel's
     // (measured: the narrow net trains at 150-160 img/s so, 80 with spinning on).

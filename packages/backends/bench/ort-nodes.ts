@@ -1,0 +1,105 @@
+// Where one convolution graph's time goes inside ONNX Runtime, per operator (its profiler):
+// the forward conv (conv), input gradient (dx) or filter gradient (dw) of 3x3 'same' stride-1
+// shapes, as the kernels build them.
+//   node --conditions=@cnnkit/source --import tsx bench/ort-nodes.ts [--kernel conv,dx,dw]
+//        [--shapes 7x96x96] [--batch 1024] [--threads 2] [--runs 3] [--no-arena]
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { filterGradGraph } from "../src/onnxruntime/conv2d-backprop-filter.js";
+import { inputGradGraph } from "../src/onnxruntime/conv2d-backprop-input.js";
+import { forwardGraph } from "../src/onnxruntime/forward-graph.js";
+import { geometry } from "../src/onnxruntime/geometry.js";
+import { loadOnnxRuntime } from "../src/onnxruntime/load.js";
+import { encodeOnnxModel, type OnnxGraph } from "../src/onnxruntime/onnx-model.js";
+import { probeBlockSize } from "../src/onnxruntime/probe-block-size.js";
+import { setActiveRuntime } from "../src/onnxruntime/runtime.js";
+
+const { values: args } = parseArgs({
+  options: {
+    kernel: { type: "string", default: "conv,dx,dw" },
+    shapes: { type: "string", default: "7x96x96,15x24x96" },
+    batch: { type: "string", default: "1024" },
+    threads: { type: "string", default: "2" },
+    runs: { type: "string", default: "3" },
+    "no-arena": { type: "boolean", default: false },
+  },
+});
+const ort = loadOnnxRuntime();
+const threads = Number(args.threads);
+const memoryArena = !args["no-arena"];
+const blockSize = probeBlockSize(ort);
+setActiveRuntime({ ort, threads, minChannels: 1, blockSize, memoryArena, sessions: new Map() });
+const batch = Number(args.batch);
+const runs = Number(args.runs);
+const dir = mkdtempSync(path.join(os.tmpdir(), "ort-nodes-"));
+console.log(
+  `onnxruntime-node ${ort.version}, ${threads} threads, NCHWc block ${blockSize}, arena ${memoryArena ? "on" : "off"}, batch ${batch}; ms per run (mean of ${runs} after a warm-up)`,
+);
+
+for (const spec of args.shapes.split(",")) {
+  const [size, ci, co] = spec.split("x").map(Number) as [number, number, number];
+  const g = geometry([batch, size, size, ci], [3, 3, ci, co], { strides: 1, pad: "same" });
+  if (g == null) throw new Error(`no geometry for ${spec}`);
+  for (const kernel of args.kernel.split(",")) {
+    const graph: OnnxGraph | null =
+      kernel === "conv"
+        ? forwardGraph(g, false, false)
+        : kernel === "dx"
+          ? inputGradGraph(g)
+          : filterGradGraph(g);
+    if (graph == null) continue;
+    const bytes = encodeOnnxModel(graph);
+    const s = ort.createSession() as ReturnType<typeof ort.createSession> & {
+      endProfiling(): void;
+    };
+    s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+      enableCpuMemArena: memoryArena,
+      logSeverityLevel: 3,
+      enableProfiling: true,
+      profileFilePrefix: path.join(dir, "p"),
+      extra: { session: { intra_op: { allow_spinning: "0" } } },
+    });
+    const feeds = Object.fromEntries(
+      graph.inputs.map((v) => {
+        const dims = v.shape as number[];
+        const data = new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.5);
+        return [v.name, new ort.Tensor("float32", data, dims)];
+      }),
+    );
+    const out = (graph.outputs[0] as { name: string }).name;
+    for (let r = 0; r <= runs; r++) s.run(feeds, { [out]: null }, {});
+    s.endProfiling();
+    s.dispose?.();
+    const file = readdirSync(dir).map((n) => path.join(dir, n))[0] as string;
+    const events = JSON.parse(readFileSync(file, "utf8")) as {
+      cat: string;
+      name: string;
+      dur: number;
+      args: { op_name?: string };
+    }[];
+    rmSync(file);
+    // The first run (allocations, the arena's growth) is left out.
+    const nodeEvents = events.filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time"));
+    const perRun = nodeEvents.length / (runs + 1);
+    const byOp = new Map<string, number>();
+    for (const e of nodeEvents.slice(perRun)) {
+      const op = e.args.op_name ?? e.name;
+      byOp.set(op, (byOp.get(op) ?? 0) + e.dur / 1000 / runs);
+    }
+    const total = [...byOp.values()].reduce((a, b) => a + b, 0);
+    const parts = [...byOp]
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, ms]) => `${op} ${ms.toFixed(1)}`)
+      .join(", ");
+    console.log(
+      `${kernel.padEnd(4)} 3x3 ${ci}->${co} @${size}x${size}: ${total.toFixed(1)} ms = ${parts}`,
+    );
+  }
+}
+rmSync(dir, { recursive: true, force: true });
