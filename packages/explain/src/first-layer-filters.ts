@@ -2,6 +2,7 @@
 // learned to look for directly in the pixels (trained filters show oriented edges and colour
 // blobs; a filter that stays noise is a sign of too little training or too high a rate).
 import { imageGrid, type Picture, type RgbImage } from "@cnnkit/viz";
+import type { Tensor } from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { ExplainError } from "./errors.js";
 import { findLayer } from "./graph.js";
@@ -60,7 +61,8 @@ interface Kernel {
   shape: [number, number, number, number];
 }
 
-function readKernel(model: LayersModel, name: string): Kernel {
+/** The first convolution's kernel, checked (the variable's own value: never dispose it). */
+function kernelTensor(model: LayersModel, name: string): Tensor {
   const layer = findLayer(model, name, "firstLayerFilters");
   const kernel = layer.getWeights()[0];
   if (kernel === undefined || kernel.rank !== 4) {
@@ -69,15 +71,25 @@ function readKernel(model: LayersModel, name: string): Kernel {
       `firstLayerFilters options.layer: expected ${JSON.stringify(name)} to be a 2-D convolution with a [kh, kw, channels, filters] kernel, got ${kernel ? `a weight of shape [${kernel.shape.join(", ")}]` : "a layer without weights"} (${layer.getClassName()})`,
     );
   }
-  const shape = kernel.shape as [number, number, number, number];
+  const shape = kernel.shape;
   if (shape[2] !== 1 && shape[2] !== 3) {
     throw new ExplainError(
       "invalid_option",
       `firstLayerFilters options.layer: expected ${JSON.stringify(name)} to read 1 (grey) or 3 (RGB) channels, got ${shape[2]}: only a first layer's filters are images`,
     );
   }
+  return kernel;
+}
+
+function readKernel(model: LayersModel, name: string): Kernel {
+  const kernel = kernelTensor(model, name);
   // getWeights() returns the variables' values themselves: read them, never dispose them.
-  return { data: kernel.dataSync() as Float32Array, shape };
+  return { data: kernel.dataSync() as Float32Array, shape: kernel.shape as Kernel["shape"] };
+}
+
+async function readKernelAsync(model: LayersModel, name: string): Promise<Kernel> {
+  const kernel = kernelTensor(model, name);
+  return { data: (await kernel.data()) as Float32Array, shape: kernel.shape as Kernel["shape"] };
 }
 
 function range(values: Iterable<number>): [number, number] {
@@ -100,7 +112,25 @@ export function filterImages(
   options: FirstLayerFiltersOptions = {},
 ): RgbImage[] {
   const o = resolveFirstLayerFiltersOptions(options);
-  const { data, shape } = readKernel(model, o.layer);
+  return imagesOf(readKernel(model, o.layer), o);
+}
+
+/**
+ * {@link filterImages} with the kernel read by `await`: for backends that cannot (WebGPU in
+ * Node) or should not (a GPU in a page) be read synchronously.
+ */
+export async function filterImagesAsync(
+  model: LayersModel,
+  options: FirstLayerFiltersOptions = {},
+): Promise<RgbImage[]> {
+  const o = resolveFirstLayerFiltersOptions(options);
+  return imagesOf(await readKernelAsync(model, o.layer), o);
+}
+
+function imagesOf(
+  { data, shape }: Kernel,
+  o: ReturnType<typeof resolveFirstLayerFiltersOptions>,
+): RgbImage[] {
   const [kh, kw, channels, filters] = shape;
   const weight = (f: number, p: number, c: number) => data[(p * channels + c) * filters + f]!;
   const global = range(data);
@@ -122,7 +152,22 @@ export function firstLayerFilters(
   options: FirstLayerFiltersOptions = {},
 ): Picture {
   const o = resolveFirstLayerFiltersOptions(options);
-  const images = filterImages(model, o);
+  return gridOf(imagesOf(readKernel(model, o.layer), o), o);
+}
+
+/** {@link firstLayerFilters} with the kernel read by `await` (see {@link filterImagesAsync}). */
+export async function firstLayerFiltersAsync(
+  model: LayersModel,
+  options: FirstLayerFiltersOptions = {},
+): Promise<Picture> {
+  const o = resolveFirstLayerFiltersOptions(options);
+  return gridOf(imagesOf(await readKernelAsync(model, o.layer), o), o);
+}
+
+function gridOf(
+  images: RgbImage[],
+  o: ReturnType<typeof resolveFirstLayerFiltersOptions>,
+): Picture {
   const { width, height, channels = 3 } = images[0]!;
   const title = o.title ?? `${o.layer}: ${images.length} filters ${height}×${width}×${channels}`;
   return imageGrid({

@@ -79,6 +79,71 @@ export function gradCamMaps(
   images: tf.Tensor4D,
   options: GradCamOptions = {},
 ): GradCamResult {
+  const tensors = gradCamTensors(model, images, options);
+  return readResult(tensors, (t) => t.dataSync());
+}
+
+/**
+ * {@link gradCamMaps} with its results read by `await`: for backends that cannot (WebGPU in
+ * Node) or should not (a GPU in a page) be read synchronously. The same maps and numbers.
+ */
+export async function gradCamMapsAsync(
+  model: LayersModel,
+  images: tf.Tensor4D,
+  options: GradCamOptions = {},
+): Promise<GradCamResult> {
+  const tensors = gradCamTensors(model, images, options);
+  const values = new Map<tf.Tensor, tf.TypedArray>();
+  try {
+    await Promise.all(
+      [tensors.maps, tensors.chosen, tensors.argmax, tensors.prob].map(async (t) => {
+        values.set(t, await t.data());
+      }),
+    );
+  } catch (error) {
+    tf.dispose([tensors.maps, tensors.chosen, tensors.argmax, tensors.prob]);
+    throw error;
+  }
+  return readResult(tensors, (t) => values.get(t)!);
+}
+
+interface GradCamTensors {
+  layer: string;
+  n: number;
+  maps: tf.Tensor;
+  chosen: tf.Tensor;
+  argmax: tf.Tensor;
+  prob: tf.Tensor;
+}
+
+/** The result from the tensors (read by `read`), which it disposes. */
+function readResult(
+  { layer, n, maps, chosen, argmax, prob }: GradCamTensors,
+  read: (t: tf.Tensor) => tf.TypedArray,
+): GradCamResult {
+  try {
+    const [, mh, mw] = maps.shape as [number, number, number];
+    const flat = read(maps) as Float32Array;
+    return {
+      layer,
+      maps: Array.from({ length: n }, (_, i) => flat.slice(i * mh * mw, (i + 1) * mh * mw)),
+      height: mh,
+      width: mw,
+      classIndex: Array.from(read(chosen)),
+      predicted: Array.from(read(argmax)),
+      probability: Array.from(read(prob)),
+    };
+  } finally {
+    tf.dispose([maps, chosen, argmax, prob]);
+  }
+}
+
+/** The checks, then the maps, classes, arg-max classes and probabilities as tensors. */
+function gradCamTensors(
+  model: LayersModel,
+  images: tf.Tensor4D,
+  options: GradCamOptions,
+): GradCamTensors {
   const [h, w, c] = inputShape(model, "gradCam");
   if (!(images instanceof tf.Tensor) || images.rank !== 4 || images.shape[0] === 0) {
     throw new ExplainError(
@@ -128,19 +193,7 @@ export function gradCamMaps(
     const probability = tf.sum(tf.mul(tf.softmax(logits), mask), 1);
     return [normalised, classes, predicted, probability];
   });
-  const [, mh, mw] = maps.shape as [number, number, number];
-  const flat = maps.dataSync() as Float32Array;
-  const result: GradCamResult = {
-    layer: o.layer,
-    maps: Array.from({ length: n }, (_, i) => flat.slice(i * mh * mw, (i + 1) * mh * mw)),
-    height: mh,
-    width: mw,
-    classIndex: Array.from(chosen.dataSync()),
-    predicted: Array.from(argmax.dataSync()),
-    probability: Array.from(prob.dataSync()),
-  };
-  tf.dispose([maps, chosen, argmax, prob]);
-  return result;
+  return { layer: o.layer, n, maps, chosen, argmax, prob };
 }
 
 /**

@@ -4,13 +4,16 @@ export { type FeatureMap, type FeatureMapsOptions, featureMaps } from "./feature
 export {
   type FirstLayerFiltersOptions,
   filterImages,
+  filterImagesAsync,
   firstLayerFilters,
+  firstLayerFiltersAsync,
 } from "./first-layer-filters.js";
 export {
   type GradCamOptions,
   type GradCamResult,
   gradCam,
   gradCamMaps,
+  gradCamMapsAsync,
 } from "./grad-cam.js";
 export {
   type GallerySource,

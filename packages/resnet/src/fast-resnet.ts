@@ -288,6 +288,7 @@ function defaultWhitening(channels: number): tf.Tensor {
 /**
  * `torch.nn.init.dirac_(w[:inChannels])` on a 3×3 conv kernel `[3, 3, in, out]`: output channel
  * c < min(in, out) becomes the identity of input channel c (1 at the centre tap, 0 elsewhere).
+ * On the device (a mask and `where`), reading nothing back: a GPU backend builds the model too.
  */
 function diracInit(
   layer: { getWeights(): tf.Tensor[]; setWeights(w: tf.Tensor[]): void },
@@ -295,13 +296,17 @@ function diracInit(
 ) {
   const [kernel] = layer.getWeights();
   const [kh, kw, cin, cout] = kernel!.shape as [number, number, number, number];
-  const w = kernel!.dataSync().slice() as Float32Array;
+  const identity = new Float32Array(kh * kw * cin * cout);
+  const replaced = new Uint8Array(identity.length);
   const centre = (Math.floor(kh / 2) * kw + Math.floor(kw / 2)) * cin;
   for (let c = 0; c < Math.min(inChannels, cout); c++) {
-    for (let tap = 0; tap < kh * kw * cin; tap++) w[tap * cout + c] = 0;
-    w[(centre + c) * cout + c] = 1;
+    for (let tap = 0; tap < kh * kw * cin; tap++) replaced[tap * cout + c] = 1;
+    identity[(centre + c) * cout + c] = 1;
   }
-  layer.setWeights([tf.tensor4d(w, [kh, kw, cin, cout])]);
+  const shape: [number, number, number, number] = [kh, kw, cin, cout];
+  layer.setWeights([
+    tf.where(tf.tensor4d(replaced, shape, "bool"), tf.tensor4d(identity, shape), kernel!),
+  ]);
 }
 
 /**

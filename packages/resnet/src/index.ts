@@ -42,4 +42,8 @@ export {
   type TorchBatchNormArgs,
   torchBatchNorm,
 } from "./torch-batch-norm.js";
-export { type WhiteningKernelOptions, whiteningKernel } from "./whitening-kernel.js";
+export {
+  type WhiteningKernelOptions,
+  whiteningKernel,
+  whiteningKernelAsync,
+} from "./whitening-kernel.js";

@@ -38,13 +38,34 @@ export function whiteningWidth(channels: number): number {
  * keep both signs. (airbench orders the same filters by `torch.linalg.eigh` reversed, i.e.
  * also by eigenvalue descending, with whatever signs eigh returns: the two kernels differ only
  * by swapping channels k and 4c + k for some k.) Negative eigenvalues, which rounding can give
- * for a rank-deficient `S`, count as 0. Reads `images` synchronously and does not dispose it;
- * the returned tensor is the caller's.
+ * for a rank-deficient `S`, count as 0. Reads `images` synchronously (on a GPU backend use
+ * {@link whiteningKernelAsync}) and does not dispose it; the returned tensor is the caller's.
  */
 export function whiteningKernel(
   images: tf.Tensor,
   options: WhiteningKernelOptions = {},
 ): tf.Tensor4D {
+  const shape = checkImages(images, options);
+  return kernelOf(images.dataSync() as Float32Array, shape, images, options);
+}
+
+/**
+ * {@link whiteningKernel} with `images` read by `await images.data()`: for backends that cannot
+ * (WebGPU in Node) or should not (a GPU in a page) be read synchronously. The same kernel.
+ */
+export async function whiteningKernelAsync(
+  images: tf.Tensor,
+  options: WhiteningKernelOptions = {},
+): Promise<tf.Tensor4D> {
+  const shape = checkImages(images, options);
+  return kernelOf((await images.data()) as Float32Array, shape, images, options);
+}
+
+/** `images`' shape `[n, h, w, c]`, after checking it and the options. */
+function checkImages(
+  images: tf.Tensor,
+  options: WhiteningKernelOptions,
+): [number, number, number, number] {
   const { eps = 5e-4 } = options;
   if (!(images instanceof tf.Tensor)) {
     invalidOption("images", "a float32 tf.Tensor [n, height, width, channels]", typeof images);
@@ -57,7 +78,16 @@ export function whiteningKernel(
     );
   }
   if (!(Number.isFinite(eps) && eps > 0)) invalidOption("eps", "a positive number", eps);
-  const x = images.dataSync() as Float32Array;
+  return [n, h, w, c];
+}
+
+/** The whitening kernel of the images' values `x` (NHWC `shape`). */
+function kernelOf(
+  x: Float32Array,
+  [n, h, w, c]: [number, number, number, number],
+  images: tf.Tensor,
+  { eps = 5e-4 }: WhiteningKernelOptions,
+): tf.Tensor4D {
   const dim = WHITENING_PATCH * WHITENING_PATCH * c;
   const s = patchSecondMoment(x, n, h, w, c);
   if (!s.every(Number.isFinite)) {
