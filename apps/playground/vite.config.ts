@@ -1,4 +1,5 @@
 import { defaultClientConditions, defineConfig } from "vite";
+import { offlineServiceWorker } from "./offline.js";
 
 /**
  * Cross-origin isolation: with these two headers a page may share memory with its workers, and
@@ -26,6 +27,8 @@ export default defineConfig({
     },
   },
   build: { target: "es2022", chunkSizeWarningLimit: 4096 },
+  // sw.js: every built file kept for offline use (offline.ts).
+  plugins: [offlineServiceWorker()],
   server: { headers: ISOLATION_HEADERS },
   preview: { headers: ISOLATION_HEADERS },
 });

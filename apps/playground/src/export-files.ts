@@ -75,7 +75,7 @@ export async function exportFiles(
       "@tensorflow/tfjs-core": tf.version_core,
       "@tensorflow/tfjs-layers": version_layers,
       backend: tf.getBackend(),
-      browser: navigator.userAgent,
+      browser: typeof navigator === "undefined" ? "none" : navigator.userAgent,
     },
     model: { name: model.name, parameters: model.countParams() },
     artifacts: [

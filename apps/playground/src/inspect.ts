@@ -3,7 +3,7 @@
 // Pictures leave as SVG or PNG bytes; the page only shows them.
 import { CIFAR10_IMAGE_BYTES, type Cifar10Split } from "@cnnkit/cifar10";
 import { batchGrid } from "@cnnkit/cifar10/pictures";
-import { firstLayerFilters, gradCamMaps } from "@cnnkit/explain";
+import { firstLayerFiltersAsync, gradCamMapsAsync } from "@cnnkit/explain";
 import { MetricsError } from "@cnnkit/metrics";
 import { failureGallery } from "@cnnkit/metrics/pictures";
 import { encodePNG, overlayHeatmap, type RgbImage } from "@cnnkit/viz";
@@ -41,7 +41,7 @@ export async function resultsOf(model: LayersModel, test: Cifar10Split) {
     // Not one mistake: nothing to show, which the page says.
     if (!(MetricsError.isInstance(error) && error.code === "no_mistakes")) throw error;
   }
-  const filtersSvg = firstLayerFilters(model, { scale: 12 }).toSVG();
+  const filtersSvg = (await firstLayerFiltersAsync(model, { scale: 12 })).toSVG();
   return { result, failuresSvg, filtersSvg };
 }
 
@@ -80,7 +80,7 @@ export async function explainImage(
     const softmax = tf.tidy(() => tf.softmax(model.predict(x) as tf.Tensor2D));
     const probabilities = await softmax.data();
     softmax.dispose();
-    const cam = gradCamMaps(model, x);
+    const cam = await gradCamMapsAsync(model, x);
     const predicted = cam.predicted[0]!;
     const image = upscale({ data: pixels, width: 32, height: 32, channels: 3 }, 4);
     const overlay = overlayHeatmap(image, cam.maps[0]!, { heatShape: [cam.height, cam.width] });

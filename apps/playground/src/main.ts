@@ -6,7 +6,7 @@ import { MemorySink, SummaryWriter } from "@cnnkit/tensorboard";
 import { renderPNG } from "@cnnkit/viz";
 import { Curves, percent, resultSummary, svgSource } from "./charts.js";
 import { PRESET_LABELS, PRESET_NAMES, PRESETS, type PresetName, type Recipe } from "./presets.js";
-import type { Report, Request } from "./protocol.js";
+import { BACKEND_REQUESTS, backendOfName, type Report, type Request } from "./protocol.js";
 import { imageToPixels } from "./upload-image.js";
 
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
@@ -15,9 +15,21 @@ function el<T extends HTMLElement = HTMLElement>(id: string): T {
   return found as T;
 }
 
-const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+// The backend: the fastest the browser has, unless the URL names one (?backend=webgpu trains on
+// WebGPU even on a software adapter, as the tests do on machines without a GPU).
+const asked = new URLSearchParams(location.search).get("backend") ?? "auto";
+const backendRequest = backendOfName(`backend=${asked}`);
+const worker = new Worker(new URL("./worker.ts", import.meta.url), {
+  type: "module",
+  name: `cnnkit-playground backend=${backendRequest}`,
+});
+// A module worker drops what is posted to it before its code has run: hold requests until it
+// says it listens.
+let workerListens = false;
+const held: Request[] = [];
 function send(request: Request): void {
-  worker.postMessage(request);
+  if (workerListens) worker.postMessage(request);
+  else held.push(request);
 }
 
 // ---- Backend ---------------------------------------------------------------------------------
@@ -34,7 +46,11 @@ function showBackend(message: Extract<Report, { type: "backend" }>): void {
   el("backend").textContent =
     `Training on ${name}` +
     (threads ? ` with ${threads} threads` : message.backend === "wasm" ? ", one thread" : "") +
-    `: ${message.reason}.`;
+    `: ${message.reason}.` +
+    (backendRequest === "auto" ? "" : ` (The page's URL asked for ${backendRequest}.)`) +
+    (asked === backendRequest
+      ? ""
+      : ` (The URL's backend=${asked} is none of ${BACKEND_REQUESTS.join(", ")}: chose as auto does.)`);
   const list = el("backend-tried");
   list.replaceChildren(
     ...message.tried.map((t) => {
@@ -48,6 +64,26 @@ function showBackend(message: Extract<Report, { type: "backend" }>): void {
     : "This page is not cross-origin isolated, so WebAssembly runs on one thread; serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (vite dev and vite preview do) to use more.";
   el("backend").dataset.backend = message.backend;
   el("backend").dataset.isolated = String(message.isolated);
+}
+
+// ---- Offline ---------------------------------------------------------------------------------
+
+declare const __CNNKIT_OFFLINE__: boolean;
+// The built page registers sw.js (offline.ts), which keeps every file of the page, so it opens
+// and trains without a network once it has been loaded (data then comes from a picked file).
+if (__CNNKIT_OFFLINE__ && "serviceWorker" in navigator) {
+  navigator.serviceWorker
+    .register("./sw.js")
+    .then(() => navigator.serviceWorker.ready)
+    .then(() => {
+      el("offline").textContent =
+        "Saved for offline use: this page opens and trains without a network from now on (pick the archive from disk then).";
+      el("offline").dataset.ready = "true";
+    })
+    .catch((error: unknown) => {
+      el("offline").textContent =
+        `Not saved for offline use: ${error instanceof Error ? error.message : String(error)}`;
+    });
 }
 
 // ---- Data ------------------------------------------------------------------------------------
@@ -412,6 +448,10 @@ const ERROR_TARGET: Record<string, HTMLElement> = {
 worker.addEventListener("message", (event: MessageEvent<Report>) => {
   const message = event.data;
   switch (message.type) {
+    case "ready":
+      workerListens = true;
+      for (const request of held.splice(0)) worker.postMessage(request);
+      return;
     case "backend":
       return showBackend(message);
     case "load-progress":

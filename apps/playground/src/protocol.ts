@@ -3,6 +3,23 @@
 import type { MetricsResult } from "@cnnkit/metrics";
 import type { Recipe } from "./presets.js";
 
+/**
+ * The backends a page may ask for (`?backend=` in its URL): `auto` (the default) takes the
+ * fastest the browser has and never a software WebGPU adapter; `webgpu` takes WebGPU even on a
+ * software adapter (SwiftShader: slow, for tests); `wasm` and `cpu` take those. The worker gets
+ * the choice in its name (`backend=…`), which it can read before any message arrives.
+ */
+export const BACKEND_REQUESTS = ["auto", "webgpu", "wasm", "cpu"] as const;
+export type BackendRequest = (typeof BACKEND_REQUESTS)[number];
+
+/** The backend a worker name asks for (`auto` when it names none, or none of these). */
+export function backendOfName(name: string): BackendRequest {
+  const asked = /(?:^| )backend=(\S+)/.exec(name)?.[1] ?? "auto";
+  return (BACKEND_REQUESTS as readonly string[]).includes(asked)
+    ? (asked as BackendRequest)
+    : "auto";
+}
+
 /** What the page asks of the worker. */
 export type Request =
   | { type: "load"; url: string }
@@ -47,6 +64,8 @@ export interface EpochReport {
 
 /** What the worker reports. */
 export type Report =
+  /** The worker listens: requests posted before this may be lost, so the page holds them. */
+  | { type: "ready" }
   | {
       type: "backend";
       backend: string;

@@ -20,7 +20,7 @@ import {
   fastResNet,
   setWhiteningBiasTrainable,
   smallResNet,
-  whiteningKernel,
+  whiteningKernelAsync,
 } from "@cnnkit/resnet";
 import { type LRSchedule, OneCycleLR, PiecewiseLinear } from "@cnnkit/schedulers";
 import { divergenceLimit, trainStep } from "@cnnkit/train";
@@ -73,7 +73,7 @@ export async function evaluate(model: LayersModel, split: Cifar10Split) {
   const batches = testBatches(split);
   for await (const batch of batches.epoch(0)) {
     const logits = tf.tidy(() => model.predict(batch.x) as tf.Tensor2D);
-    metrics.update(logits, batch.labels);
+    await metrics.updateAsync(logits, batch.labels);
     tf.dispose([logits, batch.x, batch.y]);
     await nextTurn();
   }
@@ -88,13 +88,14 @@ export function nextTurn(): Promise<void> {
 /** fastResNet's frozen whitening stem from (at most) the first 5,000 normalised images. */
 async function whitening(train: Cifar10Split): Promise<Float32Array> {
   const n = Math.min(5000, train.length);
-  const kernel = tf.tidy(() => {
+  const x = tf.tidy(() => {
     const bytes = tf.tensor4d(train.images.subarray(0, n * CIFAR10_IMAGE_BYTES), [n, 32, 32, 3]);
     const pixels = tf.div(tf.cast(bytes, "float32"), 255);
-    const x = tf.div(tf.sub(pixels, [...CIFAR10_MEAN]), [...CIFAR10_STD]);
-    return whiteningKernel(x as tf.Tensor4D);
+    return tf.div(tf.sub(pixels, [...CIFAR10_MEAN]), [...CIFAR10_STD]) as tf.Tensor4D;
   });
-  // Read asynchronously: a synchronous read from a GPU backend stalls it.
+  // Read asynchronously: a synchronous read from a GPU backend stalls it (WebGPU in Node cannot).
+  const kernel = await whiteningKernelAsync(x);
+  x.dispose();
   const data = (await kernel.data()) as Float32Array;
   kernel.dispose();
   return data;

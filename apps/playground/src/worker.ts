@@ -14,13 +14,15 @@ import { archiveFromFile, archiveFromUrl, readCifar10Archive } from "./cifar10-a
 import { exportFiles } from "./export-files.js";
 import { augmentedPreview, explainImage, resultsOf } from "./inspect.js";
 import type { Recipe } from "./presets.js";
-import type { Report, Request } from "./protocol.js";
+import { type BackendRequest, backendOfName, type Report, type Request } from "./protocol.js";
 import { firstImages, type RunControl, runTraining } from "./run.js";
 
 const scope = globalThis as unknown as {
   postMessage(message: Report, transfer?: Transferable[]): void;
   onmessage: ((event: MessageEvent<Request>) => void) | null;
   crossOriginIsolated?: boolean;
+  /** The name the page gave the worker: it says which backend to take. */
+  name?: string;
 };
 
 function report(message: Report, transfer: Transferable[] = []): void {
@@ -36,17 +38,20 @@ const BUNDLED: Record<string, unknown> = {
   "@tensorflow/tfjs-backend-cpu": {},
 };
 
-async function chooseBackend(): Promise<BackendSelection> {
+async function chooseBackend(choice: BackendRequest): Promise<BackendSelection> {
   tfWasm.setWasmPaths({
     "tfjs-backend-wasm.wasm": wasmPlain,
     "tfjs-backend-wasm-simd.wasm": wasmSimd,
     "tfjs-backend-wasm-threaded-simd.wasm": wasmThreaded,
   });
-  return useBackend("auto", {
+  return useBackend(choice, {
     importModule: async (name) => {
       if (name in BUNDLED) return BUNDLED[name];
       throw new Error("not in this page's bundle (a Node.js package)");
     },
+    // Asked for by name (?backend=webgpu), WebGPU is taken even on a software adapter; "auto"
+    // never takes one.
+    allowSoftwareAdapter: choice === "webgpu",
   });
 }
 
@@ -239,16 +244,21 @@ function failed(during: string, error: unknown): void {
   });
 }
 
-const ready = chooseBackend().then((selection) => {
-  report({
-    type: "backend",
-    backend: selection.backend,
-    reason: selection.reason,
-    tried: selection.tried.map(({ choice, ok, reason }) => ({ choice, ok, reason })),
-    isolated: scope.crossOriginIsolated === true,
+function start(choice: BackendRequest): Promise<void> {
+  return chooseBackend(choice).then((selection) => {
+    report({
+      type: "backend",
+      backend: selection.backend,
+      reason: selection.reason,
+      tried: selection.tried.map(({ choice, ok, reason }) => ({ choice, ok, reason })),
+      isolated: scope.crossOriginIsolated === true,
+    });
   });
-});
-queue = ready.catch((error) => failed("choosing a backend", error));
+}
+
+queue = start(backendOfName(scope.name ?? "")).catch((error) =>
+  failed("choosing a backend", error),
+);
 
 scope.onmessage = (event) => {
   const request = event.data;
@@ -258,3 +268,5 @@ scope.onmessage = (event) => {
   }
   queue = queue.then(() => handle(request).catch((error) => failed(request.type, error)));
 };
+// Only now does the worker listen; the page holds its requests until it hears this.
+report({ type: "ready" });

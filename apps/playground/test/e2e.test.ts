@@ -3,15 +3,14 @@
 // 127.0.0.1, train the smoke recipe a few steps (pause and resume it), read the curves, the
 // confusion matrix and a Grad-CAM image, download the export and check it with
 // @cnnkit/export's verifier, download the TensorBoard events and read them back; then stop a
-// fast-recipe run early on data picked from disk. CNNKIT_PLAYGROUND_SCREENSHOTS=1 also saves
+// fast-recipe run early on data picked from disk; last, offline, reopen it from its service
+// worker's cache and train again. CNNKIT_PLAYGROUND_SCREENSHOTS=1 also saves
 // the README's screenshots into docs/.
-import { createReadStream, existsSync, openAsBlob, statSync } from "node:fs";
+import { openAsBlob } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import type { Server } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromiumFound, launchChromium, serve } from "@cnnkit/browser-test/harness";
+import { join } from "node:path";
+import { chromiumFound, launchChromium } from "@cnnkit/browser-test/harness";
 import { CIFAR10_CLASS_NAMES } from "@cnnkit/cifar10";
 import { readManifest, verifyExport } from "@cnnkit/export";
 import { decodeEvents } from "@cnnkit/tensorboard";
@@ -20,14 +19,11 @@ import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel } from "@tensorflow/tfjs-layers";
 import type { Browser, Page } from "playwright-core";
-import { build, type PreviewServer, preview } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { archiveFromFile, type Cifar10Data, readCifar10Archive } from "../src/cifar10-archive.js";
 import { PRESETS } from "../src/presets.js";
+import { app, archive, bytesOf, haveData, type Site, startSite, waitForText } from "./site.js";
 
-const app = fileURLToPath(new URL("..", import.meta.url));
-const archive = resolve(app, "../../../shared/datasets/cifar-10-binary.tar.gz");
-const haveData = existsSync(archive);
 const screenshots = process.env.CNNKIT_PLAYGROUND_SCREENSHOTS ? join(app, "docs") : null;
 
 const found = chromiumFound("playground end-to-end test");
@@ -41,34 +37,6 @@ describe("the real CIFAR-10 archive", () => {
 
 const smoke = PRESETS.smoke;
 const smokeSteps = smoke.epochs * Math.ceil(smoke.trainImages / smoke.batchSize);
-
-/** Text of an element, once it matches `pattern`. */
-async function waitForText(page: Page, selector: string, pattern: RegExp): Promise<string> {
-  await page.waitForFunction(
-    ({ selector, source }) =>
-      new RegExp(source).test(document.querySelector(selector)?.textContent ?? ""),
-    { selector, source: pattern.source },
-    { timeout: 120_000 },
-  );
-  return (await page.textContent(selector)) ?? "";
-}
-
-/** The bytes behind an `<img>` or `<a>` of the page (blob: and data: URLs included). */
-async function bytesOf(
-  page: Page,
-  selector: string,
-  attribute: "src" | "href",
-): Promise<Uint8Array> {
-  const values = await page.$eval(
-    selector,
-    async (node, attribute) => {
-      const url = node.getAttribute(attribute) ?? "";
-      return Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer()));
-    },
-    attribute,
-  );
-  return Uint8Array.from(values);
-}
 
 /** Clicks a download link and saves the file under `dir`; returns its path. */
 async function download(page: Page, selector: string, dir: string): Promise<string> {
@@ -88,40 +56,16 @@ describe.skipIf(!found || !haveData)(
   { timeout: 240_000 },
   () => {
     let browser: Browser;
-    let site: PreviewServer;
-    let data: Server;
+    let site: Site;
     let dataUrl: string;
     let page: Page;
     let cifar: Cifar10Data;
     const pageErrors: string[] = [];
     const downloads = mkdtemp(join(tmpdir(), "playground-downloads-"));
-    let outDir: string;
 
     beforeAll(async () => {
-      outDir = await mkdtemp(join(tmpdir(), "playground-dist-"));
-      await build({ root: app, logLevel: "error", build: { outDir, emptyOutDir: true } });
-      site = await preview({
-        root: app,
-        logLevel: "error",
-        build: { outDir },
-        preview: { host: "127.0.0.1", port: 0 },
-      });
-      // The dataset from another origin, as a mirror would serve it: CORS lets the page read it.
-      const size = statSync(archive).size;
-      const served = await serve((request, response) => {
-        const cors = { "access-control-allow-origin": "*" };
-        if (request.url !== "/cifar-10-binary.tar.gz") {
-          return void response.writeHead(404, cors).end();
-        }
-        response.writeHead(200, {
-          ...cors,
-          "content-type": "application/gzip",
-          "content-length": size,
-        });
-        createReadStream(archive).pipe(response);
-      });
-      data = served.server;
-      dataUrl = `${served.origin}/cifar-10-binary.tar.gz`;
+      site = await startSite();
+      dataUrl = site.dataUrl;
       browser = await launchChromium();
       page = await browser.newPage({
         acceptDownloads: true,
@@ -131,7 +75,7 @@ describe.skipIf(!found || !haveData)(
       page.on("console", (message) => {
         if (message.type() === "error") pageErrors.push(message.text());
       });
-      await page.goto(site.resolvedUrls!.local[0]!);
+      await page.goto(site.pageUrl);
       // The same test images in Node, read by the page's own archive reader, for the verifier.
       cifar = await readCifar10Archive(archiveFromFile(await openAsBlob(archive)));
     }, 180_000);
@@ -139,9 +83,8 @@ describe.skipIf(!found || !haveData)(
     afterAll(async () => {
       await browser?.close();
       await site?.close();
-      data?.close();
-      for (const dir of [outDir, await downloads])
-        if (dir) await rm(dir, { recursive: true, force: true });
+      const dir = await downloads;
+      if (dir) await rm(dir, { recursive: true, force: true });
     });
 
     it("says it trains on WebAssembly, why, and that the page is cross-origin isolated", async () => {
@@ -384,6 +327,34 @@ describe.skipIf(!found || !haveData)(
       const filters = decodeURIComponent((await page.getAttribute("#filters-image", "src"))!);
       expect(filters).toContain("stem_conv: 24 filters 2×2×3");
       expect(pageErrors).toEqual([]);
+    });
+
+    it("works offline once loaded: reopened without a network, it trains on an archive from disk", async () => {
+      expect(await waitForText(page, "#offline", /^(Saved|Not saved)/)).toMatch(
+        /^Saved for offline use/,
+      );
+      // Offline for real: the browser's network off and the server taken down.
+      await page.context().setOffline(true);
+      await site.close();
+      try {
+        // The page, its worker and tfjs's WebAssembly now come from the service worker's cache.
+        await page.reload();
+        await page.waitForSelector("#backend[data-backend]");
+        expect(await page.getAttribute("#backend", "data-backend")).toBe("wasm");
+        // Served from the cache with its headers: still cross-origin isolated.
+        expect(await page.getAttribute("#backend", "data-isolated")).toBe("true");
+        await page.setInputFiles("#data-file", archive);
+        await waitForText(page, "#load-status", /^Loaded 50,000 training and 10,000 test images/);
+        await page.getByRole("radio", { name: /^Smoke:/ }).check();
+        await page.fill("#train-images", "64");
+        await page.fill("#test-images", "64");
+        await page.click("#start");
+        await page.waitForSelector("#results:not([hidden])", { timeout: 120_000 });
+        expect(await page.textContent("#fig-step")).toBe("4 / 4");
+        expect(pageErrors).toEqual([]);
+      } finally {
+        await page.context().setOffline(false);
+      }
     });
   },
 );
