@@ -3,6 +3,9 @@
 // `webgpu-node-check <json>`: what useBackend chose, and the conv kernels' errors against tfjs's
 // cpu reference on the small cases.
 import "@tensorflow/tfjs-backend-cpu";
+import { clipByGlobalNormAsync, OptimError, SGD } from "@cnnkit/optim";
+import { fastResNet } from "@cnnkit/resnet";
+import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/use-backend.js";
 import {
   gradErrorsAsync,
@@ -12,7 +15,54 @@ import {
   SMALL_CASES,
 } from "./conv-check.js";
 
+/**
+ * Three steps of a small fastResNet with cnnkit's SGD and clipping, reading only with await (as
+ * on a GPU backend); the losses.
+ */
+async function trainLosses(): Promise<number[]> {
+  const model = fastResNet({ widths: [8, 16, 16], seed: 1 });
+  const optimizer = new SGD({ learningRate: 0.05, momentum: 0.9, nesterov: true });
+  const x = tf.randomNormal([8, 32, 32, 3], 0, 1, "float32", 2);
+  const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], "int32"), 10);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const losses: number[] = [];
+  for (let step = 0; step < 3; step++) {
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          y,
+          model.apply(x, { training: true }) as tf.Tensor,
+        ) as tf.Scalar,
+      variables,
+    );
+    const clipped = await clipByGlobalNormAsync(grads, 1);
+    optimizer.applyGradients(clipped.grads);
+    losses.push((await value.data())[0]!);
+    tf.dispose([value, ...Object.values(grads), ...Object.values(clipped.grads)]);
+  }
+  tf.dispose([x, y]);
+  optimizer.dispose();
+  model.dispose();
+  return losses;
+}
+
+/** What applyGradients says where gradients were not checked first. */
+function uncheckedStep(): string {
+  const v = tf.variable(tf.ones([2]), true, "unchecked/v");
+  const g = tf.ones([2]);
+  try {
+    new SGD({ learningRate: 0.1 }).applyGradients({ "unchecked/v": g });
+    return "applied";
+  } catch (error) {
+    return OptimError.isInstance(error) ? `${error.code}: ${error.message}` : String(error);
+  } finally {
+    tf.dispose([v, g]);
+  }
+}
+
 const auto = await useBackend("auto", { onnxruntime: false, threads: 1 });
+await tf.setBackend("cpu");
+const cpuLosses = await trainLosses();
 const report: Record<string, unknown> = {
   auto: { backend: auto.backend, webgpu: auto.tried.find((t) => t.choice === "webgpu") },
 };
@@ -32,6 +82,7 @@ try {
       fusedConv2d: relativeError(forward.fused, expected.fused),
     });
   }
+  report.training = { cpu: cpuLosses, webgpu: await trainLosses(), unchecked: uncheckedStep() };
 } catch (err) {
   report.error = err instanceof Error ? err.message : String(err);
 }

@@ -17,6 +17,7 @@ interface Report {
   auto: { backend: string; webgpu?: { ok: boolean; reason: string } };
   webgpu?: { backend: string; reason: string };
   cases?: { name: string; dFilter: number; dInput: number; conv2d: number; fusedConv2d: number }[];
+  training?: { cpu: number[]; webgpu: number[]; unchecked: string };
   error?: string;
 }
 
@@ -71,6 +72,17 @@ describe.runIf(setting !== null)("WebGPU in Node through Dawn", () => {
         expect(c[kernel], `${c.name} ${kernel}`).toBeLessThan(RTOL);
       }
     }
+    // cnnkit's SGD with clipByGlobalNormAsync trains there as on cpu; without the check first,
+    // applyGradients says what to do instead of failing inside tfjs.
+    const training = r.training!;
+    expect(training.webgpu).toHaveLength(3);
+    training.webgpu.forEach((loss, i) => {
+      expect(Math.abs(loss - training.cpu[i]!) / training.cpu[i]!, `step ${i}`).toBeLessThan(1e-4);
+    });
+    expect(training.webgpu[2]).toBeLessThan(training.webgpu[0]!);
+    expect(training.unchecked).toMatch(
+      /^needs_async_check: SGD\.applyGradients: the webgpu backend cannot read the gradients synchronously .*await checkFiniteGradients\(grads\)/,
+    );
     console.log(
       `webgpu conv check in Node: ${r.cases?.length} small cases passed on ${r.webgpu?.reason.replace(/^.*WebGPU on /, "")} (${driver})`,
     );
