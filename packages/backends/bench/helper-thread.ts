@@ -14,6 +14,7 @@ import {
   useBackend,
 } from "../src/index.js";
 import { simdLoops } from "../src/wasm-simd.js";
+import { trainingStep } from "./training-step.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -80,26 +81,9 @@ paired(
 
 const widths = args.widths.split(",").map(Number);
 const model = smallResNet({ widths, seed: 0 });
-const images = tf.randomNormal([64, 32, 32, 3], 0, 1, "float32", 1);
-const labels = tf.oneHot(
-  tf.tensor1d(
-    Array.from({ length: 64 }, (_, i) => i % 10),
-    "int32",
-  ),
-  10,
-);
-const optimizer = tf.train.momentum(0.01, 0.9);
 paired(
   `SmallResNet ${widths} training step, batch 64`,
-  () => {
-    const loss = optimizer.minimize(
-      () =>
-        tf.losses.softmaxCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
-      true,
-    );
-    loss?.dataSync();
-    loss?.dispose();
-  },
+  trainingStep(model, 64, 1),
   Number(args.pairs),
 );
 console.log(`calls run on the helper thread: ${loops.helperCalls()}`);

@@ -13,6 +13,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { registerTrainingKernels, unregisterTrainingKernels, useBackend } from "../src/index.js";
 import { simdLoops } from "../src/wasm-simd.js";
+import { trainingStep } from "./training-step.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -139,24 +140,7 @@ if (!args["only-steps"]) {
 const steps = Number(args.steps);
 if (steps > 0) {
   const model = fastResNet({ widths, seed: 0 });
-  const images = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 5);
-  const labels = tf.oneHot(
-    tf.tensor1d(
-      Array.from({ length: batch }, (_, i) => i % 10),
-      "int32",
-    ),
-    10,
-  );
-  const optimizer = tf.train.momentum(0.01, 0.9);
-  const step = () => {
-    const loss = optimizer.minimize(
-      () =>
-        tf.losses.softmaxCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
-      true,
-    );
-    loss?.dataSync();
-    loss?.dispose();
-  };
+  const step = trainingStep(model, batch);
   // V8 tiers the wasm up over the first steps of a process.
   for (let i = 0; i < 3; i++) step();
   paired(`fastResNet step, widths ${widths}, batch ${batch}`, step, steps);

@@ -14,6 +14,7 @@ import {
   unregisterOnnxRuntimeKernels,
   useBackend,
 } from "../src/index.js";
+import { trainingStep } from "./training-step.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -49,25 +50,10 @@ const widths = args.widths.split(",").map(Number);
 const model =
   args.model === "fast" ? fastResNet({ widths, seed: 0 }) : smallResNet({ widths, seed: 0 });
 const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
-const labels = tf.oneHot(
-  tf.tensor1d(
-    Array.from({ length: batch }, (_, i) => i % 10),
-    "int32",
-  ),
-  10,
-);
-const optimizer = tf.train.momentum(0.01, 0.9);
+const train = trainingStep(model, batch, 1);
 const step = () => {
-  if (args.infer) {
-    tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
-    return;
-  }
-  const loss = optimizer.minimize(
-    () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor),
-    true,
-  );
-  loss?.dataSync();
-  loss?.dispose();
+  if (args.infer) tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
+  else train();
 };
 step();
 step();

@@ -68,8 +68,9 @@ describe("GELU kernels on wasm", () => {
     expect(tf.getKernel(GELU, "cpu")).toBeUndefined();
   });
 
-  // 3 and 4099: the tail of n mod 4 floats; 300,001: many pieces, shared with the helper thread.
-  it.each([3, 7, 4099, 300_001])(
+  // 3, 7, 4099 and 4103: the tail of n mod 8 floats (the loops take 8 a step, see UNROLL); 300,001:
+  // many pieces, shared with the helper thread.
+  it.each([3, 7, 4099, 4103, 300_001])(
     "return the composition's bits, value and gradient, over %i floats",
     (n) => {
       const x = tf.tensor1d(inputs(n));
