@@ -17,6 +17,8 @@ import * as current from "../src/wasm-simd.js";
 import { trainingStep } from "./training-step.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench:simd-ab -- --old …` hands the script the "--" too.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     old: { type: "string" },
     gelu: { type: "string", default: "1024,31,31,24" },
