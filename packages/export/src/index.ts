@@ -14,7 +14,7 @@ export { decodeImage, normalizePixels, preprocessImage } from "./image.js";
 export type { ArtifactName, Manifest, ManifestArtifact, Preprocessing } from "./manifest.js";
 export { MANIFEST_FORMAT_VERSION, readManifest, validateManifest } from "./manifest.js";
 export type { OnnxExport, OnnxExportOptions } from "./onnx-export.js";
-export { exportOnnx, ONNX_OPSET, SUPPORTED_LAYERS } from "./onnx-export.js";
+export { exportOnnx, exportOnnxAsync, ONNX_OPSET, SUPPORTED_LAYERS } from "./onnx-export.js";
 export type { ClassScore, PredictInput, Prediction, PredictOptions } from "./predict.js";
 export { predict } from "./predict.js";
 export type { QuantizationDtype, QuantizeOptions } from "./quantize.js";

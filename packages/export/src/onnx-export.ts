@@ -66,7 +66,11 @@ interface WalkLayer {
   weights: {
     name: string;
     originalName: string;
-    read(): { dataSync(): Float32Array | Int32Array | Uint8Array; shape: number[] };
+    read(): {
+      dataSync(): Float32Array | Int32Array | Uint8Array;
+      data(): Promise<Float32Array | Int32Array | Uint8Array>;
+      shape: number[];
+    };
   }[];
   inboundNodes: { inboundLayers: WalkLayer[]; tensorIndices: number[] }[];
   outputShape: (number | null)[] | (number | null)[][];
@@ -110,28 +114,22 @@ const float = (name: string, value: number): IAttributeProto => ({
   f: value,
 });
 
+type WalkWeight = WalkLayer["weights"][number];
+/** A weight's values: read synchronously (`exportOnnx`) or read beforehand (`exportOnnxAsync`). */
+type ReadWeight = (w: WalkWeight) => ArrayLike<number>;
+
 /** Finds a layer weight by its role (`kernel`, `gamma`, …), tolerating tfjs's `_1` uniquifying suffixes. */
-function weight(
+function findWeight(
   layer: WalkLayer,
   role: string,
+  read: ReadWeight,
 ): { values: Float32Array; shape: number[] } | undefined {
   const w = layer.weights.find((v) => {
     const last = v.originalName.split("/").pop() ?? "";
     return last === role || last.replace(/_\d+$/, "") === role;
   });
   if (!w) return undefined;
-  const t = w.read();
-  return { values: Float32Array.from(t.dataSync()), shape: t.shape };
-}
-
-function requireWeight(layer: WalkLayer, role: string) {
-  const w = weight(layer, role);
-  if (!w)
-    throw new ExportError(
-      "onnx_unsupported",
-      `layer "${layer.name}" (${layer.getClassName()}): expected a ${role} weight, found none`,
-    );
-  return w;
+  return { values: Float32Array.from(read(w)), shape: w.read().shape };
 }
 
 function pair(v: unknown, what: string, layer: WalkLayer): [number, number] {
@@ -169,9 +167,43 @@ function samePads(
 /**
  * Serialises `model` as ONNX (IR 8, opset 13). The graph input is NHWC float32 with a symbolic
  * batch dimension `N`; the output is the model's output (logits). Unknown layers are refused
- * with an error naming the layer, never silently skipped.
+ * with an error naming the layer, never silently skipped. Reads the weights synchronously: on a
+ * GPU backend (webgpu, webgl) use `exportOnnxAsync`.
  */
 export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}): OnnxExport {
+  return convert(model, options, (w) => w.read().dataSync());
+}
+
+/**
+ * `exportOnnx` reading the weights with `await` first (one round trip for all of them), for
+ * backends whose tensors live on a GPU and cannot be read synchronously (webgpu; webgl, where a
+ * synchronous read stalls the page). The same bytes as `exportOnnx`.
+ */
+export async function exportOnnxAsync(
+  model: LayersModel,
+  options: OnnxExportOptions = {},
+): Promise<OnnxExport> {
+  const weights = (model.layers as unknown as WalkLayer[]).flatMap((layer) => layer.weights);
+  const values = await Promise.all(weights.map((w) => w.read().data()));
+  const read = new Map<WalkWeight, ArrayLike<number>>(weights.map((w, i) => [w, values[i]!]));
+  return convert(model, options, (w) => {
+    const found = read.get(w);
+    if (!found) throw new Error(`exportOnnxAsync: weight "${w.name}" was not read beforehand`);
+    return found;
+  });
+}
+
+function convert(model: LayersModel, options: OnnxExportOptions, read: ReadWeight): OnnxExport {
+  const weight = (layer: WalkLayer, role: string) => findWeight(layer, role, read);
+  const requireWeight = (layer: WalkLayer, role: string) => {
+    const w = weight(layer, role);
+    if (!w)
+      throw new ExportError(
+        "onnx_unsupported",
+        `layer "${layer.name}" (${layer.getClassName()}): expected a ${role} weight, found none`,
+      );
+    return w;
+  };
   const inputName = options.inputName ?? "input";
   const outputName = options.outputName ?? "logits";
   const foldBatchNorm = options.foldBatchNorm ?? true;

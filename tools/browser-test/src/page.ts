@@ -5,6 +5,7 @@
 import { useBackend } from "@cnnkit/backends";
 import { CIFAR10_CLASS_NAMES, Cifar10Batches, parseCifar10Split } from "@cnnkit/cifar10";
 import { gradCamMaps } from "@cnnkit/explain";
+import { exportOnnxAsync } from "@cnnkit/export/onnx";
 import { ClassificationMetrics } from "@cnnkit/metrics";
 import { confusionMatrixPicture } from "@cnnkit/metrics/pictures";
 import {
@@ -134,6 +135,11 @@ export async function scenario() {
     cpuWasmDiff = Math.max(cpuWasmDiff, Math.abs(onCpu[i]! - onWasm[i]!));
   }
 
+  // The trained model as ONNX, written in the page (the test runs it in onnxruntime-node on the
+  // same batch and compares with these logits).
+  const onnx = await exportOnnxAsync(model);
+  const onnxInput = Array.from(await x.data());
+
   const nodeOnly = {
     savePicture: await errorCode(() => savePicture(picture, "confusion.png")),
     toPNG: await errorCode(() => picture.toPNG()),
@@ -162,6 +168,13 @@ export async function scenario() {
     gradCam: { maps: cam.maps.length, height: cam.height, width: cam.width, values: camValues },
     overlay: { width: overlayPng.width, height: overlayPng.height, channels: overlayPng.channels },
     events: { bytes: bytes.length, downloaded: downloaded.length, scalars, images: eventImages },
+    onnx: {
+      bytes: Array.from(onnx.bytes),
+      foldedBatchNorms: onnx.foldedBatchNorms,
+      input: onnxInput,
+      shape: x.shape,
+      logits: Array.from(onCpu),
+    },
     nodeOnly,
     tensorsLeaked: tf.memory().numTensors - tensorsBefore,
   };

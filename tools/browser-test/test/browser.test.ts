@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import * as ort from "onnxruntime-node";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumFound, launchChromium, type ServedFile, serve } from "../src/harness.js";
@@ -134,6 +135,25 @@ describe.skipIf(!found)("in headless Chromium", () => {
       { tag: "confusion", width: result.picture.width, height: result.picture.height },
     ]);
     expect(downloaded).toBe(bytes);
+  });
+
+  it("writes the trained model as ONNX in the page, which onnxruntime runs to the page's logits", async () => {
+    const { bytes, foldedBatchNorms, input, shape, logits } = result.onnx;
+    expect(foldedBatchNorms).toBeGreaterThan(0);
+    const session = await ort.InferenceSession.create(Uint8Array.from(bytes));
+    try {
+      const out = await session.run({
+        input: new ort.Tensor("float32", Float32Array.from(input), shape),
+      });
+      const got = out.logits!.data as Float32Array;
+      expect(got).toHaveLength(logits.length);
+      let maxDiff = 0;
+      for (let i = 0; i < got.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs(got[i]! - logits[i]!));
+      expect(maxDiff).toBeLessThan(1e-4);
+    } finally {
+      await session.release();
+    }
   });
 
   it("says which functions need Node, and leaks no tensors", () => {
