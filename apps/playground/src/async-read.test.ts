@@ -96,7 +96,12 @@ describe("the page's path on a backend read only asynchronously", () => {
       );
       expect(explained.overlayPng.length).toBeGreaterThan(100);
       const files = await exportFiles(run.model, { testAccuracy: result.accuracy });
-      expect(files.map((f) => f.name)).toContain("manifest.json");
+      expect(files.map((f) => f.name)).toEqual([
+        "model.json",
+        "group1-shard1of1.bin",
+        "model.onnx",
+        "manifest.json",
+      ]);
       run.model.dispose();
     }, 120_000);
   }

@@ -1,7 +1,9 @@
 // The trained model as @cnnkit/export lays an export out (its writer needs Node's fs): the tfjs
-// LayersModel (model.json + one weight shard) and a manifest.json that says how to feed it and
-// records each file's SHA-256, so `verifyExport` and `predict` accept the downloaded folder.
+// LayersModel (model.json + one weight shard), model.onnx (@cnnkit/export/onnx's writer, which
+// runs in a page) and a manifest.json that says how to feed them and records each file's
+// SHA-256, so `verifyExport` and `predict` accept the downloaded folder.
 import type { Manifest } from "@cnnkit/export";
+import { exportOnnxAsync } from "@cnnkit/export/onnx";
 import * as tf from "@tensorflow/tfjs-core";
 import { type LayersModel, version_layers } from "@tensorflow/tfjs-layers";
 import { CLASS_NAMES, NORMALIZE } from "./run.js";
@@ -30,8 +32,8 @@ async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
 }
 
 /**
- * `model.json`, `group1-shard1of1.bin` and `manifest.json` for `model`; `metrics` are the run's
- * figures (test accuracy, epochs, …) and `backend` the tfjs backend it trained on.
+ * `model.json`, `group1-shard1of1.bin`, `model.onnx` and `manifest.json` for `model`; `metrics`
+ * are the run's figures (test accuracy, epochs, …). Reads the model with `await` only.
  */
 export async function exportFiles(
   model: LayersModel,
@@ -51,9 +53,11 @@ export async function exportFiles(
   };
   const json = new TextEncoder().encode(JSON.stringify(modelJson));
   const { mean, std } = NORMALIZE;
-  const manifest: Manifest = {
-    formatVersion: 1,
-    createdAt: new Date().toISOString(),
+  // How to feed the model: in manifest.json, and in model.onnx's metadata for the file alone.
+  const feeding: Pick<
+    Manifest,
+    "classNames" | "input" | "output" | "normalization" | "preprocessing"
+  > = {
     classNames: CLASS_NAMES,
     input: { shape: [32, 32, 3], layout: "NHWC", dtype: "float32", channelOrder: "RGB" },
     output: { kind: "logits", classes: CLASS_NAMES.length },
@@ -70,6 +74,18 @@ export async function exportFiles(
         "lay out NHWC float32",
       ],
     },
+  };
+  const onnx = await exportOnnxAsync(model, {
+    docString: `${model.name}: ${CLASS_NAMES.length}-class classifier trained in @cnnkit/playground`,
+    metadata: Object.fromEntries(
+      Object.entries(feeding).map(([key, value]) => [key, JSON.stringify(value)]),
+    ),
+  });
+  const onnxBytes = new Uint8Array(onnx.bytes);
+  const manifest: Manifest = {
+    formatVersion: 1,
+    createdAt: new Date().toISOString(),
+    ...feeding,
     metrics,
     versions: {
       "@tensorflow/tfjs-core": tf.version_core,
@@ -87,11 +103,21 @@ export async function exportFiles(
         weights: "float32",
         sha256: { "model.json": await sha256(json), [shard]: await sha256(weights) },
       },
+      {
+        name: "onnx",
+        format: "onnx",
+        path: "model.onnx",
+        bytes: onnxBytes.length,
+        weights: "float32",
+        onnx: { input: onnx.input, output: onnx.output, inputLayout: "NHWC", opset: onnx.opset },
+        sha256: { "model.onnx": await sha256(onnxBytes) },
+      },
     ],
   };
   return [
     { name: "model.json", bytes: json },
     { name: shard, bytes: weights },
+    { name: "model.onnx", bytes: onnxBytes },
     {
       name: "manifest.json",
       bytes: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),

@@ -432,7 +432,7 @@ function showExport(files: { name: string; bytes: Uint8Array }[]): void {
     }),
   );
   el("export-status").textContent =
-    "The export is ready: save the three files into one folder; tfjs loads model.json with tf.loadLayersModel, and @cnnkit/export's verifyExport and predict read the folder.";
+    `The export is ready: save the ${files.length} files into one folder; tfjs loads model.json with tf.loadLayersModel, ONNX Runtime (or any ONNX runtime) runs model.onnx, and @cnnkit/export's verifyExport and predict read the folder.`;
 }
 
 // ---- Worker reports --------------------------------------------------------------------------

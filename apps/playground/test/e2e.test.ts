@@ -245,12 +245,13 @@ describe.skipIf(!found || !haveData)(
     it("downloads an export that @cnnkit/export's verifier accepts, predicting what the page measured", async () => {
       const dir = await downloads;
       await page.click("#export");
-      await page.waitForSelector("#export-files li:nth-child(3) a");
+      await page.waitForSelector("#export-files li:nth-child(4) a");
       const names = await page
         .locator("#export-files a")
         .evaluateAll((links) => links.map((a) => a.getAttribute("download")));
-      expect(names).toEqual(["model.json", "group1-shard1of1.bin", "manifest.json"]);
-      for (let i = 1; i <= 3; i++) await download(page, `#export-files li:nth-child(${i}) a`, dir);
+      expect(names).toEqual(["model.json", "group1-shard1of1.bin", "model.onnx", "manifest.json"]);
+      expect(await page.textContent("#export-status")).toMatch(/save the 4 files into one folder/);
+      for (let i = 1; i <= 4; i++) await download(page, `#export-files li:nth-child(${i}) a`, dir);
       const manifest = await readManifest(dir);
       const accuracy = Number(await page.getAttribute("#results", "data-accuracy"));
       expect(manifest.metrics).toMatchObject({
@@ -280,12 +281,18 @@ describe.skipIf(!found || !haveData)(
           model,
           labels: cifar.test.labels.subarray(0, n),
         },
-        { artifacts: ["tfjs"], backend: "cpu" },
+        { artifacts: ["tfjs", "onnx"], backend: "cpu" },
       );
       model.dispose();
       expect(report.ok).toBe(true);
+      // Both artifacts checked (the ONNX one in onnxruntime-node, to the tfjs model's logits).
+      expect(report.artifacts.map((a) => a.artifact)).toEqual(["tfjs", "onnx"]);
       // The page's accuracy (WebAssembly) and the export's (cpu) agree but for a borderline image.
-      expect(Math.abs(report.artifacts[0]!.accuracy! - accuracy)).toBeLessThanOrEqual(1 / n);
+      for (const artifact of report.artifacts) {
+        expect(Math.abs(artifact.accuracy! - accuracy), artifact.artifact).toBeLessThanOrEqual(
+          1 / n,
+        );
+      }
       await screenshot(page, "#downloads", "downloads.png");
     });
 
