@@ -175,7 +175,7 @@ export function exportOnnx(model: LayersModel, options: OnnxExportOptions = {}):
 }
 
 /**
- * `exportOnnx` reading the weights with `await` first (one round trip for all of them), for
+ * `exportOnnx` reading the weights with `await` first (all of them concurrently), for
  * backends whose tensors live on a GPU and cannot be read synchronously (webgpu; webgl, where a
  * synchronous read stalls the page). The same bytes as `exportOnnx`.
  */
