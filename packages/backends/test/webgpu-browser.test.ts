@@ -250,20 +250,21 @@ describe.runIf(setting !== null && existsSync(CHROMIUM))("WebGPU in headless Chr
 const LOSS_RTOL = 1e-5;
 
 describe("the WebGPU checks' selection", () => {
-  it("is the small cases and the cheaper ResNet shapes at batch 1 on CI, every shape when asked", () => {
-    expect(webgpuSetting({ CI: "true" })).toBe("ci");
+  it("is the small cases and every ResNet shape at batch 1, on CI or when asked", () => {
+    expect(webgpuSetting({ CI: "true" })).toBe("all");
     expect(webgpuSetting({ CI: "true", CNNKIT_WEBGPU: "0" })).toBeNull();
     expect(webgpuSetting({})).toBeNull();
-    expect(webgpuSetting({ CNNKIT_WEBGPU: "1" })).toBe("ci");
+    expect(webgpuSetting({ CNNKIT_WEBGPU: "1" })).toBe("all");
     expect(webgpuSetting({ CNNKIT_WEBGPU: "all" })).toBe("all");
-    const ci = webgpuCases("ci");
-    const all = webgpuCases("all");
-    expect(ci.length).toBe(SMALL_CASES.length + 46);
-    expect(all.length).toBe(SMALL_CASES.length + 62);
-    expect(all.slice(SMALL_CASES.length).every((c) => c.inputShape[0] === 1)).toBe(true);
-    // On CI, fastResNet's whitening stem and the narrow nets, not the widest 3x3 convs.
-    const names = ci.map((c) => c.name);
+    const cases = webgpuCases("all");
+    const shapes = cases.slice(SMALL_CASES.length);
+    expect(shapes.length).toBe(62);
+    expect(shapes.every((c) => c.inputShape[0] === 1)).toBe(true);
+    // One of each ResNet shape: the widest 3x3 convs and fastResNet's whitening stem among them.
+    expect(new Set(shapes.map((c) => c.name)).size).toBe(62);
+    const names = shapes.map((c) => c.name);
     expect(names).toContain("2x2 s1 valid 3->24 @32x32 batch 1");
-    expect(names).not.toContain("3x3 s1 same 128->384 @15x15 batch 1");
+    expect(names).toContain("3x3 s1 same 128->384 @15x15 batch 1");
+    expect(names).toContain("3x3 s1 same 512->512 @4x4 batch 1");
   });
 });
