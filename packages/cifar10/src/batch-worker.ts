@@ -97,6 +97,10 @@ export class BatchWorker {
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
     this.failure ??= "batch worker closed";
+    // terminate() resolves on the thread's exit event: an unref'd (idle) worker would not keep the
+    // event loop alive until then, and a script awaiting close() at its top level would end with
+    // Node's exit code 13 (unsettled top-level await) instead of going on.
+    this.worker.ref();
     await this.worker.terminate();
   }
 }

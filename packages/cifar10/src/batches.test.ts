@@ -317,6 +317,22 @@ describe("Cifar10Batches", () => {
     expect(child.status).toBe(0);
   });
 
+  it("settles close() awaited at a script's top level, the worker idle and unref'd", () => {
+    const script = fileURLToPath(new URL("../test/exit-without-close.ts", import.meta.url));
+    const child = spawnSync(
+      process.execPath,
+      ["--conditions=@cnnkit/source", "--import", "tsx", script, "close"],
+      {
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(child.stdout).toContain("got 2 via worker-thread");
+    expect(child.stdout).toContain("closed: closed");
+    expect(child.status).toBe(0);
+  });
+
   it("falls back to the main thread when the worker fails, with the same bytes and the reason", async () => {
     const flip = horizontalFlip({ probability: 1 });
     // A spec the worker cannot rebuild: it dies at start-up; the main thread has the real apply.
