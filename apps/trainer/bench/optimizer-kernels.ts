@@ -14,6 +14,8 @@ import { resolveConfig } from "../src/config.js";
 import { buildModel } from "../src/model.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     widths: { type: "string", default: "8,16,32" },
     pairs: { type: "string", default: "12" },

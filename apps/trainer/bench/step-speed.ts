@@ -16,6 +16,8 @@ import { loadDataset, selectRunData, trainBatches } from "../src/data.js";
 import { buildModel, replicaBuilder } from "../src/model.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     backend: { type: "string", default: "auto" },
     widths: { type: "string", default: "8,16,32;16,32,64;32,64,128" },

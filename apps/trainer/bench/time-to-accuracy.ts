@@ -21,6 +21,8 @@ import { PRESETS, type PresetName } from "../src/config.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args, positionals: extra } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   allowPositionals: true,
   options: {
     preset: { type: "string", default: "cpu" },

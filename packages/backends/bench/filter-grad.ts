@@ -19,6 +19,8 @@ import { activeRuntime, setActiveRuntime } from "../src/onnxruntime/runtime.js";
 import { session } from "../src/onnxruntime/session-cache.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     batch: { type: "string", default: "1024" },
     threads: { type: "string", default: "2" },

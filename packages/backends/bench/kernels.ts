@@ -17,6 +17,8 @@ import { resnetConvShapes } from "../src/resnet-conv-shapes.js";
 import { outputShape } from "../test/conv-check.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     backend: { type: "string", default: "wasm" },
     batch: { type: "string", default: "64" },

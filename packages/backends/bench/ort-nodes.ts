@@ -17,6 +17,8 @@ import { probeBlockSize } from "../src/onnxruntime/probe-block-size.js";
 import { setActiveRuntime } from "../src/onnxruntime/runtime.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     kernel: { type: "string", default: "conv,dx,dw" },
     shapes: { type: "string", default: "7x96x96,15x24x96" },

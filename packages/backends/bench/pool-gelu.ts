@@ -16,6 +16,8 @@ import { simdLoops } from "../src/wasm-simd.js";
 import { trainingStep } from "./training-step.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     widths: { type: "string", default: "32,128,128" },
     batch: { type: "string", default: "256" },

@@ -17,6 +17,8 @@ import {
 import { trainingStep } from "./training-step.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     backend: { type: "string", default: "wasm" },
     widths: { type: "string", default: "16,32,64" },

@@ -15,6 +15,8 @@ import { randomCrop } from "../src/random-crop.js";
 import { Rng } from "../src/rng.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     batch: { type: "string", default: "1024" },
     // A step of 1,024 ms per 1,024 images is a model training at 1,000 images/s.

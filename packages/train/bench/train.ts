@@ -35,6 +35,8 @@ import { DataParallel, threadsPerReplica } from "../src/data-parallel.js";
 import { classifierGradients } from "../src/index.js";
 
 const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "3" },
