@@ -71,7 +71,23 @@ def main():
         "threads": torch.get_num_threads(),
         "params": sum(q.numel() for q in model.parameters() if q.requires_grad),
         "torch": torch.__version__,
+        "native": native_libraries(),
     }))
+
+
+def native_libraries():
+    """What PyTorch's speed here rests on: the BLAS library it loaded and the CPU's widest SIMD.
+
+    Debian's python3-torch links libblas.so.3, which is the slow reference BLAS (libblas3) unless
+    an optimised one (libopenblas0-pthread) is installed; and oneDNN blocks channels by 16 on
+    AVX-512 (by 8 on AVX2), so layers whose channels are not whole blocks can run far slower there.
+    """
+    with open("/proc/self/maps") as maps:
+        libs = sorted({line.split()[-1] for line in maps if "blas" in line.split()[-1]})
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return {"blas": [os.path.basename(lib) for lib in libs], "cpu": isa}
 
 
 if __name__ == "__main__":

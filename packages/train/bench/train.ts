@@ -165,7 +165,9 @@ function torchRow(model: string, threads: number): Row | string {
     train_img_s: number;
     infer_img_s: number;
     torch: string;
+    native: { blas: string[]; cpu: string };
   };
+  notePyTorchLibraries(r.native);
   return {
     runtime: `pytorch ${r.torch} (${threads} thr)`,
     model,
@@ -173,6 +175,18 @@ function torchRow(model: string, threads: number): Row | string {
     train: r.train_img_s,
     infer: r.infer_img_s,
   };
+}
+
+/**
+ * Says once what PyTorch's figures rest on (its BLAS, the CPU's SIMD), and warns when its BLAS is
+ * Debian's reference one: the fresh-machine install of python3-torch pulls libblas3 alone.
+ */
+function notePyTorchLibraries(native: { blas: string[]; cpu: string }): void {
+  notes.add(`PyTorch's BLAS: ${native.blas.join(", ") || "none loaded"}; CPU: ${native.cpu}`);
+  if (native.blas.length > 0 && !native.blas.some((lib) => /openblas|mkl|blis/i.test(lib)))
+    notes.add(
+      "PyTorch runs on the reference BLAS (Debian's libblas3): apt-get install libopenblas0-pthread for a fair comparison",
+    );
 }
 
 async function child(): Promise<void> {
