@@ -29,7 +29,7 @@ const FUSED = [
   SGD_UPDATE,
   L2_NORMS,
 ] as const;
-const WASM_ONLY = ["Identity", "Cast", "Erf", "Exp", GELU, GELU_GRAD] as const;
+const WASM_ONLY = ["Identity", "Cast", "Erf", "Exp", GELU, GELU_GRAD, "FusedBatchNorm"] as const;
 const sorted = (a: readonly string[]) => [...a].sort();
 
 describe("registerTrainingKernels", () => {

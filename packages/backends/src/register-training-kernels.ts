@@ -15,6 +15,7 @@ import {
   unregisterKernel,
 } from "@tensorflow/tfjs-core";
 import { makeAdamWUpdate } from "./adamw-update.js";
+import { makeFusedBatchNorm } from "./batch-norm-inference.js";
 import { makeBatchNormTraining, makeBatchNormTrainingGrad } from "./batch-norm-training.js";
 import { makeConv2DBackpropFilter } from "./conv2d-backprop-filter.js";
 import { makeConv2DBackpropInput } from "./conv2d-backprop-input.js";
@@ -68,6 +69,8 @@ const FACTORIES: ReadonlyArray<readonly [string, Factory, readonly KernelBackend
   // `@cnnkit/resnet`'s `gelu` runs the composition itself.
   [GELU, makeGelu, ["wasm"]],
   [GELU_GRAD, makeGeluGrad, ["wasm"]],
+  // BatchNorm at inference: wasm's is a scalar loop; the SIMD one gives its bits (see the file).
+  ["FusedBatchNorm", makeFusedBatchNorm, ["wasm"]],
 ];
 
 // The registry is global to the tfjs-core instance, so this state is module-global too. A marker
@@ -117,6 +120,9 @@ export function registerTrainingKernels(): TrainingKernelsReport {
         kernelName,
         backendName,
         kernelFunc: factory(backendName, existing?.kernelFunc),
+        // The replaced kernel's setup (wasm's bind their C++ functions there) still has to run
+        // when a backend starts after this call, since ours falls back on it.
+        ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}),
       };
       Object.defineProperty(config, MARK, { value: true });
       registerKernel(config);

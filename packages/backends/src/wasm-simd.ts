@@ -30,7 +30,12 @@
 //   exp(out, x, n), erf(out, x, n)           float32 polynomials, within 1 ulp (simdUnary)
 // and GELU and its gradient, with that erf and exp, over n floats (n a positive multiple of 8):
 //   gelu(out, x, n), geluGrad(out, dy, x, n)  tfjs's composition's operations (simdUnary, simdGeluGrad)
-// (these four take two groups of 4 floats a step, their code interleaved: see UNROLL).
+// (these four take two groups of 4 floats a step, their code interleaved: see UNROLL),
+// and, for BatchNorm at inference (tfjs's FusedBatchNorm), per group of four channels as affine:
+//   batchNorm(out, x, rows, stride, coef)   coef → mean[4], scale[4] (f32), norm[4], offset[4] (f64):
+//     out = offset + (x - mean)·scale / norm, the operations of tfjs-backend-wasm's C++ loop in
+//     its order and precision ((x - mean)·scale in float32, the division and the sum in float64,
+//     then rounded to float32), so the same bits, four floats a step instead of one.
 //
 // Sums accumulate in float32 over one call (a tile of rows), which the caller adds up in float64.
 //
@@ -88,6 +93,17 @@ const F32X4_EQ = simd(0x41);
 const F32X4_LT = simd(0x43);
 const F32X4_DIV = simd(0xe7);
 const F32X4_PMIN = simd(0xea);
+const F64X2_ADD = simd(0xf0);
+const F64X2_DIV = simd(0xf3);
+const F64X2_PROMOTE_LOW_F32X4 = simd(0x5f);
+const F32X4_DEMOTE_F64X2_ZERO = simd(0x5e);
+/** i8x16.shuffle: lane i of the result is byte lanes[i] of a (0-15) or of b (16-31). */
+const I8X16_SHUFFLE = (lanes: readonly number[]) => simd(0x0d, ...lanes);
+const BYTES = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+/** Floats 2 and 3 of a into lanes 0 and 1 (for f64x2.promote_low_f32x4). */
+const HIGH_HALF = I8X16_SHUFFLE([...BYTES(8, 8), ...BYTES(8, 8)]);
+/** Floats 0 and 1 of a, then floats 0 and 1 of b. */
+const LOW_HALVES = I8X16_SHUFFLE([...BYTES(0, 8), ...BYTES(16, 8)]);
 const I32X4_SHL = simd(0xab);
 const I32X4_SHR_S = simd(0xac);
 const I32X4_ADD = simd(0xae);
@@ -205,6 +221,46 @@ function affineBody(): number[] {
   return funcBody(
     [
       [3, V128],
+      [1, I32],
+    ],
+    code,
+  );
+}
+
+function batchNormBody(): number[] {
+  // params: out 0, x 1, rows 2, stride 3, coef 4; locals (v128): mean 5, scale 6, norm01 7,
+  // norm23 8, offset01 9, offset23 10, t 11; end 12 (i32).
+  const [out, x, rows, stride, coef] = [0, 1, 2, 3, 4];
+  const [mean, scale, norm01, norm23, offset01, offset23, t, end] = [5, 6, 7, 8, 9, 10, 11, 12];
+  // Channels 0-1 or 2-3 of t, in float64: / norm + offset, as the C++ loop's double arithmetic.
+  const half = (lanes: number[], norm: number, offset: number) => [
+    ...[...get(t), ...lanes, ...F64X2_PROMOTE_LOW_F32X4, ...get(norm), ...F64X2_DIV],
+    ...[...get(offset), ...F64X2_ADD, ...F32X4_DEMOTE_F64X2_ZERO],
+  ];
+  const code = [
+    ...[...get(coef), ...LOAD(0), ...set(mean)],
+    ...[...get(coef), ...LOAD(16), ...set(scale)],
+    ...[...get(coef), ...LOAD(32), ...set(norm01)],
+    ...[...get(coef), ...LOAD(48), ...set(norm23)],
+    ...[...get(coef), ...LOAD(64), ...set(offset01)],
+    ...[...get(coef), ...LOAD(80), ...set(offset23)],
+    ...[...get(out), ...get(rows), ...get(stride), ...I32_MUL, ...I32_ADD, ...set(end)],
+    ...LOOP,
+    // t = (x - mean)·scale in float32; then each half in float64, rounded back and rejoined.
+    ...[...get(x), ...LOAD(), ...get(mean), ...F32X4_SUB, ...get(scale), ...F32X4_MUL, ...set(t)],
+    ...get(out),
+    ...half([], norm01, offset01),
+    ...half([...get(t), ...HIGH_HALF], norm23, offset23),
+    ...LOW_HALVES,
+    ...STORE(),
+    ...advance(x, stride),
+    ...advanceAndLoop(out, stride, end),
+    ...END,
+    ...END,
+  ];
+  return funcBody(
+    [
+      [7, V128],
       [1, I32],
     ],
     code,
@@ -673,7 +729,7 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([sixI32, fourI32, fiveI32, threeI32])),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, ...limits]])),
-    ...section(3, vec([[0], [0], [1], [2], [2], [3], [3], [3], [1]])),
+    ...section(3, vec([[0], [0], [1], [2], [2], [3], [3], [3], [1], [2]])),
     ...section(
       7,
       vec([
@@ -686,6 +742,7 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         [...name("erf"), 0x00, 6],
         [...name("gelu"), 0x00, 7],
         [...name("geluGrad"), 0x00, 8],
+        [...name("batchNorm"), 0x00, 9],
       ]),
     ),
     ...section(
@@ -700,6 +757,7 @@ export function assembleSimdModule(shared: boolean): Uint8Array {
         body(erfBody()),
         body(geluBody()),
         body(geluGradBody()),
+        body(batchNormBody()),
       ]),
     ),
   ];
@@ -740,8 +798,9 @@ export const SIMD_MAX_CHANNELS = 1024;
 /** Calls per batch (`run`), and the ints each takes in the call list: function, six arguments. */
 const MAX_CALLS = 2048;
 const CALL_INTS = 7;
-/** Per-channel constants (3 per channel), then one 8-float result slot per call of a batch. */
-const SCRATCH_FLOATS = 3 * SIMD_MAX_CHANNELS + 8 * MAX_CALLS;
+/** Per-channel constants (up to 6 floats' room per channel), then one 8-float slot per call. */
+const COEF_FLOATS = 6 * SIMD_MAX_CHANNELS;
+const SCRATCH_FLOATS = COEF_FLOATS + 8 * MAX_CALLS;
 /** Below this many bytes touched, waking the helper thread costs more than it saves. */
 const SPLIT_BYTES = 256 * 1024;
 const FN = {
@@ -754,6 +813,7 @@ const FN = {
   erf: 6,
   gelu: 7,
   geluGrad: 8,
+  batchNorm: 9,
 } as const;
 /** The channel group of each call of a batch of sums (main thread only). */
 const groups = new Int32Array(MAX_CALLS);
@@ -797,7 +857,7 @@ export function simdChannelSums(
 ): void {
   let f32 = loops.f32();
   const k = loops.scratch;
-  const slots = k + 4 * 3 * SIMD_MAX_CHANNELS;
+  const slots = k + 4 * COEF_FLOATS;
   for (let c = 0; c < C; c++) f32[(k >>> 2) + c] = shift[c] as number;
   const stride = 4 * C;
   const calls = loops.calls();
@@ -876,6 +936,49 @@ export function simdChannelAffine(
     ]);
     n++;
     bytes += (u === 0 ? 32 : 48) * rows;
+    if (n === MAX_CALLS) {
+      loops.run(n, bytes);
+      n = 0;
+      bytes = 0;
+    }
+  });
+  if (n > 0) loops.run(n, bytes);
+}
+
+/**
+ * BatchNorm at inference over the [M, C] float32 tensor at address `x` into `out`:
+ * out = offset[c] + (x - mean[c])·scale[c] / norm[c] in tfjs-backend-wasm's FusedBatchNorm
+ * loop's precision: (x - mean)·scale in float32, then divided by norm (√(variance + ε) in float32,
+ * held as a double) and offset added in float64, rounded to float32. C a multiple of 4, at most
+ * SIMD_MAX_CHANNELS.
+ */
+export function simdBatchNormInference(
+  loops: SimdLoops,
+  out: number,
+  x: number,
+  M: number,
+  C: number,
+  channels: { mean: Float32Array; scale: Float32Array; norm: Float32Array; offset: Float32Array },
+): void {
+  const f32 = loops.f32();
+  const coef = loops.scratch;
+  const f64 = new Float64Array(f32.buffer, coef, (4 * COEF_FLOATS) / 8);
+  // Per group of four channels, 96 bytes: mean[4], scale[4] as floats, norm[4], offset[4] as doubles.
+  for (let c = 0; c < C; c += 4) {
+    const base = (coef >>> 2) + 6 * c;
+    f32.set(channels.mean.subarray(c, c + 4), base);
+    f32.set(channels.scale.subarray(c, c + 4), base + 4);
+    f64.set(channels.norm.subarray(c, c + 4), 3 * c + 4);
+    f64.set(channels.offset.subarray(c, c + 4), 3 * c + 8);
+  }
+  const stride = 4 * C;
+  const calls = loops.calls();
+  let n = 0;
+  let bytes = 0;
+  eachTile(M, C, (at, rows, c) => {
+    putCall(calls, n, FN.batchNorm, [out + at, x + at, rows, stride, coef + 24 * c]);
+    n++;
+    bytes += 32 * rows;
     if (n === MAX_CALLS) {
       loops.run(n, bytes);
       n = 0;
@@ -1058,7 +1161,7 @@ const { workerData } = require("node:worker_threads");
 const { memory, control, bytes, callInts, controlInts, chunk } = workerData;
 const c = new Int32Array(control);
 const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad, e.exp, e.erf, e.gelu, e.geluGrad];
+const fns = [e.sums, e.affine, e.reluGrad, e.scatter, e.poolGrad, e.exp, e.erf, e.gelu, e.geluGrad, e.batchNorm];
 Atomics.store(c, 5, 1);
 for (let seen = 0; ; ) {
   // Spin a little before sleeping: a kernel's next pass then finds the helper awake.
@@ -1112,6 +1215,7 @@ export function bindSimdLoops(
     erf: Fn3;
     gelu: Fn3;
     geluGrad: Fn4;
+    batchNorm: Fn5;
   };
   const ints = CONTROL_INTS + MAX_CALLS * CALL_INTS;
   const control = new Int32Array(
@@ -1158,6 +1262,7 @@ export function bindSimdLoops(
       else if (f === FN.erf) e.erf(a, b, c);
       else if (f === FN.gelu) e.gelu(a, b, c);
       else if (f === FN.geluGrad) e.geluGrad(a, b, c, d);
+      else if (f === FN.batchNorm) e.batchNorm(a, b, c, d, at(q + 5));
       else e.scatter(a, b, c, d, at(q + 5));
     }
   };

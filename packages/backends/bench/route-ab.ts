@@ -1,0 +1,46 @@
+// Which convolutions go to ONNX Runtime, judged by whole training steps: fastResNet steps with
+// registerOnnxRuntimeKernels' minChannels A against B (the forward and input-gradient convs with
+// fewer channels either way stay on XNNPACK-wasm), alternating in one process so both see the same
+// machine; per-kernel timings alone (bench:kernels, bench:ort-nodes) have misled this choice.
+//   node --conditions=@cnnkit/source --import tsx bench/route-ab.ts [--widths 24,96,96]
+//        [--batch 1024] [--pairs 8] [--a 32] [--b 16]
+import { parseArgs } from "node:util";
+import { fastResNet } from "@cnnkit/resnet";
+import * as tf from "@tensorflow/tfjs-core";
+import { useBackend } from "../src/index.js";
+import { activeRuntime } from "../src/onnxruntime/runtime.js";
+import { alternate, summary } from "./ab.js";
+import { trainingStep } from "./training-step.js";
+
+const { values: args } = parseArgs({
+  // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
+  args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
+  options: {
+    widths: { type: "string", default: "24,96,96" },
+    batch: { type: "string", default: "1024" },
+    pairs: { type: "string", default: "8" },
+    a: { type: "string", default: "32" },
+    b: { type: "string", default: "16" },
+  },
+});
+const chosen = await useBackend("wasm", { threads: 2 });
+console.log(chosen.reason);
+const rt = activeRuntime();
+if (!rt) throw new Error(`bench:route-ab needs onnxruntime-node: ${chosen.reason}`);
+const widths = args.widths.split(",").map(Number) as [number, number, number];
+const model = fastResNet({ widths });
+const step = trainingStep(model, Number(args.batch));
+const configs = [Number(args.a), Number(args.b)];
+// worthIt() reads minChannels on every call; both configurations' sessions stay cached.
+const set = (m: number) => {
+  rt.minChannels = m;
+};
+for (const m of configs) {
+  set(m); // two untimed steps each: session creation, weight packing, V8 tiering
+  step();
+  step();
+}
+const times = alternate(Number(args.pairs), (k) => set(configs[k]!), step);
+console.log(
+  `fastResNet ${args.widths}, batch ${args.batch}, one training step: ${summary(times, [`minChannels ${configs[0]}`, `minChannels ${configs[1]}`])}; tensors ${tf.memory().numTensors}`,
+);
