@@ -97,10 +97,15 @@ export class BatchWorker {
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
     this.failure ??= "batch worker closed";
-    // terminate() resolves on the thread's exit event: an unref'd (idle) worker would not keep the
-    // event loop alive until then, and a script awaiting close() at its top level would end with
-    // Node's exit code 13 (unsettled top-level await) instead of going on.
-    this.worker.ref();
-    await this.worker.terminate();
+    // terminate() resolves on the thread's exit event, but nothing keeps the event loop alive
+    // until then (the worker is unref'd when idle, and ref() alone was not enough under load):
+    // a script awaiting close() at its top level would end with Node's exit code 13 (unsettled
+    // top-level await) instead of going on. A timer holds the loop open meanwhile.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await this.worker.terminate();
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 }
