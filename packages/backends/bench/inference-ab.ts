@@ -1,7 +1,7 @@
 // BatchNorm at inference (FusedBatchNorm) on wasm: these SIMD loops against tfjs-backend-wasm's own
-// kernel, in whole inference passes (model.apply, training false) of SmallResNet and its narrow
-// variant, alternating in one process so both see the same machine. Prints each pair's ratio and
-// the medians, and checks the two give the same logits, bit for bit.
+// kernel, in whole inference passes (model.apply, training false) of SmallResNet (any widths) or
+// fastResNet, alternating in one process so both see the same machine. Prints the medians and
+// the range of the paired ratios, and checks the two give the same logits, bit for bit.
 //   node --conditions=@cnnkit/source --import tsx bench/inference-ab.ts [--widths 64,128,256]
 //        [--model small|fast] [--batch 64] [--pairs 10] [--threads 2]
 import { parseArgs } from "node:util";

@@ -10,7 +10,7 @@
 // (src/batch-norm-inference.test.ts compares them with tfjs's kernel). Where its layout does not
 // apply (per-channel values of another size than x's last axis, channels not a multiple of 4, a
 // non-float32 input, no SIMD), tfjs's own kernel runs.
-import type { KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
+import { type KernelBackend, type KernelFunc, type TensorInfo, util } from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
 import { type KernelBackendName, kernelOps } from "./kernel-ops.js";
 import { SIMD_MAX_CHANNELS, simdBatchNormInference } from "./wasm-simd.js";
@@ -23,8 +23,6 @@ interface FusedBatchNormInputs {
   scale?: TensorInfo | null;
 }
 
-const sizeOf = (t: TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
-
 /** FusedBatchNorm on wasm: the SIMD loop where it applies, `fallback` (tfjs's) elsewhere. */
 export function makeFusedBatchNorm(
   backendName: KernelBackendName,
@@ -35,12 +33,14 @@ export function makeFusedBatchNorm(
     const { varianceEpsilon } = args.attrs as { varianceEpsilon: number };
     const ops = kernelOps(backendName, args.backend as KernelBackend);
     const C = x.shape.length > 0 ? (x.shape[x.shape.length - 1] as number) : 0;
-    const perChannel = [mean, variance, offset, scale].every((t) => t == null || sizeOf(t) === C);
+    const perChannel = [mean, variance, offset, scale].every(
+      (t) => t == null || util.sizeFromShape(t.shape) === C,
+    );
     const all = [x, mean, variance, offset, scale];
     const simd =
       perChannel &&
-      C % 4 === 0 &&
       C > 0 &&
+      C % 4 === 0 &&
       C <= SIMD_MAX_CHANNELS &&
       all.every((t) => t == null || t.dtype === "float32")
         ? (ops.simd?.() ?? null)
@@ -53,10 +53,9 @@ export function makeFusedBatchNorm(
       );
     }
     const out = ops.alloc(x.shape);
-    const M = sizeOf(x) / C;
+    const M = util.sizeFromShape(x.shape) / C;
     if (M === 0) return out;
-    // Copies: the views die when the loops' scratch is written (the heap cannot grow there, but
-    // the per-channel tensors are tiny).
+    // The per-channel values, copied out of the heap (C floats each; absent ones filled in).
     const channel = (t: TensorInfo | null | undefined, missing: number) =>
       t == null ? new Float32Array(C).fill(missing) : Float32Array.from(ops.values(t));
     const variances = channel(variance, 0);
