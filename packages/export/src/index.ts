@@ -15,6 +15,8 @@ export type { ArtifactName, Manifest, ManifestArtifact, Preprocessing } from "./
 export { MANIFEST_FORMAT_VERSION, readManifest, validateManifest } from "./manifest.js";
 export type { OnnxExport, OnnxExportOptions } from "./onnx-export.js";
 export { exportOnnx, exportOnnxAsync, ONNX_OPSET, SUPPORTED_LAYERS } from "./onnx-export.js";
+export type { OnnxRuntimeForward, OnnxRuntimeForwardOptions } from "./onnx-runtime-forward.js";
+export { onnxRuntimeForward } from "./onnx-runtime-forward.js";
 export type { ClassScore, PredictInput, Prediction, PredictOptions } from "./predict.js";
 export { predict } from "./predict.js";
 export type { QuantizationDtype, QuantizeOptions } from "./quantize.js";

@@ -61,16 +61,20 @@ export function layersRunner(
   };
 }
 
-interface OrtModule {
+/** An `onnxruntime-node` session, as far as this package uses it. */
+export interface OrtSession {
+  inputNames: readonly string[];
+  outputNames: readonly string[];
+  run(
+    feeds: Record<string, unknown>,
+  ): Promise<Record<string, { data: unknown; dims: readonly number[] }>>;
+  release(): Promise<void>;
+}
+
+/** The part of `onnxruntime-node` this package uses. */
+export interface OrtModule {
   InferenceSession: {
-    create(path: string): Promise<{
-      inputNames: readonly string[];
-      outputNames: readonly string[];
-      run(
-        feeds: Record<string, unknown>,
-      ): Promise<Record<string, { data: unknown; dims: readonly number[] }>>;
-      release(): Promise<void>;
-    }>;
+    create(model: string | Uint8Array, options?: Record<string, unknown>): Promise<OrtSession>;
   };
   Tensor: new (type: "float32", data: Float32Array, dims: number[]) => unknown;
 }
@@ -109,7 +113,7 @@ export async function openArtifact(
   }
   if (artifact.format === "onnx") {
     const ort = await importOnnxRuntime();
-    let session: Awaited<ReturnType<OrtModule["InferenceSession"]["create"]>>;
+    let session: OrtSession;
     try {
       session = await ort.InferenceSession.create(path);
     } catch (cause) {
