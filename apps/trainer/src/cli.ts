@@ -182,9 +182,14 @@ async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
           say(`exported to ${out}`);
           return verify.ok ? 0 : 1;
         }
+        const evalOptions = {
+          backend: selection.backend,
+          evaluation: selection.onnxruntime ? ("onnxruntime" as const) : ("tfjs" as const),
+          say,
+        };
         const { result, reportDir } = exportDir
-          ? await evaluateExport(dir, config, data, { backend: selection.backend })
-          : await evaluateRun(dir, config, data, { backend: selection.backend });
+          ? await evaluateExport(dir, config, data, evalOptions)
+          : await evaluateRun(dir, config, data, evalOptions);
         say(
           `test accuracy ${(result.accuracy * 100).toFixed(2)}% on ${result.examples} images; report in ${reportDir}`,
         );
@@ -294,6 +299,8 @@ async function trainLocked(
       data,
       signal: stop.signal,
       backend: { backend: selection.backend, reason: selection.reason },
+      // With the convolutions on ONNX Runtime, the test set runs there as one graph.
+      evaluation: selection.onnxruntime ? "onnxruntime" : "tfjs",
       progress: new Progress({ stream: io.stderr, every: config.logEvery }),
     });
     stop.trainingDone();

@@ -34,7 +34,7 @@ import {
 import type { TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData, testBatches, trainBatches } from "./data.js";
 import { TrainerError } from "./errors.js";
-import { evaluate } from "./evaluate.js";
+import { type EvaluationRuntime, evaluate } from "./evaluate.js";
 import { faultPoint } from "./fault-points.js";
 import { buildModel, replicaBuilder, whiteningOf } from "./model.js";
 import { type EmulatedPrecisionSummary, emulatedFloat16, precisionLine } from "./precision.js";
@@ -55,6 +55,13 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** What the run is on (the `useBackend` line), saved in `metrics.json`. Defaults to `tf.getBackend()`. */
   backend?: { backend: string; reason: string };
+  /**
+   * Where the test set's forward passes run (`EvaluationRuntime`). `"onnxruntime"` falls back to
+   * tfjs, saying why in one progress line, when the model has a layer the ONNX exporter does not
+   * know or onnxruntime-node does not load. Defaults to `"tfjs"`; the CLI passes
+   * `"onnxruntime"` when `useBackend` put the convolutions on ONNX Runtime.
+   */
+  evaluation?: EvaluationRuntime;
   /** Called after each epoch's checkpoints are written (tests inject faults here). */
   afterEpoch?: (info: { epoch: number; step: number; model: LayersModel }) => void | Promise<void>;
   /**
@@ -210,6 +217,16 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   const model =
     options.buildModel?.(data.classNames.length) ??
     buildModel(config, data.classNames.length, whitening);
+  let evaluation: EvaluationRuntime = options.evaluation ?? "tfjs";
+  const evaluateTest = (tta: TTALevel): Promise<MetricsResult> =>
+    evaluate(model, testData, data.classNames, {
+      tta,
+      runtime: evaluation,
+      onFallback: (reason) => {
+        progress.line(`evaluation: on tfjs instead of ONNX Runtime (${reason})`);
+        evaluation = "tfjs";
+      },
+    });
   const { optimizer, peakLr } = makeOptimizer(config);
   const schedule = makeSchedule(config, peakLr, stepsPerEpoch);
   const ema = config.ema === null ? null : new WeightEMA(model, { decay: config.ema });
@@ -381,9 +398,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       // End of epoch: evaluate (the EMA weights when the run keeps an average); after the last
       // epoch also with test-time augmentation, reported beside the plain accuracy.
       const evaluateAt = (tta: TTALevel) =>
-        ema
-          ? ema.evaluate(() => evaluate(model, testData, data.classNames, { tta }))
-          : evaluate(model, testData, data.classNames, { tta });
+        ema ? ema.evaluate(() => evaluateTest(tta)) : evaluateTest(tta);
       // Non-finite test logits (NaN, or ±Infinity making the loss infinite): the weights
       // overflowed, the divergence rule's other half.
       const divergedAtTest = (what: string) =>
@@ -400,7 +415,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
       if (!Number.isFinite(plain.loss)) throw divergedAtTest(`the test loss is ${plain.loss}`);
       if (ema) {
         // The weights the optimizer holds, beside their average: what the EMA buys (report).
-        const raw = await evaluate(model, testData, data.classNames);
+        const raw = await evaluateTest(0);
         writer.scalar("test/acc_raw_weights", raw.accuracy, state.globalStep);
       }
       const withTta =

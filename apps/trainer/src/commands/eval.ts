@@ -8,7 +8,7 @@ import { loadInferenceWeights, readTrainingState } from "../checkpoint.js";
 import type { TrainConfig } from "../config.js";
 import type { RunData } from "../data.js";
 import { testBatches } from "../data.js";
-import { evaluate } from "../evaluate.js";
+import { type EvaluationRuntime, evaluate } from "../evaluate.js";
 import { buildModel } from "../model.js";
 import { readReportCurves, writeReport } from "../report.js";
 import { exists, runPaths } from "../run-dir.js";
@@ -19,12 +19,31 @@ export interface EvalResult {
   reportDir: string;
 }
 
+export interface EvalOptions {
+  /** Where the report goes. Defaults to `RUN_DIR/report`, or `EXPORT_DIR-report`. */
+  reportDir?: string;
+  /** The backend's name, written in the report. */
+  backend?: string;
+  /** Where the forward passes run (see `evaluate`). Defaults to `"tfjs"`. */
+  evaluation?: EvaluationRuntime;
+  /** Told why, when `evaluation: "onnxruntime"` falls back to tfjs. */
+  say?: (line: string) => void;
+}
+
+function runtimeOptions(options: EvalOptions) {
+  return {
+    runtime: options.evaluation ?? "tfjs",
+    onFallback: (reason: string) =>
+      options.say?.(`evaluation: on tfjs instead of ONNX Runtime (${reason})`),
+  };
+}
+
 /** Evaluates `RUN_DIR/checkpoints/best` and writes `RUN_DIR/report` (or `reportDir`). */
 export async function evaluateRun(
   runDir: string,
   config: TrainConfig,
   data: RunData,
-  options: { reportDir?: string; backend?: string; stepsPerEpoch?: number } = {},
+  options: EvalOptions & { stepsPerEpoch?: number } = {},
 ): Promise<EvalResult> {
   const paths = runPaths(runDir);
   const state = await readTrainingState(paths.best);
@@ -33,7 +52,12 @@ export async function evaluateRun(
   let ema = false;
   try {
     ema = (await loadInferenceWeights(paths.best, model)).ema;
-    result = await evaluate(model, testBatches(data.test, config), data.classNames);
+    result = await evaluate(
+      model,
+      testBatches(data.test, config),
+      data.classNames,
+      runtimeOptions(options),
+    );
   } finally {
     model.dispose();
   }
@@ -61,7 +85,7 @@ export async function evaluateExport(
   exportDir: string,
   config: TrainConfig,
   data: RunData,
-  options: { reportDir?: string; backend?: string } = {},
+  options: EvalOptions = {},
 ): Promise<EvalResult> {
   const dir = resolve(exportDir);
   const manifest = await readManifest(dir);
@@ -77,7 +101,7 @@ export async function evaluateExport(
       shuffle: false,
       normalize: { mean: [m0!, m1!, m2!], std: [s0!, s1!, s2!] },
     });
-    result = await evaluate(model, batches, manifest.classNames);
+    result = await evaluate(model, batches, manifest.classNames, runtimeOptions(options));
   } finally {
     model.dispose();
   }
