@@ -60,6 +60,20 @@ describe("verifyExport", () => {
     );
   });
 
+  it("runs the tfjs artifacts on wasm in the child when asked (an optional peer it resolves)", async () => {
+    const report = await verifyExport(
+      dir,
+      { images, model, labels },
+      { backend: "wasm", artifacts: ["tfjs", "tfjs-float16"] },
+    );
+    expect(report.artifacts.flatMap((a) => a.failures)).toEqual([]);
+    expect(report.ok).toBe(true);
+    const [tfjs, f16] = report.artifacts;
+    // Another backend's float32 math: equal to rounding, not bit for bit necessarily.
+    expect(tfjs?.maxAbsDiff).toBeLessThan(1e-4);
+    expect(f16?.maxAbsDiff).toBeGreaterThan(0);
+  });
+
   it("fails with a readable diff when the exported weights no longer match", async () => {
     const broken = join(dir, "..", "broken");
     await exportModel(model, broken, {
