@@ -3,7 +3,10 @@
 // `cpu` and `cpu-long` presets' widths and batch sizes (`--models fast,fast-long`), on every backend that loads (wasm with 1 thread and with all
 // cores, wasm and cpu with their convolutions on onnxruntime-node, plain cpu, and the first of
 // these as data-parallel replicas, one per core: DataParallel), and the same model in PyTorch
-// (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch.
+// (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch. Where the
+// convolutions run on ONNX Runtime, inference is measured twice: tfjs layer by layer ("infer") and
+// the whole model as one ONNX Runtime session ("graph": @cnnkit/export's onnxRuntimeForward, as
+// the trainer evaluates); the inference ratio takes the faster.
 // Each tfjs configuration runs in its own process, since the wasm thread count is fixed when the
 // backend first starts. Every tfjs step is the same: classifierGradients (forward, softmax
 // cross-entropy, backward), then SGD with momentum; PyTorch's is the same in torch.
@@ -28,6 +31,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BackendChoice, useBackend } from "@cnnkit/backends";
+import { onnxRuntimeForward } from "@cnnkit/export";
 import { fastResNet, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
@@ -89,6 +93,12 @@ interface Row {
   train: number;
   /** `null` where not measured (replicas: inference is one model's, the row above). */
   infer: number | null;
+  /**
+   * Inference with the whole model as one ONNX Runtime session (@cnnkit/export's
+   * `onnxRuntimeForward`, which the trainer's evaluation uses when the convolutions run on ONNX
+   * Runtime): `null` on the other backends.
+   */
+  inferGraph: number | null;
 }
 
 /** Seconds for `steps` calls of `f` after `warmup` untimed ones. */
@@ -105,7 +115,8 @@ async function measure(
   steps: number,
   warmup: number,
   replicas: DataParallel | null,
-): Promise<{ train: number; infer: number }> {
+  graphThreads: number | null,
+): Promise<{ train: number; infer: number; inferGraph: number | null }> {
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
   const y = tf.tensor1d(
     Array.from({ length: batch }, (_, i) => i % 10),
@@ -132,9 +143,20 @@ async function measure(
     out.dispose();
   };
   const inferS = replicas ? Number.NaN : await timeIt(Math.min(warmup, 1), steps, infer);
+  let inferGraph: number | null = null;
+  if (graphThreads !== null && !replicas) {
+    // As an evaluation runs it: the session made from the weights (not timed: ~0.1-0.3 s once per
+    // evaluation of 10,000 images), then tfjs batches in and logits tensors out.
+    const forward = await onnxRuntimeForward(model, { threads: graphThreads });
+    const graphS = await timeIt(Math.max(warmup, 3), steps, async () => {
+      (await forward.logits(x as tf.Tensor4D)).dispose();
+    });
+    await forward.dispose();
+    inferGraph = (batch * steps) / graphS;
+  }
   optimizer.dispose();
   tf.dispose([x, y]);
-  return { train: (batch * steps) / trainS, infer: (batch * steps) / inferS };
+  return { train: (batch * steps) / trainS, infer: (batch * steps) / inferS, inferGraph };
 }
 
 function torchRow(model: string, threads: number): Row | string {
@@ -174,6 +196,7 @@ function torchRow(model: string, threads: number): Row | string {
     batch,
     train: r.train_img_s,
     infer: r.infer_img_s,
+    inferGraph: null,
   };
 }
 
@@ -212,7 +235,8 @@ async function child(): Promise<void> {
       args: [{ widths, seed: 0 }],
     };
     const group = replicas > 1 ? await DataParallel.start(model, { replicas, build }) : null;
-    const r = await measure(model, batch, cpu ? 1 : STEPS, cpu ? 1 : WARMUP, group);
+    const graphThreads = chosen.onnxruntime ? chosen.onnxruntime.threads : null;
+    const r = await measure(model, batch, cpu ? 1 : STEPS, cpu ? 1 : WARMUP, group, graphThreads);
     await group?.close();
     model.dispose();
     const threads = chosen.onnxruntime
@@ -325,10 +349,14 @@ for (const r of all) {
       batch: r.batch,
       train: r.train,
       infer: r.infer,
+      inferGraph: r.inferGraph,
     });
-  else if (r.train > seen.train)
-    Object.assign(seen, { train: r.train, infer: larger(seen.infer, r.infer) });
-  else seen.infer = larger(seen.infer, r.infer);
+  else {
+    // Each column's best round on its own.
+    seen.train = Math.max(seen.train, r.train);
+    seen.infer = larger(seen.infer, r.infer);
+    seen.inferGraph = larger(seen.inferGraph, r.inferGraph);
+  }
 }
 
 const fmt = (v: number | null) =>
@@ -343,22 +371,27 @@ const load = os
 console.log(`host: ${os.cpus()[0]?.model} x${os.availableParallelism()}, load average ${load}`);
 // Against PyTorch's best thread count: on a loaded machine its OpenMP threads can lose to one thread.
 console.log(
-  `${"runtime".padEnd(28)}${"model".padEnd(8)}${"batch".padStart(6)}${"train".padStart(8)}${"infer".padStart(8)}  train / best PyTorch train`,
+  `${"runtime".padEnd(28)}${"model".padEnd(8)}${"batch".padStart(6)}${"train".padStart(8)}${"infer".padStart(8)}${"graph".padStart(8)}  train, infer / best PyTorch's`,
 );
 for (const r of rows) {
-  const best = Math.max(
-    ...rows
-      .filter((t) => t.runtime.startsWith("pytorch") && t.model === r.model)
-      .map((t) => t.train),
+  const torch = rows.filter((t) => t.runtime.startsWith("pytorch") && t.model === r.model);
+  const bestTrain = Math.max(...torch.map((t) => t.train));
+  const bestInfer = Math.max(...torch.map((t) => t.infer ?? Number.NaN).filter(Number.isFinite));
+  // Our inference: the faster of tfjs layer by layer and the whole graph on ONNX Runtime.
+  const ours = Math.max(
+    ...[r.infer, r.inferGraph].filter((v): v is number => v !== null && Number.isFinite(v)),
   );
   const ratio =
-    Number.isFinite(best) && !r.runtime.startsWith("pytorch")
-      ? `${(r.train / best).toFixed(3)}x`
+    torch.length > 0 && !r.runtime.startsWith("pytorch")
+      ? `${(r.train / bestTrain).toFixed(3)}x, ${Number.isFinite(ours / bestInfer) ? `${(ours / bestInfer).toFixed(3)}x` : "-"}`
       : "";
   console.log(
-    `${r.runtime.padEnd(28)}${r.model.padEnd(8)}${String(r.batch).padStart(6)}${fmt(r.train)}${fmt(r.infer)}  ${ratio}`,
+    `${r.runtime.padEnd(28)}${r.model.padEnd(8)}${String(r.batch).padStart(6)}${fmt(r.train)}${fmt(r.infer)}${fmt(r.inferGraph)}  ${ratio}`,
   );
 }
+console.log(
+  "graph: inference with the whole model as one ONNX Runtime session (@cnnkit/export's onnxRuntimeForward; the trainer evaluates this way when its convolutions run on ONNX Runtime)",
+);
 if (ROUNDS > 1) {
   // Each round against PyTorch's best of the same round: minutes apart, the VM's drift cancels.
   console.log("per round, train / best PyTorch train of that round:");
