@@ -13,7 +13,7 @@ import os from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { ExportError } from "./errors.js";
-import { exportOnnx } from "./onnx-export.js";
+import { exportOnnxAsync } from "./onnx-export.js";
 import { importOnnxRuntime, type OrtSession } from "./runner.js";
 import { type TTALevel, ttaLogitsAsync } from "./test-time-augmentation.js";
 
@@ -77,7 +77,8 @@ export async function onnxRuntimeForward(
   }
   const [height, width, channels] = inputShape as [number, number, number];
   const perImage = height * width * channels;
-  const onnx = exportOnnx(model);
+  // Read with await: a model on webgpu (or webgl) cannot be read synchronously.
+  const onnx = await exportOnnxAsync(model);
   const ort = await importOnnxRuntime();
   let session: OrtSession | null;
   try {
