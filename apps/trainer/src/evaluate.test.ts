@@ -26,10 +26,11 @@ function randomizeBatchNorms(model: tfl.LayersModel): void {
   for (const layer of model.layers) {
     if (layer.getClassName() !== "BatchNormalization") continue;
     layer.setWeights(
-      layer.getWeights().map((w) => {
+      layer.weights.map((w) => {
         seed += 1;
-        const noise = tf.randomUniform(w.shape, 0.5, 1.5, "float32", seed);
-        return w.name.includes("moving_mean") || w.name.includes("beta") ? tf.sub(noise, 1) : noise;
+        const noise = tf.randomUniform(w.shape as number[], 0.5, 1.5, "float32", seed);
+        // Means and offsets around 0, scales and variances around 1.
+        return /moving_mean|beta/.test(w.name) ? tf.sub(noise, 1) : noise;
       }),
     );
   }
