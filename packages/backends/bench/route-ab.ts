@@ -1,11 +1,13 @@
-// Which convolutions go to ONNX Runtime, judged by whole training steps: fastResNet steps with
+// Which convolutions go to ONNX Runtime, judged by whole training steps: fastResNet (or, with
+// --model small, SmallResNet) steps with
 // registerOnnxRuntimeKernels' minChannels A against B (the forward and input-gradient convs with
 // fewer channels either way stay on XNNPACK-wasm), alternating in one process so both see the same
 // machine; per-kernel timings alone (bench:kernels, bench:ort-nodes) have misled this choice.
-//   node --conditions=@cnnkit/source --import tsx bench/route-ab.ts [--widths 24,96,96]
-//        [--batch 1024] [--pairs 8] [--a 32] [--b 16]
+//   node --conditions=@cnnkit/source --import tsx bench/route-ab.ts [--model fast|small]
+//        [--widths 24,96,96] [--batch 1024] [--pairs 8] [--a 32] [--b 16]
+// (--model small defaults to the narrow net, --widths 16,32,64 --batch 64.)
 import { parseArgs } from "node:util";
-import { fastResNet } from "@cnnkit/resnet";
+import { fastResNet, smallResNet } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/index.js";
 import { activeRuntime } from "../src/onnxruntime/runtime.js";
@@ -16,8 +18,9 @@ const { values: args } = parseArgs({
   // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
   args: process.argv.slice(2).filter((a, i) => i > 0 || a !== "--"),
   options: {
-    widths: { type: "string", default: "24,96,96" },
-    batch: { type: "string", default: "1024" },
+    model: { type: "string", default: "fast" },
+    widths: { type: "string" },
+    batch: { type: "string" },
     pairs: { type: "string", default: "8" },
     a: { type: "string", default: "32" },
     b: { type: "string", default: "16" },
@@ -27,9 +30,15 @@ const chosen = await useBackend("wasm", { threads: 2 });
 console.log(chosen.reason);
 const rt = activeRuntime();
 if (!rt) throw new Error(`bench:route-ab needs onnxruntime-node: ${chosen.reason}`);
-const widths = args.widths.split(",").map(Number) as [number, number, number];
-const model = fastResNet({ widths });
-const step = trainingStep(model, Number(args.batch));
+if (args.model !== "fast" && args.model !== "small") {
+  throw new Error(`--model: expected fast or small, got ${args.model}`);
+}
+const small = args.model === "small";
+const widthsArg = args.widths ?? (small ? "16,32,64" : "24,96,96");
+const batch = Number(args.batch ?? (small ? 64 : 1024));
+const widths = widthsArg.split(",").map(Number) as [number, number, number];
+const model = small ? smallResNet({ widths }) : fastResNet({ widths });
+const step = trainingStep(model, batch);
 const configs = [Number(args.a), Number(args.b)];
 // worthIt() reads minChannels on every call; both configurations' sessions stay cached.
 const set = (m: number) => {
@@ -42,5 +51,5 @@ for (const m of configs) {
 }
 const times = alternate(Number(args.pairs), (k) => set(configs[k]!), step);
 console.log(
-  `fastResNet ${args.widths}, batch ${args.batch}, one training step: ${summary(times, [`minChannels ${configs[0]}`, `minChannels ${configs[1]}`])}; tensors ${tf.memory().numTensors}`,
+  `${small ? "smallResNet" : "fastResNet"} ${widthsArg}, batch ${batch}, one training step: ${summary(times, [`minChannels ${configs[0]}`, `minChannels ${configs[1]}`])}; tensors ${tf.memory().numTensors}`,
 );
