@@ -32,7 +32,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BackendChoice, useBackend } from "@cnnkit/backends";
 import { onnxRuntimeForward } from "@cnnkit/export";
-import { fastResNet, smallResNet } from "@cnnkit/resnet";
+import { fastResNet, smallResNet, summarize } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import { DataParallel, threadsPerReplica } from "../src/data-parallel.js";
@@ -99,6 +99,8 @@ interface Row {
    * Runtime): `null` on the other backends.
    */
   inferGraph: number | null;
+  /** Forward multiply-adds per image (@cnnkit/resnet's `summarize`); absent on PyTorch's rows. */
+  multiplyAdds?: number;
 }
 
 /** Seconds for `steps` calls of `f` after `warmup` untimed ones. */
@@ -227,6 +229,7 @@ async function child(): Promise<void> {
     const batch = cpu ? Number(args["cpu-batch"]) : (spec.batch ?? BATCH);
     const { widths } = spec;
     const model = BUILDERS[spec.build]({ widths, seed: 0 });
+    const macs = summarize(model).multiplyAdds;
     // The workers build the model with @cnnkit/resnet's code too (its layers are faster
     // subclasses of tfjs's, which the model's JSON would not bring back).
     const build = {
@@ -245,7 +248,13 @@ async function child(): Promise<void> {
         ? `, ${chosen.reason.match(/(\d+) threads/)?.[1] ?? 1} thr`
         : "";
     const copies = group ? ` x${group.size}` : "";
-    out.push({ runtime: `tfjs ${chosen.backend}${threads}${copies}`, model: name, batch, ...r });
+    out.push({
+      runtime: `tfjs ${chosen.backend}${threads}${copies}`,
+      model: name,
+      batch,
+      ...r,
+      multiplyAdds: macs,
+    });
   }
   console.log(JSON.stringify(out));
   process.exit(0); // wasm's pthread workers would keep the process alive
@@ -350,6 +359,7 @@ for (const r of all) {
       train: r.train,
       infer: r.infer,
       inferGraph: r.inferGraph,
+      ...(r.multiplyAdds ? { multiplyAdds: r.multiplyAdds } : {}),
     });
   else {
     // Each column's best round on its own.
@@ -392,6 +402,39 @@ for (const r of rows) {
 console.log(
   "graph: inference with the whole model as one ONNX Runtime session (@cnnkit/export's onnxRuntimeForward; the trainer evaluates this way when its convolutions run on ONNX Runtime)",
 );
+// Against the machine's limit: a training step counted as 3 forward passes (the input and filter
+// gradients cost one each), 2 flops per multiply-add; inference as one pass.
+console.log(
+  "GFLOP/s (training = 3 x forward multiply-adds x 2 per image, inference = 1 x): best tfjs row / best PyTorch row",
+);
+for (const model of [...new Set(rows.map((r) => r.model))]) {
+  const macs = rows.find((r) => r.model === model && r.multiplyAdds)?.multiplyAdds;
+  if (!macs) continue;
+  const best = (torch: boolean, pick: (r: Row) => (number | null)[]) =>
+    Math.max(
+      ...rows
+        .filter((r) => r.model === model && r.runtime.startsWith("pytorch") === torch)
+        .flatMap(pick)
+        .filter((v): v is number => v !== null && Number.isFinite(v)),
+    );
+  const g = (imgs: number, passes: number) =>
+    Number.isFinite(imgs) ? ((imgs * macs * 2 * passes) / 1e9).toFixed(0).padStart(5) : "    -";
+  console.log(
+    `  ${model.padEnd(10)}${(macs / 1e6).toFixed(1).padStart(7)} M multiply-adds: train ${g(
+      best(false, (r) => [r.train]),
+      3,
+    )} / ${g(
+      best(true, (r) => [r.train]),
+      3,
+    )}, infer ${g(
+      best(false, (r) => [r.infer, r.inferGraph]),
+      1,
+    )} / ${g(
+      best(true, (r) => [r.infer]),
+      1,
+    )}`,
+  );
+}
 if (ROUNDS > 1) {
   // Each round against PyTorch's best of the same round: minutes apart, the VM's drift cancels.
   console.log("per round, train / best PyTorch train of that round:");
