@@ -13,6 +13,7 @@ import { showBatch } from "./commands/show-batch.js";
 import { readConfigFile, resolveConfig, type TrainConfig } from "./config.js";
 import { loadDataset, type RunData, selectRunData } from "./data.js";
 import { isUsageError, TrainerError } from "./errors.js";
+import { evaluationRuntimeFor } from "./evaluate.js";
 import { ENVIRONMENT_FLAGS, HELP, type ParsedCommand, parseFlags } from "./flags.js";
 import { Progress } from "./progress.js";
 import { resolveReplicas } from "./replicas.js";
@@ -184,7 +185,7 @@ async function run(parsed: ParsedCommand, io: CliIO): Promise<number> {
         }
         const evalOptions = {
           backend: selection.backend,
-          evaluation: selection.onnxruntime ? ("onnxruntime" as const) : ("tfjs" as const),
+          evaluation: evaluationRuntimeFor(selection),
           say,
         };
         const { result, reportDir } = exportDir
@@ -300,7 +301,7 @@ async function trainLocked(
       signal: stop.signal,
       backend: { backend: selection.backend, reason: selection.reason },
       // With the convolutions on ONNX Runtime, the test set runs there as one graph.
-      evaluation: selection.onnxruntime ? "onnxruntime" : "tfjs",
+      evaluation: evaluationRuntimeFor(selection),
       progress: new Progress({ stream: io.stderr, every: config.logEvery }),
     });
     stop.trainingDone();

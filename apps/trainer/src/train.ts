@@ -222,8 +222,8 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     evaluate(model, testData, data.classNames, {
       tta,
       runtime: evaluation,
-      onFallback: (reason) => {
-        progress.line(`evaluation: on tfjs instead of ONNX Runtime (${reason})`);
+      onFallback: (line) => {
+        progress.line(line);
         evaluation = "tfjs";
       },
     });

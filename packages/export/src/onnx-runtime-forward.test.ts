@@ -58,17 +58,23 @@ describe("onnxRuntimeForward", () => {
   it("keeps the weights it was made with; a new one sees new weights", async () => {
     const model = tinyResNet({ seed: 2 });
     const x = batch(3, 4);
+    const read = async (t: Promise<tf.Tensor> | tf.Tensor) => {
+      const tensor = await t;
+      const values = tensor.dataSync().slice();
+      tensor.dispose();
+      return values;
+    };
     const first = await onnxRuntimeForward(model);
-    const before = (await first.logits(x)).dataSync().slice();
+    const before = await read(first.logits(x));
     // Training moves the weights: scale the head's kernel.
     const head = model.getLayer("logits");
     const [kernel, bias] = head.getWeights();
-    head.setWeights([tf.mul(kernel!, 2), bias!]);
-    const still = (await first.logits(x)).dataSync();
+    tf.tidy(() => head.setWeights([tf.mul(kernel!, 2), bias!]));
+    const still = await read(first.logits(x));
     expect(maxAbsDiff(still, before)).toBe(0);
     const second = await onnxRuntimeForward(model);
-    const after = (await second.logits(x)).dataSync();
-    const expected = (model.apply(x, { training: false }) as tf.Tensor).dataSync();
+    const after = await read(second.logits(x));
+    const expected = await read(model.apply(x, { training: false }) as tf.Tensor);
     expect(maxAbsDiff(after, expected)).toBeLessThan(1e-4);
     expect(maxAbsDiff(after, before)).toBeGreaterThan(1e-3);
     await Promise.all([first.dispose(), second.dispose()]);

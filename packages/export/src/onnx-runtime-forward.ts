@@ -3,9 +3,9 @@
 // (NCHWc) layout from the first convolution to the last. tfjs runs a model kernel by kernel,
 // and each convolution it hands to ONNX Runtime (@cnnkit/backends) pays for a copy in, a
 // reorder into the blocked layout and back, and a copy out; here those happen once per batch.
-// On 2 AVX-512 cores SmallResNet's inference ran 1.35x and the narrow net's 3.4x faster than
-// tfjs's (wasm with ONNX Runtime convolutions), 1.2x and 1.4x PyTorch's (`pnpm bench` in
-// packages/train, docs/performance.md).
+// On 2 AVX-512 cores SmallResNet's inference ran 1.6-1.9x, the narrow net's ~4x faster than
+// tfjs's (wasm with ONNX Runtime convolutions), 1.08-1.13x and 1.4-1.5x PyTorch's (`pnpm bench`
+// in packages/train, its `graph` column; docs/performance.md).
 //
 // The session holds a copy of the weights as they were when it was made: a model that trains
 // on needs a new one (the trainer makes one per evaluation; it takes ~0.1-0.3 s).

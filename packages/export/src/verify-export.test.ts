@@ -60,7 +60,7 @@ describe("verifyExport", () => {
     );
   });
 
-  it("runs the tfjs artifacts on wasm in the child when asked (an optional peer it resolves)", async () => {
+  it("runs the tfjs artifacts on wasm in the child when asked", async () => {
     const report = await verifyExport(
       dir,
       { images, model, labels },

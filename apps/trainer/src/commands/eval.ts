@@ -33,8 +33,7 @@ export interface EvalOptions {
 function runtimeOptions(options: EvalOptions) {
   return {
     runtime: options.evaluation ?? "tfjs",
-    onFallback: (reason: string) =>
-      options.say?.(`evaluation: on tfjs instead of ONNX Runtime (${reason})`),
+    onFallback: (line: string) => options.say?.(line),
   };
 }
 
