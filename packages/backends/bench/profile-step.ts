@@ -1,7 +1,7 @@
 // Where a training step spends its time, per tfjs kernel (tf.profile), on one backend.
 //   node --conditions=@cnnkit/source --import tsx bench/profile-step.ts [--backend wasm] [--widths 16,32,64]
 //        [--model small|fast] [--batch 64] [--threads 1] [--infer] [--no-onnxruntime] [--by-shape]
-//        [--min-channels N] [--no-arena]
+//        [--min-channels N] [--no-arena] [--ort-threads N]
 // --model fast: the fast recipe's fastResNet (widths of its three groups, e.g. 32,128,128).
 // --by-shape also lists the convolution kernels per input shapes (which layers cost what).
 import { parseArgs } from "node:util";
@@ -31,17 +31,19 @@ const { values: args } = parseArgs({
     // registerOnnxRuntimeKernels' minChannels and memoryArena (defaults: theirs).
     "min-channels": { type: "string" },
     "no-arena": { type: "boolean", default: false },
+    // ONNX Runtime's threads apart from wasm's (--threads sets both by default).
+    "ort-threads": { type: "string" },
   },
 });
 const chosen = await useBackend(args.backend as BackendChoice, {
   threads: Number(args.threads),
   onnxruntime: args["no-onnxruntime"] ? false : "auto",
 });
-if (chosen.onnxruntime && (args["min-channels"] || args["no-arena"])) {
+if (chosen.onnxruntime && (args["min-channels"] || args["no-arena"] || args["ort-threads"])) {
   unregisterOnnxRuntimeKernels();
   const minChannels = args["min-channels"] ? Number(args["min-channels"]) : undefined;
   registerOnnxRuntimeKernels({
-    threads: Number(args.threads),
+    threads: Number(args["ort-threads"] ?? args.threads),
     minChannels,
     memoryArena: !args["no-arena"],
   });

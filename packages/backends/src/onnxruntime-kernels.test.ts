@@ -23,6 +23,8 @@ import {
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
 } from "./onnxruntime/register.js";
+import { batchRuns, runLimits } from "./onnxruntime/run-graph.js";
+import { activeRuntime } from "./onnxruntime/runtime.js";
 import { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
 
@@ -101,6 +103,73 @@ describe.each(["cpu", "wasm"] as const)("onnxruntime kernels on %s", (backend) =
     expect(relativeError(aw as Float32Array, ew as Float32Array)).toBeLessThan(RTOL);
   });
 
+  it("writes outputs above runLimits.splitAboveBytes in runs over the batch, as one run would", () => {
+    // 5 images in runs of 2, 2 and 1: forward (plain and fused) and the input gradient, stride 1
+    // and 2; the filter gradient's output is never split.
+    const cases: GradCase[] = [
+      {
+        name: "split s1",
+        inputShape: [5, 6, 6, 4],
+        filterShape: [3, 3, 4, 8],
+        stride: 1,
+        pad: "same",
+      },
+      {
+        name: "split s2",
+        inputShape: [5, 8, 8, 4],
+        filterShape: [3, 3, 4, 8],
+        stride: 2,
+        pad: "same",
+      },
+    ];
+    const whole = cases.map((c) => ({ fwd: runForward(c), grads: runGradKernels(c) }));
+    const saved = { ...runLimits };
+    runLimits.splitAboveBytes = 0;
+    try {
+      cases.forEach((c, i) => {
+        const [n, h, w] = c.inputShape;
+        // Two images' worth of the larger output (the input gradient's, or the forward's).
+        const perImage = Math.max(
+          h * w * c.filterShape[2],
+          outputShape(c)[1] ** 2 * c.filterShape[3],
+        );
+        runLimits.runBytes = 2 * perImage * 4;
+        expect(n).toBe(5);
+        const fwd = runForward(c);
+        const grads = runGradKernels(c);
+        const before = whole[i] as (typeof whole)[number];
+        expect(relativeError(fwd.plain, before.fwd.plain)).toBeLessThan(1e-6);
+        expect(relativeError(fwd.fused, before.fwd.fused)).toBeLessThan(1e-6);
+        expect(relativeError(grads.dInput, before.grads.dInput)).toBeLessThan(1e-6);
+        expect(grads.dFilter).toEqual(before.grads.dFilter);
+      });
+      // The runs really ran: sessions for 2 and for the last 1 of 5 images.
+      const keys = [...(activeRuntime()?.sessions.keys() ?? [])];
+      for (const kernel of ["Conv2D", "FusedConv2D", "Conv2DBackpropInput"]) {
+        expect(
+          keys.filter((k) => k.startsWith(`${kernel} `) && k.endsWith("[2 of 5]")).length,
+        ).toBeGreaterThan(0);
+        expect(
+          keys.filter((k) => k.startsWith(`${kernel} `) && k.endsWith("[1 of 5]")).length,
+        ).toBeGreaterThan(0);
+      }
+      // (onReferenceKernels unregisters the kernels, dropping their sessions: so last.)
+      const expected = onReferenceKernels(() => runForward(cases[0] as GradCase));
+      expect(relativeError(runForward(cases[0] as GradCase).fused, expected.fused)).toBeLessThan(
+        RTOL,
+      );
+    } finally {
+      Object.assign(runLimits, saved);
+    }
+  });
+
+  it("splits into runs of at most runLimits.runBytes, the last one smaller", () => {
+    const mib = 1024 * 1024;
+    expect(batchRuns(1024, 20 * mib)).toEqual([1024, 1]); // below the threshold: one run
+    expect(batchRuns(1024, 94 * mib)).toEqual([22, 47]); // 94 MiB in runs of <= 2 MiB
+    expect(batchRuns(3, 96 * mib)).toEqual([1, 3]); // never fewer than one image a run
+  });
+
   it("leaks no tensors and no backend buffers", () => {
     const c = SMALL_CASES[2] as GradCase;
     runGradKernels(c);
@@ -130,7 +199,7 @@ describe("registering", () => {
     expect(onnxRuntimeKernelsActive()).toEqual({
       version: first.version,
       threads: 1,
-      minChannels: 32,
+      minChannels: 16,
       blockSize: expect.any(Number),
       memoryArena: true,
     });

@@ -120,5 +120,11 @@ export const makeConv2DBackpropInput: KernelFactory = (backendName, fallback) =>
   if (g == null || graph == null) return fallback(args);
   const ops = kernelOps(backendName, args.backend as KernelBackend);
   const key = `Conv2DBackpropInput ${inputShape.join("x")} ${shapeKey(filter)} ${g.pads} ${g.info.strideHeight},${g.info.strideWidth}`;
-  return runGraph(ops, key, () => graph, { dy, w: filter }, "dx", inputShape);
+  return runGraph(ops, key, () => graph, { dy, w: filter }, "dx", inputShape, {
+    inputs: ["dy"],
+    build: (batch) => {
+      const part = geometry([batch, ...inputShape.slice(1)], filter.shape, attrs);
+      return part && inputGradGraph(part);
+    },
+  });
 };

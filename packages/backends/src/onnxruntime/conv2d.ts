@@ -9,9 +9,8 @@ import { runGraph } from "./run-graph.js";
 export const makeConv2D: KernelFactory = (backendName, fallback) => (args) => {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const attrs = args.attrs as NamedAttrMap;
-  const g = allFloat(x, filter)
-    ? geometry(x.shape, filter.shape, attrs, attrs.dilations as number | [number, number])
-    : null;
+  const dilations = attrs.dilations as number | [number, number];
+  const g = allFloat(x, filter) ? geometry(x.shape, filter.shape, attrs, dilations) : null;
   if (g == null || !worthIt(backendName, g.info)) return fallback(args);
   const ops = kernelOps(backendName, args.backend as KernelBackend);
   const key = `Conv2D ${shapeKey(x)} ${shapeKey(filter)} ${g.pads} ${g.info.strideHeight},${g.info.strideWidth} d${g.info.dilationHeight},${g.info.dilationWidth}`;
@@ -22,5 +21,12 @@ export const makeConv2D: KernelFactory = (backendName, fallback) => (args) => {
     { x, w: filter },
     "y",
     g.info.outShape,
+    {
+      inputs: ["x"],
+      build: (batch) => {
+        const part = geometry([batch, ...x.shape.slice(1)], filter.shape, attrs, dilations);
+        return part && forwardGraph(part, false, false);
+      },
+    },
   );
 };

@@ -22,7 +22,8 @@ export const makeFusedConv2D: KernelFactory = (backendName, fallback) => (args) 
   ) {
     return fallback(args);
   }
-  const g = geometry(x.shape, filter.shape, attrs, attrs.dilations as number | [number, number]);
+  const dilations = attrs.dilations as number | [number, number];
+  const g = geometry(x.shape, filter.shape, attrs, dilations);
   const outChannels = filter.shape[3] as number;
   // A per-channel bias only (tfjs also allows scalars and other broadcasts: left to the fallback).
   if (
@@ -43,5 +44,12 @@ export const makeFusedConv2D: KernelFactory = (backendName, fallback) => (args) 
     inputs,
     "y",
     g.info.outShape,
+    {
+      inputs: ["x"],
+      build: (batch) => {
+        const part = geometry([batch, ...x.shape.slice(1)], filter.shape, attrs, dilations);
+        return part && forwardGraph(part, bias != null, activation === "relu");
+      },
+    },
   );
 };

@@ -30,7 +30,7 @@ import type { KernelFactory } from "./kernel-factory.js";
 import { loadOnnxRuntime, type OnnxRuntimeModule } from "./load.js";
 import { probeBlockSize } from "./probe-block-size.js";
 import { releaseScratch } from "./run-graph.js";
-import { activeRuntime, setActiveRuntime } from "./runtime.js";
+import { activeRuntime, DEFAULT_MIN_CHANNELS, setActiveRuntime } from "./runtime.js";
 
 /** The kernels this module replaces, on each of the `cpu` and `wasm` backends. */
 export const ONNXRUNTIME_KERNELS = [
@@ -47,7 +47,9 @@ export interface OnnxRuntimeKernelsOptions {
    * On wasm, the forward and input-gradient convolutions go to ONNX Runtime only when the filter
    * is larger than 1x1 and both channel counts are at least this; smaller ones stay on wasm,
    * which is as fast for them (strided 1x1: faster; `pnpm bench:kernels`). The filter gradient,
-   * and every convolution on cpu, always go. Default 32.
+   * and every convolution on cpu, always go. Default 16: fastResNet's 24-channel convolutions
+   * then run on ONNX Runtime (whole steps 1.15x against 32, `pnpm bench:route-ab`); the tiny and
+   * narrow nets' 16-channel ones measured even either way.
    */
   minChannels?: number;
   /**
@@ -109,7 +111,7 @@ export function registerOnnxRuntimeKernels(
       `registerOnnxRuntimeKernels: expected options.threads to be a positive integer, got ${threads}`,
     );
   }
-  const minChannels = options.minChannels ?? 32;
+  const minChannels = options.minChannels ?? DEFAULT_MIN_CHANNELS;
   if (!Number.isSafeInteger(minChannels) || minChannels < 1) {
     throw new BackendError(
       "invalid_option",

@@ -8,6 +8,9 @@ export interface Compiled {
   dims: Map<string, readonly number[]>;
 }
 
+/** `minChannels`' default (see `OnnxRuntimeKernelsOptions` and `worthIt`). */
+export const DEFAULT_MIN_CHANNELS = 16;
+
 /** What `registerOnnxRuntimeKernels()` loaded and chose. */
 export interface Runtime {
   ort: OnnxRuntimeModule;
