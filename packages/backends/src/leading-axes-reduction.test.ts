@@ -59,3 +59,59 @@ describe.each(["cpu", "wasm"] as const)("Sum and Mean on %s", (backend) => {
     }
   });
 });
+
+describe("Sum and Mean on wasm's SIMD loops (channels in fours)", () => {
+  beforeAll(async () => {
+    await useBackend("wasm", { threads: 2, onnxruntime: false });
+  });
+  afterAll(() => unregisterTrainingKernels());
+
+  it.each([
+    [
+      [1024, 9, 9, 24],
+      [0, 1, 2],
+    ], // a bias gradient's shape (fastResNet's stem, fewer images)
+    [[5000, 16], [0]],
+    [
+      [3, 7, 4],
+      [0, 1],
+    ],
+  ] as const)("[%s] over %s equals a float64 sum to float32 precision", (shape, axis) => {
+    const n = tf.util.sizeFromShape([...shape]);
+    const v = seededValues(n, 8);
+    const C = shape[shape.length - 1] as number;
+    const rows = n / C;
+    const exact = new Float64Array(C);
+    const magnitude = new Float64Array(C);
+    for (let i = 0; i < n; i++) {
+      exact[i % C] = (exact[i % C] as number) + (v[i] as number);
+      magnitude[i % C] = (magnitude[i % C] as number) + Math.abs(v[i] as number);
+    }
+    const [sum, mean] = tf.tidy(() => {
+      const x = tf.tensor(v, [...shape]);
+      return [tf.sum(x, [...axis]).dataSync(), tf.mean(x, [...axis]).dataSync()];
+    });
+    for (let c = 0; c < C; c++) {
+      // Float32 within tiles of ≥ 128 rows, float64 across them: far inside 1e-6 of Σ|v|.
+      expect(Math.abs((sum[c] as number) - (exact[c] as number))).toBeLessThan(
+        1e-6 * (magnitude[c] as number),
+      );
+      expect(Math.abs((mean[c] as number) - (exact[c] as number) / rows)).toBeLessThan(
+        (1e-6 * (magnitude[c] as number)) / rows,
+      );
+    }
+  });
+
+  it("propagates NaN and infinities as a sum does", () => {
+    const v = new Float32Array(4 * 600).fill(1);
+    v[4 * 300 + 1] = Number.NaN;
+    v[4 * 10 + 2] = Number.POSITIVE_INFINITY;
+    v[4 * 500 + 3] = Number.NEGATIVE_INFINITY;
+    v[4 * 501 + 3] = Number.POSITIVE_INFINITY;
+    const s = tf.tidy(() => tf.sum(tf.tensor(v, [600, 4]), 0).dataSync());
+    expect(s[0]).toBe(600);
+    expect(s[1]).toBeNaN();
+    expect(s[2]).toBe(Number.POSITIVE_INFINITY);
+    expect(s[3]).toBeNaN();
+  });
+});
