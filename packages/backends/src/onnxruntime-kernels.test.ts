@@ -104,8 +104,9 @@ describe.each(["cpu", "wasm"] as const)("onnxruntime kernels on %s", (backend) =
   });
 
   it("writes outputs above runLimits.splitAboveBytes in runs over the batch, as one run would", () => {
-    // 5 images in runs of 2, 2 and 1: forward (plain and fused) and the input gradient, stride 1
-    // and 2; the filter gradient's output is never split.
+    // 5 images in runs of two images' worth of the larger output: 2, 2 and 1 (or 3 and 2 for
+    // the smaller one): forward (plain and fused) and the input gradient, stride 1 and 2; the
+    // filter gradient's output is never split.
     const cases: GradCase[] = [
       {
         name: "split s1",

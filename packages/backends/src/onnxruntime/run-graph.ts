@@ -37,8 +37,8 @@ export function releaseScratch(): void {
  * from the OS, which that copy then faults in one by one: fastResNet's 24-channel activations at
  * batch 1,024 (94 MB) cost ~23,000 page faults and ~50 ms per run beyond the operators. Split
  * into runs of at most 2 MiB, the copies come from reused memory and stay in cache: that
- * convolution and its input gradient 1.12-1.33x faster; the fastResNet step with its 24-channel
- * convolutions on ONNX Runtime 1.14-1.16x (`bench:route-ab`). Smaller outputs are not split: at
+ * convolution and its input gradient 1.12-1.33x faster (a one-off script); whole fastResNet steps
+ * 1.09x against one run (`bench:route-ab --runs`), 1.14-1.16x with minChannels 16 against 32. Smaller outputs are not split: at
  * 16-22 MB (SmallResNet at batch 64, fastResNet's 96-channel layers) runs measured 0.7-1.1x.
  */
 export const runLimits = {
