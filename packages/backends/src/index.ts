@@ -5,6 +5,8 @@ export type { BackendErrorCode } from "./errors.js";
 export { BackendError } from "./errors.js";
 export type { ReluGradInputs } from "./kernel-names.js";
 export { RELU_GRAD } from "./kernel-names.js";
+export type { ProcessFacts } from "./malloc-tunables.js";
+export { glibcMallocAdvice, RECOMMENDED_GLIBC_TUNABLES } from "./malloc-tunables.js";
 export type { NativeSession, OnnxRuntimeModule } from "./onnxruntime/load.js";
 export { loadOnnxRuntime } from "./onnxruntime/load.js";
 export type {

@@ -3,6 +3,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { BackendError } from "./errors.js";
+import { glibcMallocAdvice } from "./malloc-tunables.js";
 import { onnxRuntimeKernelsActive, unregisterOnnxRuntimeKernels } from "./onnxruntime/register.js";
 import { unregisterTrainingKernels } from "./register-training-kernels.js";
 import { useBackend } from "./use-backend.js";
@@ -37,6 +38,9 @@ describe("useBackend", () => {
     );
     // It registered the training kernels, so the wasm backend can now take conv gradients.
     expect(tf.getKernel("Conv2DBackpropFilter", "wasm")).toBeDefined();
+    // With ONNX Runtime's kernels active, the malloc advice for this process (if any) is a tip.
+    const advice = glibcMallocAdvice();
+    expect(chosen.tips).toEqual(advice ? [advice] : []);
   });
 
   it("reports a native library that fails to load as its first line, not a stack trace", async () => {
@@ -130,6 +134,8 @@ describe("useBackend", () => {
     };
     const chosen = await useBackend("cpu", { importModule, onnxruntime: false });
     expect(chosen).toMatchObject({ backend: "cpu", tried: [{ choice: "cpu", ok: true }] });
+    expect(chosen.tips).toEqual([]); // no ONNX Runtime outputs, nothing for malloc to keep
+
     const none = await useBackend("tensorflow", { importModule }).catch((e: unknown) => e);
     expect((none as BackendError).message).toBe(
       "useBackend('tensorflow'): @tensorflow/tfjs-node: Failed to resolve module specifier \"@tensorflow/tfjs-node\"",

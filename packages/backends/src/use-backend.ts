@@ -1,6 +1,7 @@
 // Chooses and activates a tfjs backend: the fastest one that really works on this machine.
 import * as tf from "@tensorflow/tfjs-core";
 import { BackendError } from "./errors.js";
+import { glibcMallocAdvice } from "./malloc-tunables.js";
 import { availableThreads, nodeProcess } from "./node-only.js";
 import { oneLine } from "./one-line.js";
 import { loadOnnxRuntime, type OnnxRuntimeModule } from "./onnxruntime/load.js";
@@ -33,6 +34,12 @@ export interface BackendSelection {
   readonly tried: readonly BackendAttempt[];
   /** The ONNX Runtime convolutions now in use (wasm and cpu only), or `null`. */
   readonly onnxruntime: OnnxRuntimeKernelsReport | null;
+  /**
+   * Lines worth showing the user about this process's speed, outside what `useBackend` can
+   * change itself (so far: how to start Node with glibc's malloc tuned for ONNX Runtime's
+   * outputs, `glibcMallocAdvice()`). Empty where there is nothing to say.
+   */
+  readonly tips: readonly string[];
 }
 
 export interface UseBackendOptions {
@@ -303,7 +310,9 @@ export async function useBackend(
         reason += `; ${oneLine(err)} (convolutions on ${candidate})`;
       }
     }
-    return { backend: tf.getBackend(), reason, tried, onnxruntime };
+    const advice = onnxruntime ? glibcMallocAdvice() : null;
+    const tips = advice ? [advice] : [];
+    return { backend: tf.getBackend(), reason, tried, onnxruntime, tips };
   }
   const lines = tried.map((t) => t.reason).join("; ");
   throw new BackendError(
