@@ -7,6 +7,8 @@
 //   node --import tsx bench/time-to-accuracy.ts [--preset cpu] [--data PATH] [--no-torch]
 //        [--torch-only] [--out DIR] [-- extra cnnkit-train flags]
 //
+// With GLIBC_TUNABLES in the environment (@cnnkit/backends' glibcMallocAdvice) both runs get it,
+// and the printed command line says so.
 // Needs `pnpm build` first (it runs bin/cnnkit-train.js, as a user would). PyTorch runs the
 // preset's widths, epochs, batch size and test-time augmentation with 2 threads; its eval
 // points are its own plain and TTA evaluations after each epoch (their time counted).
@@ -89,7 +91,8 @@ async function tfjsRun(): Promise<Outcome> {
   const runDir = join(out, `tfjs-${args.preset}`);
   const points: Point[] = [];
   const argv = [bin, "--preset", args.preset!, "--data-dir", args.data!, "--out", runDir, ...extra];
-  console.log(`$ node ${argv.join(" ")}`);
+  const tunables = process.env.GLIBC_TUNABLES;
+  console.log(`$ ${tunables ? `GLIBC_TUNABLES=${tunables} ` : ""}node ${argv.join(" ")}`);
   const { code, seconds } = await run(process.execPath, argv, (line, t) => {
     // "epoch 3/4: train loss … test loss 0.52 acc 84.12% (with TTA 85.30%), 171.2 s"
     const m = /^epoch (\d+)\/\d+: .*test loss \S+ acc ([\d.]+)%(?: \(with TTA ([\d.]+)%\))?/.exec(

@@ -1,18 +1,15 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { glibcMallocAdvice, onnxRuntimeKernelsActive } from "@cnnkit/backends";
 import { describe, expect, it } from "vitest";
-import { type CliIO, main } from "./cli.js";
-import { syntheticData } from "./test-helpers.js";
+import { main } from "./cli.js";
 
-async function run(argv: string[], extra: Partial<CliIO> = {}) {
+async function run(argv: string[]) {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const code = await main(argv, {
     stdout: { write: (s: string) => stdout.push(s) },
     stderr: { write: (s: string) => stderr.push(s) },
-    ...extra,
   });
   return { code, stdout: stdout.join(""), stderr: stderr.join("") };
 }
@@ -65,19 +62,5 @@ describe("cnnkit-train", () => {
       /config\.json: expected the config\.json of a cnnkit-train run directory/,
     );
     expect((await run(["predict"])).stderr).toContain("predict: expected EXPORT_DIR IMAGE");
-  });
-
-  it("prints useBackend's tips under the backend line: the malloc advice where ONNX Runtime's kernels run on glibc", async () => {
-    const out = join(await mkdtemp(join(tmpdir(), "cnnkit-cli-")), "run");
-    const tiny = ["--preset", "smoke", "--widths", "4,8,16", "--batch-size", "8", "--epochs", "1"];
-    const argv = [...tiny, "--backend", "cpu", "--replicas", "1", "--no-export", "--out", out];
-    const r = await run(argv, { data: syntheticData(16, 8) });
-    expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.split("\n");
-    const advice = onnxRuntimeKernelsActive() ? glibcMallocAdvice() : null;
-    expect(lines.filter((l) => l.startsWith("tip: "))).toEqual(advice ? [`tip: ${advice}`] : []);
-    const backend = lines.findIndex((l) => l.startsWith("backend: cpu ("));
-    expect(backend).toBeGreaterThanOrEqual(0);
-    if (advice) expect(lines[backend + 1]).toBe(`tip: ${advice}`);
   });
 });

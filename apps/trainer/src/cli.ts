@@ -285,7 +285,6 @@ async function trainLocked(
   const expected = resolveReplicas(config, config.backend === "auto" ? "wasm" : config.backend);
   const selection = await useBackend(config.backend, { threads: threadsPerReplica(expected) });
   say(`backend: ${selection.backend} (${selection.reason})`);
-  for (const tip of selection.tips) say(`tip: ${tip}`);
 
   const data = await dataFor(config, io);
   say(`data: ${data.train.length} training images, ${data.test.length} test images`);

@@ -5,7 +5,7 @@
 // (see malloc-tunables.ts). glibc reads its tunables only when a process starts, so each
 // configuration runs in a child process of its own, A and B alternating (A B, B A, ...).
 //   node --conditions=@cnnkit/source --import tsx bench/malloc-ab.ts [--model fast|small]
-//        [--widths 24,96,96] [--batch 1024] [--steps 4] [--pairs 3] [--tunables STRING]
+//        [--widths 24,96,96] [--batch 1024] [--steps 4] [--pairs 3] [--tunables STRING] [--await]
 // (--model small defaults to the narrow net, --widths 16,32,64 --batch 64 --steps 30.)
 // Each child prints ms per step, minor page faults and system CPU time per step, and its peak
 // RSS (glibc keeps what it no longer trims: the price of B).
@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     steps: { type: "string" },
     pairs: { type: "string", default: "3" },
     tunables: { type: "string", default: RECOMMENDED_GLIBC_TUNABLES },
+    // Yield to the event loop between steps (setImmediate), as cnnkit-train and model.fit do.
+    await: { type: "boolean", default: false },
     child: { type: "boolean", default: false },
   },
 });
@@ -53,7 +55,10 @@ if (args.child) {
   for (let i = 0; i < 3; i++) step(); // sessions, weight packing, V8 tiering, the heap's growth
   const u0 = process.resourceUsage();
   const t = performance.now();
-  for (let i = 0; i < steps; i++) step();
+  for (let i = 0; i < steps; i++) {
+    step();
+    if (args.await) await new Promise((resolve) => setImmediate(resolve));
+  }
   const ms = (performance.now() - t) / steps;
   const u1 = process.resourceUsage();
   const result: Result = {
@@ -72,6 +77,7 @@ function child(tuned: boolean): Result {
   if (tuned) env.GLIBC_TUNABLES = args.tunables;
   else delete env.GLIBC_TUNABLES;
   const flags = ["--model", args.model, "--widths", widths.join(","), "--batch", String(batch)];
+  if (args.await) flags.push("--await");
   const r = spawnSync(
     process.execPath,
     [...process.execArgv, self, "--child", ...flags, "--steps", String(steps)],

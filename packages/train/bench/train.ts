@@ -378,7 +378,11 @@ const load = os
   .loadavg()
   .map((l) => l.toFixed(2))
   .join(" ");
-console.log(`host: ${os.cpus()[0]?.model} x${os.availableParallelism()}, load average ${load}`);
+// glibc's malloc settings change tfjs's speed with ONNX Runtime (@cnnkit/backends' glibcMallocAdvice).
+const tunables = process.env.GLIBC_TUNABLES ? `; GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : "";
+console.log(
+  `host: ${os.cpus()[0]?.model} x${os.availableParallelism()}, load average ${load}${tunables}`,
+);
 // Against PyTorch's best thread count: on a loaded machine its OpenMP threads can lose to one thread.
 console.log(
   `${"runtime".padEnd(28)}${"model".padEnd(8)}${"batch".padStart(6)}${"train".padStart(8)}${"infer".padStart(8)}${"graph".padStart(8)}  train, infer / best PyTorch's`,
