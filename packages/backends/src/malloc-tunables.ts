@@ -7,9 +7,9 @@ import { nodeProcess } from "./node-only.js";
  * onnxruntime-node (1.30, 1.31) copies every output of every run into a new ArrayBuffer; V8
  * frees those at its next collection, tens of megabytes at once, and glibc returns the freed
  * top of its heap to the OS (its trim threshold follows its dynamic mmap threshold: a few MB).
- * The next outputs then fault their pages in afresh: 12,000-32,000 page faults per fastResNet
- * step at batch 1,024, 10,000 per narrow-net step at batch 64, 90-200 and 30-40 ms of system
- * time. Fixing both thresholds (mmap at 32 MiB, glibc's most; trim at 256 MiB) keeps that
+ * The next outputs then fault their pages in afresh: 12,500-31,800 page faults per fastResNet
+ * step at batch 1,024, 770-10,500 per narrow-net step at batch 64 (90-200 and 8-39 ms of system
+ * time). Fixing both thresholds (mmap at 32 MiB, glibc's most; trim at 256 MiB) keeps that
  * memory in the heap: a few hundred faults per step. Measured with `bench:malloc-ab`.
  *
  * glibc reads GLIBC_TUNABLES only when a process starts: set it in the environment that starts
