@@ -10,6 +10,7 @@ export type BackendErrorCode =
   | "missing_kernel"
   | "onnxruntime_unavailable"
   | "unsupported_conv"
+  | "unsupported_layer"
   | "unsupported_reduction"
   | "unsupported_tensor";
 

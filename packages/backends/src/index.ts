@@ -19,6 +19,13 @@ export {
   registerOnnxRuntimeKernels,
   unregisterOnnxRuntimeKernels,
 } from "./onnxruntime/register.js";
+export { TRAINING_GRAPH_LAYERS } from "./onnxruntime/training-graph.js";
+export type {
+  OnnxRuntimeTrainingStep,
+  OnnxRuntimeTrainingStepOptions,
+  TrainingStepGradients,
+} from "./onnxruntime/training-step.js";
+export { onnxRuntimeTrainingStep } from "./onnxruntime/training-step.js";
 export type { TrainingKernelsReport } from "./register-training-kernels.js";
 export { registerTrainingKernels, unregisterTrainingKernels } from "./register-training-kernels.js";
 export type {

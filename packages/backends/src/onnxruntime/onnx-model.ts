@@ -29,6 +29,8 @@ export interface OnnxGraph {
   readonly outputs: readonly OnnxValue[];
   /** int64 constants (Pad's pads, Slice's starts/ends, Reshape's shapes), by name. */
   readonly int64Constants?: Readonly<Record<string, readonly number[]>>;
+  /** float32 constants, by name: a number is a scalar, an array a vector of its length. */
+  readonly floatConstants?: Readonly<Record<string, number | readonly number[]>>;
 }
 
 /** The opset the graphs are written against (ORT 1.14+ runs it). */
@@ -148,6 +150,17 @@ export function encodeOnnxModel(graph: OnnxGraph): Uint8Array {
         t.int(2, INT64);
         t.ints(7, values);
         t.string(8, name);
+      });
+    }
+    for (const [name, value] of Object.entries(graph.floatConstants ?? {})) {
+      g.message(5, (t) => {
+        // TensorProto{ dims (none: a scalar), data_type, raw_data (little-endian float32), name }
+        const values = typeof value === "number" ? [value] : value;
+        if (typeof value !== "number") t.ints(1, [values.length]);
+        t.int(2, FLOAT);
+        t.string(8, name);
+        const raw = new Uint8Array(Float32Array.from(values).buffer);
+        t.raw(9, raw);
       });
     }
     for (const v of graph.inputs) g.message(11, (m) => valueInfo(m, v));

@@ -1,0 +1,801 @@
+// A tfjs model's whole training step — forward with batch statistics, softmax cross-entropy, and
+// every gradient — written as one ONNX graph for ONNX Runtime, with the activations in its
+// blocked NCHWc layout from the first convolution to the pooling before the head.
+//
+// Why: layer by layer, each tfjs kernel pays for its own bookkeeping, and each convolution handed
+// to ONNX Runtime for copies in and out of the wasm heap and two layout reorders; on small
+// networks those costs outweigh the arithmetic (the narrow 16/32/64 ResNet trained at 0.4x
+// PyTorch's images/s). One session per step pays them once per step.
+//
+// Layout. Every 4-D activation is stored blocked: memory [N, C/B, H, W, B] with B = MLAS's NCHWc
+// block (8 with AVX2, 16 with AVX-512) and C rounded up to whole blocks with zero channels. The
+// NCHWc convolutions read and write it declared as [N, C, H, W]; BatchNorm, ReLU and the adds
+// work on a 5-D view of the same memory (a Reshape, no copy), reducing over axes 0, 2 and 3 and
+// broadcasting per-channel values expanded to one image's size first (a [1, C/B, 1, 1, B]
+// operand made ONNX Runtime's broadcasting loop walk 16-float spans: 1.14x slower steps). Padding
+// channels stay zero through every layer: their filters, BatchNorm scale and shift are zero.
+//
+// Gradients, by layer (B = block, x/dy the layer's input and output gradient):
+// - Conv2D, input gradient: stride 1 is the convolution of dy with the filter flipped in space
+//   and with in/out channels swapped (again a blocked convolution); strides > 1 go through
+//   ConvTranspose in NCHW (ReorderOutput/ReorderInput around it).
+// - Conv2D, filter gradient: one batched product per filter tap, per image and block pair:
+//   dy as [N, C/B, 1, HW, B] (transposed by the product) times the tap's input [N, 1, C/B, HW, B],
+//   summed over the images; no transposes of the activations, one strided Slice per tap. The
+//   first convolution (reading the NHWC image) takes its taps from the image: one GEMM each.
+// - BatchNormalization: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ·(dy − dβ/M − x̂·dγ/M), written as
+//   dx = a·dy + b·(x − μ) + c with per-channel a, b, c.
+import type { OnnxGraph, OnnxNode } from "./onnx-model.js";
+
+/** The part of a tfjs-layers `LayerVariable` the graph needs. */
+export interface GraphVariable {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly trainable: boolean;
+}
+
+/** The part of a tfjs-layers `Layer` the graph reads. */
+export interface GraphLayer {
+  readonly name: string;
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+  readonly weights: readonly GraphVariable[];
+  readonly inboundNodes: readonly { readonly inboundLayers: readonly GraphLayer[] }[];
+}
+
+/** The part of a tfjs-layers `LayersModel` the graph reads. */
+export interface GraphModel {
+  readonly name: string;
+  readonly layers: readonly GraphLayer[];
+  readonly inputs: readonly {
+    readonly sourceLayer: GraphLayer;
+    readonly shape: readonly (number | null)[];
+  }[];
+  readonly outputs: readonly { readonly sourceLayer: GraphLayer }[];
+}
+
+export interface TrainingGraphOptions {
+  /** Images per step (the graph's shapes are fixed). */
+  batchSize: number;
+  /** MLAS's NCHWc block: 8 or 16 (`probeBlockSize`). */
+  blockSize: number;
+}
+
+/** A weight the graph reads, fed from `variable` on every step. */
+export interface GraphWeightFeed {
+  /** The graph input's name. */
+  readonly input: string;
+  readonly variable: GraphVariable;
+}
+
+/** A trainable weight's gradient: graph output `output`, shaped as the variable. */
+export interface GraphGradient {
+  readonly output: string;
+  readonly variable: GraphVariable;
+}
+
+/** A BatchNormalization layer's batch statistics (outputs), for its moving averages. */
+export interface GraphBatchStatistics {
+  readonly layer: GraphLayer;
+  readonly meanOutput: string;
+  readonly varianceOutput: string;
+  /** Values per channel in the batch (N·H·W), for an unbiased variance. */
+  readonly count: number;
+  readonly movingMean?: GraphVariable;
+  readonly movingVariance?: GraphVariable;
+}
+
+export interface TrainingGraph {
+  readonly graph: OnnxGraph;
+  /** The NHWC image input `x` ([batch, H, W, C]) and the targets `targets` ([batch, classes]). */
+  readonly inputShape: readonly [number, number, number, number];
+  readonly classes: number;
+  readonly weights: readonly GraphWeightFeed[];
+  readonly gradients: readonly GraphGradient[];
+  readonly batchStatistics: readonly GraphBatchStatistics[];
+  /** The layer classes the graph was written for (for messages). */
+  readonly supportedLayers: readonly string[];
+}
+
+/** Layer classes {@link trainingGraph} writes. */
+export const TRAINING_GRAPH_LAYERS = [
+  "InputLayer",
+  "Conv2D",
+  "BatchNormalization",
+  "ReLU",
+  "Activation",
+  "Add",
+  "ZeroPadding2D",
+  "GlobalAveragePooling2D",
+  "Flatten",
+  "Dense",
+  "Dropout",
+] as const;
+
+/** Why a model cannot be written as a training graph: a message naming the layer. */
+export class TrainingGraphUnsupported extends Error {
+  override readonly name = "TrainingGraphUnsupported";
+}
+
+const NCHWC = "com.microsoft.nchwc";
+const MS = "com.microsoft";
+
+/** An image (the model input, NHWC), a blocked activation, or a [N, F] matrix. */
+type Value =
+  | { kind: "image"; name: string; h: number; w: number; c: number; pads?: Pads }
+  | { kind: "act"; name: string; h: number; w: number; c: number; pads?: Pads }
+  | { kind: "vec"; name: string; f: number };
+
+type Pads = readonly [number, number, number, number]; // top, left, bottom, right
+
+function pair(v: unknown, what: string, layer: GraphLayer): [number, number] {
+  const p = Array.isArray(v) ? v : [v, v];
+  if (p.length !== 2 || !p.every((n) => Number.isSafeInteger(n) && n > 0)) {
+    throw new TrainingGraphUnsupported(
+      `layer "${layer.name}": expected ${what} as one or two positive integers, got ${JSON.stringify(v)}`,
+    );
+  }
+  return p as [number, number];
+}
+
+/** tfjs's "same" padding along one axis (the extra pixel, if any, at the bottom/right). */
+function samePad(size: number, k: number, s: number): [number, number] {
+  const out = Math.ceil(size / s);
+  const total = Math.max((out - 1) * s + k - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/**
+ * Writes `model`'s training step as one ONNX graph (see the file's comment). Throws
+ * {@link TrainingGraphUnsupported} naming the first layer it cannot write.
+ */
+export function trainingGraph(model: GraphModel, options: TrainingGraphOptions): TrainingGraph {
+  const N = options.batchSize;
+  const B = options.blockSize;
+  if (!Number.isSafeInteger(N) || N < 1) {
+    throw new TrainingGraphUnsupported(`batchSize: expected a positive integer, got ${N}`);
+  }
+  if (B !== 8 && B !== 16) {
+    throw new TrainingGraphUnsupported(
+      `ONNX Runtime's blocked (NCHWc) kernels are unavailable here (block ${B}); they exist on x86-64 with AVX2 or AVX-512`,
+    );
+  }
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new TrainingGraphUnsupported(
+      `model "${model.name}": expected one input and one output, got ${model.inputs.length} and ${model.outputs.length}`,
+    );
+  }
+  const inShape = model.inputs[0]?.shape ?? [];
+  if (inShape.length !== 4 || inShape.slice(1).some((d) => d == null)) {
+    throw new TrainingGraphUnsupported(
+      `model "${model.name}": expected one NHWC image input of a fixed size, got [${inShape.join(", ")}]`,
+    );
+  }
+  const [H0, W0, C0] = inShape.slice(1) as [number, number, number];
+  const inputLayer = model.inputs[0]?.sourceLayer as GraphLayer;
+  const outputLayer = model.outputs[0]?.sourceLayer as GraphLayer;
+  const all = model.layers.includes(inputLayer) ? model.layers : [inputLayer, ...model.layers];
+
+  const nodes: OnnxNode[] = [];
+  const ints: Record<string, number[]> = {};
+  const floats: Record<string, number | number[]> = {};
+  const weights: GraphWeightFeed[] = [];
+  const gradients: GraphGradient[] = [];
+  const stats: GraphBatchStatistics[] = [];
+  const outputs: { name: string; shape?: number[] }[] = [];
+  let counter = 0;
+
+  const fresh = (hint: string) => `${hint}_${++counter}`;
+  const op = (
+    type: string,
+    inputs: string[],
+    attributes?: OnnxNode["attributes"],
+    domain?: string,
+  ): string => {
+    const out = fresh(type);
+    nodes.push({
+      op: type,
+      inputs,
+      outputs: [out],
+      ...(attributes ? { attributes } : {}),
+      ...(domain ? { domain } : {}),
+    });
+    return out;
+  };
+  const I = (values: readonly number[]): string => {
+    const key = `i64[${values.join(",")}]`;
+    ints[key] ??= [...values];
+    return key;
+  };
+  const F = (value: number): string => {
+    const key = `f32(${value})`;
+    floats[key] ??= value;
+    return key;
+  };
+  const Fv = (values: readonly number[]): string => {
+    const name = fresh("f32v");
+    floats[name] = [...values];
+    return name;
+  };
+  const whole = (c: number) => Math.ceil(c / B) * B;
+  const output = (name: string, value: string, shape?: number[]) => {
+    nodes.push({ op: "Identity", inputs: [value], outputs: [name] });
+    outputs.push(shape ? { name, shape } : { name });
+  };
+
+  // --- views and per-channel vectors -------------------------------------------------------
+  const view5 = (v: { name: string; h: number; w: number; c: number }) =>
+    op("Reshape", [v.name, I([N, whole(v.c) / B, v.h, v.w, B])]);
+  const view4 = (name: string, c: number, h: number, w: number) =>
+    op("Reshape", [name, I([N, whole(c), h, w])]);
+  /** A [C] vector padded with zeros to whole blocks, as [1, C/B, 1, 1, B]. */
+  const channelVector = (name: string, c: number) => {
+    const padded = whole(c) === c ? name : op("Pad", [name, I([0, whole(c) - c])]);
+    return op("Reshape", [padded, I([1, whole(c) / B, 1, 1, B])]);
+  };
+  /** A [1, C/B, 1, 1, B] vector expanded to one image, [1, C/B, H, W, B]. */
+  const perImage = (vec: string, c: number, h: number, w: number) =>
+    op("Expand", [vec, I([1, whole(c) / B, h, w, B])]);
+  /** A [1, C/B, 1, 1, B] vector back to [C]. */
+  const unpadVector = (vec: string, c: number) => {
+    const flat = op("Reshape", [vec, I([whole(c)])]);
+    return whole(c) === c ? flat : op("Slice", [flat, I([0]), I([c]), I([0])]);
+  };
+
+  // --- filters ---------------------------------------------------------------------------------
+  /** HWIO [kh, kw, ci, co] → padded to whole blocks → blocked [co/B, ci/B, kh, kw, B(i), B(o)]. */
+  const blockedFilter = (hwio: string, kh: number, kw: number, ci: number, co: number) => {
+    const [cip, cop] = [whole(ci), whole(co)];
+    const padded =
+      cip === ci && cop === co
+        ? hwio
+        : op("Pad", [hwio, I([0, 0, 0, 0, 0, 0, cip - ci, cop - co])]);
+    const r = op("Reshape", [padded, I([kh, kw, cip / B, B, cop / B, B])]);
+    const t = op("Transpose", [r], { perm: [4, 2, 0, 1, 3, 5] });
+    return op("Reshape", [t, I([cop, cip, kh, kw])]);
+  };
+
+  // --- the walk --------------------------------------------------------------------------------
+  const values = new Map<string, Value>();
+  /** Backward steps in forward order; run in reverse. Each reads its output's gradient. */
+  const backward: { layer: string; run: (dy: string) => void }[] = [];
+  /** Gradient contributions per layer output, summed when the layer's backward step runs. */
+  const contributions = new Map<string, string[]>();
+  const contribute = (layerName: string, grad: string) => {
+    const list = contributions.get(layerName) ?? [];
+    list.push(grad);
+    contributions.set(layerName, list);
+  };
+
+  const inputsOf = (layer: GraphLayer): { layer: GraphLayer; value: Value }[] => {
+    if (layer.inboundNodes.length > 1) {
+      throw new TrainingGraphUnsupported(
+        `layer "${layer.name}": is applied ${layer.inboundNodes.length} times (a shared layer); the graph handles each layer once`,
+      );
+    }
+    return (layer.inboundNodes[0]?.inboundLayers ?? []).map((src) => {
+      const value = values.get(src.name);
+      if (!value) {
+        throw new TrainingGraphUnsupported(
+          `layer "${layer.name}": input "${src.name}" was not written before it`,
+        );
+      }
+      return { layer: src, value };
+    });
+  };
+  const oneInput = (layer: GraphLayer) => {
+    const ins = inputsOf(layer);
+    if (ins.length !== 1) {
+      throw new TrainingGraphUnsupported(
+        `layer "${layer.name}": expected one input, got ${ins.length}`,
+      );
+    }
+    return ins[0] as { layer: GraphLayer; value: Value };
+  };
+  const requireAct = (layer: GraphLayer, v: Value): Extract<Value, { kind: "act" }> => {
+    if (v.kind !== "act" || v.pads) {
+      throw new TrainingGraphUnsupported(
+        `layer "${layer.name}" (${layer.getClassName()}): expected the output of a convolution (an NHWC feature map), got ${v.kind === "image" ? "the model's input" : v.kind === "vec" ? "a flat [batch, features] tensor" : "a ZeroPadding2D output (only a Conv2D may follow one)"}`,
+      );
+    }
+    return v;
+  };
+  const weightOf = (layer: GraphLayer, suffix: string): GraphVariable | undefined =>
+    layer.weights.find(
+      (w) => w.name.endsWith(`/${suffix}`) || w.name.split("/").pop()?.startsWith(suffix),
+    );
+  const feed = (variable: GraphVariable): string => {
+    const input = `w${weights.length}`;
+    weights.push({ input, variable });
+    return input;
+  };
+  const gradient = (variable: GraphVariable, value: string) => {
+    if (!variable.trainable) return;
+    const out = `grad${gradients.length}`;
+    gradients.push({ output: out, variable });
+    output(out, value, [...variable.shape]);
+  };
+  /** Applies `activation` after `y`; returns the output and the backward mask step. */
+  const activation = (
+    layer: GraphLayer,
+    kind: unknown,
+    y: string,
+  ): [string, (dy: string) => string] => {
+    if (kind === undefined || kind === null || kind === "linear") return [y, (dy) => dy];
+    if (kind !== "relu") {
+      throw new TrainingGraphUnsupported(
+        `layer "${layer.name}": activation "${String(kind)}" is not supported in the training graph (linear or relu)`,
+      );
+    }
+    const out = op("Relu", [y]);
+    return [out, (dy) => op("Where", [op("Greater", [out, F(0)]), dy, F(0)])];
+  };
+
+  for (const layer of all) {
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig();
+    const name = layer.name;
+    switch (cls) {
+      case "InputLayer": {
+        values.set(name, { kind: "image", name: "x", h: H0, w: W0, c: C0 });
+        break;
+      }
+      case "ZeroPadding2D": {
+        const { value } = oneInput(layer);
+        const p = cfg.padding as number | [number, number] | [[number, number], [number, number]];
+        const [[t, b], [l, r]] = Array.isArray(p)
+          ? Array.isArray(p[0])
+            ? (p as [[number, number], [number, number]])
+            : [
+                [p[0] as number, p[0] as number],
+                [p[1] as number, p[1] as number],
+              ]
+          : [
+              [p, p],
+              [p, p],
+            ];
+        if (value.kind === "vec" || value.pads) {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": expected an NHWC feature map, not already padded`,
+          );
+        }
+        values.set(name, { ...value, h: value.h + t + b, w: value.w + l + r, pads: [t, l, b, r] });
+        // Its gradient is its input's: the Conv2D after it reads the unpadded map.
+        backward.push({ layer: name, run: (dy) => contribute(oneInput(layer).layer.name, dy) });
+        break;
+      }
+      case "Conv2D": {
+        const { layer: src, value } = oneInput(layer);
+        if (value.kind === "vec") {
+          throw new TrainingGraphUnsupported(`layer "${name}": expected an NHWC feature map`);
+        }
+        if (cfg.dataFormat !== undefined && cfg.dataFormat !== "channelsLast") {
+          throw new TrainingGraphUnsupported(`layer "${name}": expected dataFormat channelsLast`);
+        }
+        const [kh, kw] = pair(cfg.kernelSize, "kernelSize", layer);
+        const [sh, sw] = pair(cfg.strides, "strides", layer);
+        const [dh, dw] = pair(cfg.dilationRate ?? 1, "dilationRate", layer);
+        if (dh !== 1 || dw !== 1) {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": dilated convolutions are not supported`,
+          );
+        }
+        const kernel = weightOf(layer, "kernel");
+        if (!kernel) throw new TrainingGraphUnsupported(`layer "${name}": no kernel weight`);
+        const bias = cfg.useBias ? weightOf(layer, "bias") : undefined;
+        // The input before any ZeroPadding2D, and the padding to apply.
+        const [pt, pl, pb, pr] = value.pads ?? [0, 0, 0, 0];
+        const [h, w] = [value.h - pt - pb, value.w - pl - pr];
+        const [ci, co] = [value.c, kernel.shape[3] as number];
+        let pads: [number, number, number, number];
+        let [oh, ow]: [number, number] = [0, 0];
+        if (cfg.padding === "same") {
+          const [st, sb] = samePad(value.h, kh, sh);
+          const [sl, sr] = samePad(value.w, kw, sw);
+          pads = [pt + st, pl + sl, pb + sb, pr + sr];
+          [oh, ow] = [Math.ceil(value.h / sh), Math.ceil(value.w / sw)];
+        } else if (cfg.padding === "valid") {
+          pads = [pt, pl, pb, pr];
+          [oh, ow] = [Math.floor((value.h - kh) / sh) + 1, Math.floor((value.w - kw) / sw) + 1];
+        } else {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": padding "${String(cfg.padding)}" is not supported (same or valid)`,
+          );
+        }
+        const W = feed(kernel);
+        const biasIn = bias ? feed(bias) : undefined;
+        const convAttrs = { kernel_shape: [kh, kw], strides: [sh, sw], pads };
+        /** `each` of the input sampled at every filter tap (row-major), axes `h, h + 1` spatial. */
+        const eachTap = (padded: string, h: number, each: (tap: string) => string) => {
+          const taps: string[] = [];
+          for (let a = 0; a < kh; a++) {
+            for (let b = 0; b < kw; b++) {
+              const end = [a + (oh - 1) * sh + 1, b + (ow - 1) * sw + 1];
+              taps.push(each(op("Slice", [padded, I([a, b]), I(end), I([h, h + 1]), I([sh, sw])])));
+            }
+          }
+          return taps;
+        };
+        let y: string;
+        const fromImage = value.kind === "image";
+        const xName = value.name; // the unpadded input (image NHWC, or blocked)
+        let xNchw = "";
+        if (fromImage) {
+          // The model's image: NCHW, ONNX's plain Conv (few input channels), then blocked.
+          xNchw = op("Transpose", [xName], { perm: [0, 3, 1, 2] });
+          const oihw = op("Transpose", [W], { perm: [3, 2, 0, 1] });
+          const conv = op("Conv", biasIn ? [xNchw, oihw, biasIn] : [xNchw, oihw], convAttrs);
+          y = op("ReorderInput", [conv], { channels_last: 0 }, NCHWC);
+        } else {
+          const wb = blockedFilter(W, kh, kw, ci, co);
+          const biasP =
+            biasIn && whole(co) !== co ? op("Pad", [biasIn, I([0, whole(co) - co])]) : biasIn;
+          y = op("Conv", biasP ? [xName, wb, biasP] : [xName, wb], convAttrs, NCHWC);
+        }
+        const [out, relu] = activation(layer, cfg.activation, y);
+        values.set(name, { kind: "act", name: out, h: oh, w: ow, c: co });
+        backward.push({
+          layer: name,
+          run: (dyIn) => {
+            const dy = relu(dyIn);
+            const dy5 = view5({ name: dy, h: oh, w: ow, c: co });
+            if (bias) {
+              gradient(
+                bias,
+                unpadVector(op("ReduceSum", [dy5, I([0, 2, 3])], { keepdims: 1 }), co),
+              );
+            }
+            // Filter gradient.
+            if (fromImage) {
+              // Taps from the NHWC image, dy as NHWC rows: dW[a,b] = X_ab^T · dY, one GEMM per tap.
+              const dyNhwc = op("ReorderOutput", [dy], { channels: co, channels_last: 1 }, NCHWC);
+              const dyRows = op("Reshape", [dyNhwc, I([N * oh * ow, co])]);
+              const padded = pads.some((p) => p > 0)
+                ? op("Pad", [xName, I([0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0])])
+                : xName;
+              const taps = eachTap(padded, 1, (t) =>
+                op("Gemm", [op("Reshape", [t, I([N * oh * ow, ci])]), dyRows], { transA: 1 }),
+              );
+              const stacked =
+                taps.length > 1 ? op("Concat", taps, { axis: 0 }) : (taps[0] as string);
+              gradient(kernel, op("Reshape", [stacked, I([kh, kw, ci, co])]));
+            } else {
+              const [cib, cob] = [whole(ci) / B, whole(co) / B];
+              const x5 = view5({ name: xName, h, w, c: ci });
+              const padded = pads.some((p) => p > 0)
+                ? op("Pad", [x5, I([0, 0, pads[0], pads[1], 0, 0, 0, pads[2], pads[3], 0])])
+                : x5;
+              const dyT = op("Reshape", [dy5, I([N, cob, 1, oh * ow, B])]);
+              // [N, co/B, ci/B, B(o), B(i)] per tap.
+              const taps = eachTap(padded, 2, (t) =>
+                op(
+                  "FusedMatMul",
+                  [dyT, op("Reshape", [t, I([N, 1, cib, oh * ow, B])])],
+                  { transA: 1 },
+                  MS,
+                ),
+              );
+              const stacked =
+                taps.length > 1 ? op("Concat", taps, { axis: 0 }) : (taps[0] as string);
+              const summed = op(
+                "ReduceSum",
+                [op("Reshape", [stacked, I([kh * kw, N, cob, cib, B, B])]), I([1])],
+                { keepdims: 0 },
+              );
+              // [kh·kw, co/B, ci/B, B(o), B(i)] → [kh·kw, ci/B, B(i), co/B, B(o)] → HWIO.
+              const hwio = op("Reshape", [
+                op("Transpose", [summed], { perm: [0, 2, 4, 1, 3] }),
+                I([kh, kw, whole(ci), whole(co)]),
+              ]);
+              gradient(
+                kernel,
+                whole(ci) === ci && whole(co) === co
+                  ? hwio
+                  : op("Slice", [hwio, I([0, 0]), I([ci, co]), I([2, 3])]),
+              );
+            }
+            if (fromImage) return; // the image needs no gradient
+            // Input gradient, blocked, over the padded input's [h, w] (pads dropped below).
+            let dx: string;
+            if (
+              sh === 1 &&
+              sw === 1 &&
+              pads[0] < kh &&
+              pads[2] < kh &&
+              pads[1] < kw &&
+              pads[3] < kw
+            ) {
+              const flipped = op(
+                "Transpose",
+                [
+                  op("Slice", [
+                    W,
+                    I([-1, -1]),
+                    I([-(2 ** 53), -(2 ** 53)]),
+                    I([0, 1]),
+                    I([-1, -1]),
+                  ]),
+                ],
+                { perm: [0, 1, 3, 2] },
+              );
+              dx = op(
+                "Conv",
+                [dy, blockedFilter(flipped, kh, kw, co, ci)],
+                {
+                  kernel_shape: [kh, kw],
+                  pads: [kh - 1 - pads[0], kw - 1 - pads[1], kh - 1 - pads[2], kw - 1 - pads[3]],
+                },
+                NCHWC,
+              );
+            } else {
+              const dyN = op(
+                "ReorderOutput",
+                [dy],
+                { channels: whole(co), channels_last: 0 },
+                NCHWC,
+              );
+              const oihw = op(
+                "Transpose",
+                [
+                  whole(ci) === ci && whole(co) === co
+                    ? W
+                    : op("Pad", [W, I([0, 0, 0, 0, 0, 0, whole(ci) - ci, whole(co) - co])]),
+                ],
+                { perm: [3, 2, 0, 1] },
+              );
+              // ConvTranspose's output is sh·(oh − 1) + kh − pads + output_padding: make it h.
+              const outPad = [
+                h - ((oh - 1) * sh + kh - pads[0] - pads[2]),
+                w - ((ow - 1) * sw + kw - pads[1] - pads[3]),
+              ];
+              const t = op("ConvTranspose", [dyN, oihw], {
+                kernel_shape: [kh, kw],
+                strides: [sh, sw],
+                pads,
+                output_padding: outPad,
+              });
+              dx = op("ReorderInput", [t], { channels_last: 0 }, NCHWC);
+            }
+            contribute(src.name, dx);
+          },
+        });
+        break;
+      }
+      case "BatchNormalization": {
+        const { layer: src, value } = oneInput(layer);
+        const v = requireAct(layer, value);
+        const axis = cfg.axis as number | undefined;
+        if (axis !== undefined && axis !== -1 && axis !== 3) {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": expected axis -1 (channels last), got ${axis}`,
+          );
+        }
+        const eps = cfg.epsilon as number;
+        const c = v.c;
+        const M = N * v.h * v.w;
+        const gammaVar = cfg.scale === false ? undefined : weightOf(layer, "gamma");
+        const betaVar = cfg.center === false ? undefined : weightOf(layer, "beta");
+        const ones = Array.from({ length: whole(c) }, (_, i) => (i < c ? 1 : 0));
+        const g = gammaVar
+          ? channelVector(feed(gammaVar), c)
+          : op("Reshape", [Fv(ones), I([1, whole(c) / B, 1, 1, B])]);
+        const x5 = view5(v);
+        const E = (vec: string) => perImage(vec, c, v.h, v.w);
+        const mean = op("ReduceMean", [x5], { axes: [0, 2, 3], keepdims: 1 });
+        const xc = op("Sub", [x5, E(mean)]);
+        const variance = op("ReduceMean", [op("Mul", [xc, xc])], { axes: [0, 2, 3], keepdims: 1 });
+        const rstd = op("Reciprocal", [op("Sqrt", [op("Add", [variance, F(eps)])])]);
+        const scale = op("Mul", [g, rstd]);
+        let y5 = op("Mul", [xc, E(scale)]);
+        if (betaVar) y5 = op("Add", [y5, E(channelVector(feed(betaVar), c))]);
+        const y = view4(y5, c, v.h, v.w);
+        const index = stats.length;
+        const meanOut = `bn${index}_mean`;
+        const varOut = `bn${index}_variance`;
+        output(meanOut, unpadVector(mean, c), [c]);
+        output(varOut, unpadVector(variance, c), [c]);
+        stats.push({
+          layer,
+          meanOutput: meanOut,
+          varianceOutput: varOut,
+          count: M,
+          movingMean: weightOf(layer, "moving_mean"),
+          movingVariance: weightOf(layer, "moving_variance"),
+        });
+        values.set(name, { kind: "act", name: y, h: v.h, w: v.w, c });
+        backward.push({
+          layer: name,
+          run: (dyIn) => {
+            const dy = view5({ name: dyIn, h: v.h, w: v.w, c });
+            const dbeta = op("ReduceSum", [dy, I([0, 2, 3])], { keepdims: 1 });
+            const dxc = op("ReduceSum", [op("Mul", [dy, xc]), I([0, 2, 3])], { keepdims: 1 });
+            if (betaVar) gradient(betaVar, unpadVector(dbeta, c));
+            if (gammaVar) gradient(gammaVar, unpadVector(op("Mul", [dxc, rstd]), c));
+            // dx = a·dy + b·(x − μ) + c0, with a = γ/σ, b = −a·dxc/(σ²M), c0 = −a·dβ/M.
+            const cA = scale;
+            const cB = op("Mul", [
+              op("Mul", [op("Mul", [cA, rstd]), op("Mul", [rstd, dxc])]),
+              F(-1 / M),
+            ]);
+            const c0 = op("Mul", [op("Mul", [cA, dbeta]), F(-1 / M)]);
+            const dx = op("Add", [
+              op("Add", [op("Mul", [dy, E(cA)]), op("Mul", [xc, E(cB)])]),
+              E(c0),
+            ]);
+            contribute(src.name, view4(dx, c, v.h, v.w));
+          },
+        });
+        break;
+      }
+      case "ReLU":
+      case "Activation": {
+        const { layer: src, value } = oneInput(layer);
+        const kind = cls === "ReLU" ? "relu" : cfg.activation;
+        if (
+          cls === "ReLU" &&
+          (cfg.maxValue != null || (cfg.negativeSlope ?? 0) !== 0 || (cfg.threshold ?? 0) !== 0)
+        ) {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": ReLU with maxValue, negativeSlope or threshold is not supported`,
+          );
+        }
+        if (value.kind === "image" || ("pads" in value && value.pads)) {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": expected a layer's output, not the model input`,
+          );
+        }
+        const [out, mask] = activation(layer, kind, value.name);
+        values.set(name, { ...value, name: out });
+        backward.push({ layer: name, run: (dy) => contribute(src.name, mask(dy)) });
+        break;
+      }
+      case "Add": {
+        const ins = inputsOf(layer);
+        if (ins.length < 2)
+          throw new TrainingGraphUnsupported(`layer "${name}": expected two or more inputs`);
+        const first = ins[0]?.value as Value;
+        for (const { value } of ins) {
+          if (
+            value.kind === "image" ||
+            ("pads" in value && value.pads) ||
+            value.kind !== first.kind
+          ) {
+            throw new TrainingGraphUnsupported(
+              `layer "${name}": expected inputs of one kind (feature maps or flat tensors)`,
+            );
+          }
+        }
+        let sum = (ins[0] as { value: Value }).value.name;
+        for (const { value } of ins.slice(1)) sum = op("Add", [sum, value.name]);
+        values.set(name, { ...first, name: sum });
+        backward.push({
+          layer: name,
+          run: (dy) => {
+            for (const { layer: s } of ins) contribute(s.name, dy);
+          },
+        });
+        break;
+      }
+      case "GlobalAveragePooling2D": {
+        const { layer: src, value } = oneInput(layer);
+        const v = requireAct(layer, value);
+        if (cfg.dataFormat !== undefined && cfg.dataFormat !== "channelsLast") {
+          throw new TrainingGraphUnsupported(`layer "${name}": expected dataFormat channelsLast`);
+        }
+        const pooled = op("ReduceMean", [view5(v)], { axes: [2, 3], keepdims: 1 });
+        const flat = op("Reshape", [pooled, I([N, whole(v.c)])]);
+        const out = whole(v.c) === v.c ? flat : op("Slice", [flat, I([0]), I([v.c]), I([1])]);
+        values.set(name, { kind: "vec", name: out, f: v.c });
+        backward.push({
+          layer: name,
+          run: (dy) => {
+            const padded =
+              whole(v.c) === v.c ? dy : op("Pad", [dy, I([0, 0, 0, whole(v.c) - v.c])]);
+            const d5 = op("Reshape", [padded, I([N, whole(v.c) / B, 1, 1, B])]);
+            const spread = op("Expand", [d5, I([N, whole(v.c) / B, v.h, v.w, B])]);
+            contribute(src.name, view4(op("Mul", [spread, F(1 / (v.h * v.w))]), v.c, v.h, v.w));
+          },
+        });
+        break;
+      }
+      case "Flatten": {
+        const { layer: src, value } = oneInput(layer);
+        if (value.kind !== "vec") {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": Flatten is supported after global pooling only`,
+          );
+        }
+        values.set(name, value);
+        backward.push({ layer: name, run: (dy) => contribute(src.name, dy) });
+        break;
+      }
+      case "Dropout": {
+        const { layer: src, value } = oneInput(layer);
+        if ((cfg.rate as number) > 0) {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": Dropout with rate ${String(cfg.rate)} is not supported (its random masks)`,
+          );
+        }
+        values.set(name, value);
+        backward.push({ layer: name, run: (dy) => contribute(src.name, dy) });
+        break;
+      }
+      case "Dense": {
+        const { layer: src, value } = oneInput(layer);
+        if (value.kind !== "vec") {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": expected a flat [batch, features] input (after global pooling)`,
+          );
+        }
+        const kernel = weightOf(layer, "kernel");
+        if (!kernel) throw new TrainingGraphUnsupported(`layer "${name}": no kernel weight`);
+        const bias = cfg.useBias === false ? undefined : weightOf(layer, "bias");
+        const units = kernel.shape[1] as number;
+        const K = feed(kernel);
+        const b = bias ? feed(bias) : undefined;
+        const y = op("Gemm", b ? [value.name, K, b] : [value.name, K]);
+        const [out, mask] = activation(layer, cfg.activation, y);
+        values.set(name, { kind: "vec", name: out, f: units });
+        backward.push({
+          layer: name,
+          run: (dyIn) => {
+            const dy = mask(dyIn);
+            gradient(kernel, op("Gemm", [value.name, dy], { transA: 1 }));
+            if (bias) gradient(bias, op("ReduceSum", [dy, I([0])], { keepdims: 0 }));
+            contribute(src.name, op("Gemm", [dy, K], { transB: 1 }));
+          },
+        });
+        break;
+      }
+      default:
+        throw new TrainingGraphUnsupported(
+          `layer "${name}" (${cls}) is not supported in the ONNX Runtime training graph (supported: ${TRAINING_GRAPH_LAYERS.join(", ")})`,
+        );
+    }
+  }
+
+  const logits = values.get(outputLayer.name);
+  if (logits?.kind !== "vec") {
+    throw new TrainingGraphUnsupported(
+      `model "${model.name}": expected its output to be logits, [batch, classes], from a Dense layer`,
+    );
+  }
+  const classes = logits.f;
+  // Softmax cross-entropy against `targets` (rows summing to 1: one-hot, or label-smoothed),
+  // averaged over the batch; its gradient (softmax − targets)/N.
+  const lse = op("ReduceLogSumExp", [logits.name], { axes: [1], keepdims: 0 });
+  const picked = op("ReduceSum", [op("Mul", [logits.name, "targets"]), I([1])], { keepdims: 0 });
+  const loss = op("ReduceMean", [op("Sub", [lse, picked])], { keepdims: 1 });
+  output("loss", loss, [1]);
+  contribute(
+    outputLayer.name,
+    op("Mul", [op("Sub", [op("Softmax", [logits.name], { axis: 1 }), "targets"]), F(1 / N)]),
+  );
+  for (const step of [...backward].reverse()) {
+    const parts = contributions.get(step.layer);
+    if (!parts || parts.length === 0) continue; // nothing downstream needs it
+    let dy = parts[0] as string;
+    for (const p of parts.slice(1)) dy = op("Add", [dy, p]);
+    step.run(dy);
+  }
+
+  return {
+    graph: {
+      nodes,
+      inputs: [
+        { name: "x", shape: [N, H0, W0, C0] },
+        { name: "targets", shape: [N, classes] },
+        ...weights.map((w) => ({ name: w.input, shape: [...w.variable.shape] })),
+      ],
+      outputs,
+      int64Constants: ints,
+      floatConstants: floats,
+    },
+    inputShape: [N, H0, W0, C0],
+    classes,
+    weights,
+    gradients,
+    batchStatistics: stats,
+    supportedLayers: TRAINING_GRAPH_LAYERS,
+  };
+}
