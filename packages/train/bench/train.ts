@@ -5,8 +5,10 @@
 // these as data-parallel replicas, one per core: DataParallel), and the same model in PyTorch
 // (Debian's /usr/bin/python3 with torch) in the same run, with the ratio tfjs/PyTorch. Where the
 // convolutions run on ONNX Runtime, inference is measured twice: tfjs layer by layer ("infer") and
-// the whole model as one ONNX Runtime session ("graph": @cnnkit/export's onnxRuntimeForward, as
-// the trainer evaluates); the inference ratio takes the faster.
+// the whole model as one ONNX Runtime session ("inferG": @cnnkit/export's onnxRuntimeForward, as
+// the trainer evaluates); the inference ratio takes the faster. Training likewise: tfjs layer by
+// layer ("train") and the whole step as one session ("trainG": @cnnkit/backends'
+// onnxRuntimeTrainingStep, then the same tf.train optimizer), where the model's layers allow.
 // Each tfjs configuration runs in its own process, since the wasm thread count is fixed when the
 // backend first starts. Every tfjs step is the same: classifierGradients (forward, softmax
 // cross-entropy, backward), then SGD with momentum; PyTorch's is the same in torch.
@@ -30,7 +32,12 @@ import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type BackendChoice, useBackend } from "@cnnkit/backends";
+import {
+  type BackendChoice,
+  BackendError,
+  onnxRuntimeTrainingStep,
+  useBackend,
+} from "@cnnkit/backends";
 import { onnxRuntimeForward } from "@cnnkit/export";
 import { fastResNet, smallResNet, summarize } from "@cnnkit/resnet";
 import * as tf from "@tensorflow/tfjs-core";
@@ -91,6 +98,12 @@ interface Row {
   model: string;
   batch: number;
   train: number;
+  /**
+   * Training with the whole step as one ONNX Runtime session (@cnnkit/backends'
+   * `onnxRuntimeTrainingStep`): `null` where not measured (other backends, replicas, or a model
+   * with layers it does not write, such as fastResNet's GELU and max-pooling).
+   */
+  trainGraph: number | null;
   /** `null` where not measured (replicas: inference is one model's, the row above). */
   infer: number | null;
   /**
@@ -118,7 +131,7 @@ async function measure(
   warmup: number,
   replicas: DataParallel | null,
   graphThreads: number | null,
-): Promise<{ train: number; infer: number; inferGraph: number | null }> {
+): Promise<{ train: number; trainGraph: number | null; infer: number; inferGraph: number | null }> {
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 1);
   const y = tf.tensor1d(
     Array.from({ length: batch }, (_, i) => i % 10),
@@ -138,6 +151,26 @@ async function measure(
     tf.dispose([value, correct, ...Object.values(grads)]);
   };
   const trainS = await timeIt(warmup, steps, step);
+  let trainGraph: number | null = null;
+  if (graphThreads !== null && !replicas) {
+    // The same step as one ONNX Runtime session, the update by a tf.train optimizer of its own.
+    const graph = await onnxRuntimeTrainingStep(model, {
+      batchSize: batch,
+      threads: graphThreads,
+    }).catch((err) => {
+      if (BackendError.isInstance(err) && err.code === "unsupported_layer") return null;
+      throw err;
+    });
+    if (graph) {
+      const graphOptimizer = tf.train.momentum(0.01, 0.9);
+      const s = await timeIt(warmup, steps, async () => {
+        await graph.step(graphOptimizer, x, y);
+      });
+      trainGraph = (batch * steps) / s;
+      graph.dispose();
+      graphOptimizer.dispose();
+    }
+  }
   // Inference is one model's (replicas split training batches only).
   const infer = async () => {
     const out = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
@@ -158,7 +191,12 @@ async function measure(
   }
   optimizer.dispose();
   tf.dispose([x, y]);
-  return { train: (batch * steps) / trainS, infer: (batch * steps) / inferS, inferGraph };
+  return {
+    train: (batch * steps) / trainS,
+    trainGraph,
+    infer: (batch * steps) / inferS,
+    inferGraph,
+  };
 }
 
 function torchRow(model: string, threads: number): Row | string {
@@ -198,6 +236,7 @@ function torchRow(model: string, threads: number): Row | string {
     batch,
     train: r.train_img_s,
     infer: r.infer_img_s,
+    trainGraph: null,
     inferGraph: null,
   };
 }
@@ -357,6 +396,7 @@ for (const r of all) {
       model: r.model,
       batch: r.batch,
       train: r.train,
+      trainGraph: r.trainGraph,
       infer: r.infer,
       inferGraph: r.inferGraph,
       ...(r.multiplyAdds ? { multiplyAdds: r.multiplyAdds } : {}),
@@ -364,6 +404,7 @@ for (const r of all) {
   else {
     // Each column's best round on its own.
     seen.train = Math.max(seen.train, r.train);
+    seen.trainGraph = larger(seen.trainGraph, r.trainGraph);
     seen.infer = larger(seen.infer, r.infer);
     seen.inferGraph = larger(seen.inferGraph, r.inferGraph);
   }
@@ -385,7 +426,7 @@ console.log(
 );
 // Against PyTorch's best thread count: on a loaded machine its OpenMP threads can lose to one thread.
 console.log(
-  `${"runtime".padEnd(28)}${"model".padEnd(8)}${"batch".padStart(6)}${"train".padStart(8)}${"infer".padStart(8)}${"graph".padStart(8)}  train, infer / best PyTorch's`,
+  `${"runtime".padEnd(28)}${"model".padEnd(8)}${"batch".padStart(6)}${"train".padStart(8)}${"trainG".padStart(8)}${"infer".padStart(8)}${"inferG".padStart(8)}  train, trainG, infer / best PyTorch's`,
 );
 for (const r of rows) {
   const torch = rows.filter((t) => t.runtime.startsWith("pytorch") && t.model === r.model);
@@ -395,16 +436,17 @@ for (const r of rows) {
   const ours = Math.max(
     ...[r.infer, r.inferGraph].filter((v): v is number => v !== null && Number.isFinite(v)),
   );
+  const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(3)}x` : "-");
   const ratio =
     torch.length > 0 && !r.runtime.startsWith("pytorch")
-      ? `${(r.train / bestTrain).toFixed(3)}x, ${Number.isFinite(ours / bestInfer) ? `${(ours / bestInfer).toFixed(3)}x` : "-"}`
+      ? `${x(r.train / bestTrain)}, ${x((r.trainGraph ?? Number.NaN) / bestTrain)}, ${x(ours / bestInfer)}`
       : "";
   console.log(
-    `${r.runtime.padEnd(28)}${r.model.padEnd(8)}${String(r.batch).padStart(6)}${fmt(r.train)}${fmt(r.infer)}${fmt(r.inferGraph)}  ${ratio}`,
+    `${r.runtime.padEnd(28)}${r.model.padEnd(8)}${String(r.batch).padStart(6)}${fmt(r.train)}${fmt(r.trainGraph)}${fmt(r.infer)}${fmt(r.inferGraph)}  ${ratio}`,
   );
 }
 console.log(
-  "graph: inference with the whole model as one ONNX Runtime session (@cnnkit/export's onnxRuntimeForward; the trainer evaluates this way when its convolutions run on ONNX Runtime)",
+  "trainG: the whole training step as one ONNX Runtime session (@cnnkit/backends' onnxRuntimeTrainingStep; '-' where the model's layers are not all supported); inferG: inference likewise (@cnnkit/export's onnxRuntimeForward; the trainer evaluates this way when its convolutions run on ONNX Runtime)",
 );
 // Against the machine's limit: a training step counted as 3 forward passes (the input and filter
 // gradients cost one each), 2 flops per multiply-add; inference as one pass.
@@ -425,7 +467,7 @@ for (const model of [...new Set(rows.map((r) => r.model))]) {
     Number.isFinite(imgs) ? ((imgs * macs * 2 * passes) / 1e9).toFixed(0).padStart(5) : "    -";
   console.log(
     `  ${model.padEnd(10)}${(macs / 1e6).toFixed(1).padStart(7)} M multiply-adds: train ${g(
-      best(false, (r) => [r.train]),
+      best(false, (r) => [r.train, r.trainGraph]),
       3,
     )} / ${g(
       best(true, (r) => [r.train]),
@@ -441,7 +483,7 @@ for (const model of [...new Set(rows.map((r) => r.model))]) {
 }
 if (ROUNDS > 1) {
   // Each round against PyTorch's best of the same round: minutes apart, the VM's drift cancels.
-  console.log("per round, train / best PyTorch train of that round:");
+  console.log("per round, train (and trainG) / best PyTorch train of that round:");
   for (const r of rows.filter((t) => !t.runtime.startsWith("pytorch"))) {
     const ratios = [];
     for (let round = 1; round <= ROUNDS; round++) {
@@ -452,7 +494,8 @@ if (ROUNDS > 1) {
         (t) => t.round === round && t.runtime.startsWith("pytorch") && t.model === r.model,
       );
       const best = Math.max(...theirs.map((t) => t.train));
-      ratios.push(ours && theirs.length > 0 ? `${(ours.train / best).toFixed(2)}x` : "-");
+      const graph = ours?.trainGraph ? ` (${(ours.trainGraph / best).toFixed(2)}x)` : "";
+      ratios.push(ours && theirs.length > 0 ? `${(ours.train / best).toFixed(2)}x${graph}` : "-");
     }
     console.log(`  ${r.runtime.padEnd(26)}${r.model.padEnd(8)}${ratios.join("  ")}`);
   }

@@ -104,6 +104,22 @@ describe("onnxRuntimeTrainingStep", () => {
       "plain tf.layers (12 and 20 channels, biases, relu, 1x1, valid, asymmetric padding)",
       plainModel,
     ],
+    [
+      "the README's tf.sequential model",
+      () =>
+        tfl.sequential({
+          layers: [
+            tfl.layers.conv2d({
+              inputShape: [10, 10, 3],
+              filters: 16,
+              kernelSize: 3,
+              activation: "relu",
+            }),
+            tfl.layers.globalAveragePooling2d({}),
+            tfl.layers.dense({ units: 10 }),
+          ],
+        }),
+    ],
   ])("%s: loss and every gradient equal tfjs's", async (_name, build) => {
     const model = build();
     const { x, labels } = batchOf(model, 4, 1);
