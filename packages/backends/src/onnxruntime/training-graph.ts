@@ -19,10 +19,9 @@
 // - Conv2D, input gradient: stride 1 is the convolution of dy with the filter flipped in space
 //   and with in/out channels swapped (again a blocked convolution); strides > 1 go through
 //   ConvTranspose in NCHW (ReorderOutput/ReorderInput around it).
-// - Conv2D, filter gradient: one batched product per filter tap, per image and block pair:
-//   dy as [N, C/B, 1, HW, B] (transposed by the product) times the tap's input [N, 1, C/B, HW, B],
-//   summed over the images; no transposes of the activations, one strided Slice per tap. The
-//   first convolution (reading the NHWC image) takes its taps from the image: one GEMM each.
+// - Conv2D, filter gradient: one product per filter tap, dW[a,b] = X_abᵀ·dY over all pixels of
+//   the batch, with X_ab the (strided) tap of the NHWC input and dY NHWC, batched over 8 groups of
+//   images so that both threads work; the blocked activations reach NHWC through MLAS's reorders.
 // - BatchNormalization: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ·(dy − dβ/M − x̂·dγ/M), written as
 //   dx = a·dy + b·(x − μ) + c with per-channel a, b, c; both it and the forward's affine map run
 //   as a 1x1 depthwise blocked convolution (per-channel scale, bias, and an added tensor).
@@ -446,51 +445,42 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
                 unpadVector(op("ReduceSum", [dy5, I([0, 2, 3])], { keepdims: 1 }), co),
               );
             }
-            // Filter gradient.
-            if (fromImage) {
-              // Taps from the NHWC image, dy as NHWC rows: dW[a,b] = X_ab^T · dY, one GEMM per tap.
-              const dyNhwc = op("ReorderOutput", [dy], { channels: co, channels_last: 1 }, NCHWC);
-              const dyRows = op("Reshape", [dyNhwc, I([N * oh * ow, co])]);
-              const padded = pads.some((p) => p > 0)
-                ? op("Pad", [xName, I([0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0])])
-                : xName;
-              const taps = eachTap(padded, 1, (t) =>
-                op("Gemm", [op("Reshape", [t, I([N * oh * ow, ci])]), dyRows], { transA: 1 }),
+            // Filter gradient, pixel-major: the input and dy as NHWC (the image is; the blocked
+            // activations through MLAS's reorders), per tap one batched product
+            // [G, (N/G)·HW, ci]ᵀ x [G, (N/G)·HW, co], summed over the G groups of images.
+            // Against products per image and block pair on the blocked layout (no reorders):
+            // SmallResNet steps 1.19x (1.02-1.27), the narrow net's 1.04x (16 alternating runs).
+            {
+              const G = [8, 4, 2, 1].find((g) => N % g === 0) as number;
+              const cin = fromImage ? ci : whole(ci);
+              const xN = fromImage
+                ? xName
+                : op("ReorderOutput", [xName], { channels: cin, channels_last: 1 }, NCHWC);
+              const xP = pads.some((p) => p > 0)
+                ? op("Pad", [xN, I([0, pads[0], pads[1], 0, 0, pads[2], pads[3], 0])])
+                : xN;
+              const dyN = op(
+                "ReorderOutput",
+                [dy],
+                { channels: whole(co), channels_last: 1 },
+                NCHWC,
               );
-              const stacked =
-                taps.length > 1 ? op("Concat", taps, { axis: 0 }) : (taps[0] as string);
-              gradient(kernel, op("Reshape", [stacked, I([kh, kw, ci, co])]));
-            } else {
-              const [cib, cob] = [whole(ci) / B, whole(co) / B];
-              const x5 = view5({ name: xName, h, w, c: ci });
-              const padded = pads.some((p) => p > 0)
-                ? op("Pad", [x5, I([0, 0, pads[0], pads[1], 0, 0, 0, pads[2], pads[3], 0])])
-                : x5;
-              const dyT = op("Reshape", [dy5, I([N, cob, 1, oh * ow, B])]);
-              // [N, co/B, ci/B, B(o), B(i)] per tap.
-              const taps = eachTap(padded, 2, (t) =>
-                op(
-                  "FusedMatMul",
-                  [dyT, op("Reshape", [t, I([N, 1, cib, oh * ow, B])])],
-                  { transA: 1 },
-                  MS,
-                ),
+              const rows = (N / G) * oh * ow;
+              const dyG = op("Reshape", [dyN, I([G, rows, whole(co)])]);
+              const taps = eachTap(xP, 1, (t) =>
+                op("FusedMatMul", [op("Reshape", [t, I([G, rows, cin])]), dyG], { transA: 1 }, MS),
               );
               const stacked =
                 taps.length > 1 ? op("Concat", taps, { axis: 0 }) : (taps[0] as string);
               const summed = op(
                 "ReduceSum",
-                [op("Reshape", [stacked, I([kh * kw, N, cob, cib, B, B])]), I([1])],
+                [op("Reshape", [stacked, I([kh * kw, G, cin, whole(co)])]), I([1])],
                 { keepdims: 0 },
               );
-              // [kh·kw, co/B, ci/B, B(o), B(i)] → [kh·kw, ci/B, B(i), co/B, B(o)] → HWIO.
-              const hwio = op("Reshape", [
-                op("Transpose", [summed], { perm: [0, 2, 4, 1, 3] }),
-                I([kh, kw, whole(ci), whole(co)]),
-              ]);
+              const hwio = op("Reshape", [summed, I([kh, kw, cin, whole(co)])]);
               gradient(
                 kernel,
-                whole(ci) === ci && whole(co) === co
+                cin === ci && whole(co) === co
                   ? hwio
                   : op("Slice", [hwio, I([0, 0]), I([ci, co]), I([2, 3])]),
               );
