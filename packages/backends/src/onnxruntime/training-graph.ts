@@ -242,6 +242,27 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
     return whole(c) === c ? flat : op("Slice", [flat, I([0]), I([c]), I([0])]);
   };
 
+  /**
+   * Σ over batch and pixels of a 5-D blocked tensor, per channel, as [1, C/B, 1, 1, B]: `kind`
+   * ReduceSum or ReduceSumSquare. ONNX Runtime reduces [N, C/B, H, W, B] over axes 0, 2 and 3
+   * with its general loop; over the pixels of [N·C/B, HW, B] (kept, reduced, kept) and then over
+   * the images of [N, C] it takes its fast paths: whole steps 1.10-1.12x on the narrow net, 1.10x
+   * on the tiny one, 1.07x on SmallResNet (20 and 6 alternating runs). (dy·sign(y) for the ReLU
+   * mask instead of Where(y > 0) measured even, 0.997x.)
+   */
+  const channelSum = (t5: string, c: number, h: number, w: number, kind = "ReduceSum") => {
+    const cb = whole(c) / B;
+    const flat = op("Reshape", [t5, I([N * cb, h * w, B])]);
+    const pixels =
+      kind === "ReduceSum"
+        ? op("ReduceSum", [flat, I([1])], { keepdims: 0 })
+        : op(kind, [flat], { axes: [1], keepdims: 0 });
+    const images = op("ReduceSum", [op("Reshape", [pixels, I([N, whole(c)])]), I([0])], {
+      keepdims: 0,
+    });
+    return op("Reshape", [images, I([1, cb, 1, 1, B])]);
+  };
+
   // --- filters ---------------------------------------------------------------------------------
   /** HWIO [kh, kw, ci, co] → padded to whole blocks → blocked [co/B, ci/B, kh, kw, B(i), B(o)]. */
   const blockedFilter = (hwio: string, kh: number, kw: number, ci: number, co: number) => {
@@ -440,10 +461,7 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
             const dy = relu(dyIn);
             const dy5 = view5({ name: dy, h: oh, w: ow, c: co });
             if (bias) {
-              gradient(
-                bias,
-                unpadVector(op("ReduceSum", [dy5, I([0, 2, 3])], { keepdims: 1 }), co),
-              );
+              gradient(bias, unpadVector(channelSum(dy5, co, oh, ow), co));
             }
             // Filter gradient, pixel-major: the input and dy as NHWC (the image is; the blocked
             // activations through MLAS's reorders), per tap one batched product
@@ -572,17 +590,14 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
           : op("Reshape", [Fv(ones), I([1, whole(c) / B, 1, 1, B])]);
         const x5 = view5(v);
         const E = (vec: string) => perImage(vec, c, v.h, v.w);
-        const mean = op("ReduceMean", [x5], { axes: [0, 2, 3], keepdims: 1 });
+        const mean = op("Mul", [channelSum(x5, c, v.h, v.w), F(1 / M)]);
         const xc = op("Sub", [x5, E(mean)]);
         // var = Σ(x − μ)²/M (two passes, as tfjs's moments); then the per-channel affine map
         // (x − μ)·γ/σ + β as a 1x1 depthwise blocked convolution: one pass where a Mul and an Add
         // over the 5-D view took two (whole narrow-net steps 1.035x, tiny 1.05x, 20 alternating
         // runs each; the backward's a·dy + c0 + b·(x − μ) likewise, the last term as the
         // convolution's Sum input).
-        const variance = op("Mul", [
-          op("ReduceSumSquare", [xc], { axes: [0, 2, 3], keepdims: 1 }),
-          F(1 / M),
-        ]);
+        const variance = op("Mul", [channelSum(xc, c, v.h, v.w, "ReduceSumSquare"), F(1 / M)]);
         const rstd = op("Reciprocal", [op("Sqrt", [op("Add", [variance, F(eps)])])]);
         const scale = op("Mul", [g, rstd]);
         const betaIn = betaVar ? feed(betaVar) : undefined;
@@ -621,8 +636,8 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
           layer: name,
           run: (dyIn) => {
             const dy = view5({ name: dyIn, h: v.h, w: v.w, c });
-            const dbeta = op("ReduceSum", [dy, I([0, 2, 3])], { keepdims: 1 });
-            const dxc = op("ReduceSum", [op("Mul", [dy, xc]), I([0, 2, 3])], { keepdims: 1 });
+            const dbeta = channelSum(dy, c, v.h, v.w);
+            const dxc = channelSum(op("Mul", [dy, xc]), c, v.h, v.w);
             if (betaVar) gradient(betaVar, unpadVector(dbeta, c));
             if (gammaVar) gradient(gammaVar, unpadVector(op("Mul", [dxc, rstd]), c));
             // dx = a·dy + b·(x − μ) + c0, with a = γ/σ, b = −a·dxc/(σ²M), c0 = −a·dβ/M.
