@@ -793,6 +793,10 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
   const picked = op("ReduceSum", [op("Mul", [logits.name, "targets"]), I([1])], { keepdims: 0 });
   const loss = op("ReduceMean", [op("Sub", [lse, picked])], { keepdims: 1 });
   output("loss", loss, [1]);
+  // Images whose largest logit is their target's largest (the batch accuracy's numerator).
+  const argmax = (t: string) => op("ArgMax", [t], { axis: 1, keepdims: 0 });
+  const hits = op("Cast", [op("Equal", [argmax(logits.name), argmax("targets")])], { to: 1 });
+  output("correct", op("ReduceSum", [hits, I([0])], { keepdims: 1 }), [1]);
   contribute(
     outputLayer.name,
     op("Mul", [op("Sub", [op("Softmax", [logits.name], { axis: 1 }), "targets"]), F(1 / N)]),

@@ -208,16 +208,25 @@ describe("onnxRuntimeTrainingStep", () => {
     train.dispose();
   });
 
-  it("applies label smoothing to the targets", async () => {
+  it("applies label smoothing to the targets, and counts the images it gets right", async () => {
     const model = plainModel();
-    const { x, labels } = batchOf(model, 4, 4);
+    const { x } = batchOf(model, 4, 4);
+    // Labels that the model's current guess gets right for the first three images only.
+    const guess = tf.tidy(() => tf.argMax(model.apply(x, { training: true }) as tf.Tensor, 1));
+    const g = Array.from(guess.dataSync());
+    const labels = tf.tensor1d(
+      g.map((k, i) => (i < 3 ? k : (k + 1) % 10)),
+      "int32",
+    );
+    guess.dispose();
     const eps = 0.2;
     const train = await onnxRuntimeTrainingStep(model, {
       batchSize: 4,
       threads: 2,
       labelSmoothing: eps,
     });
-    const { loss, grads } = await train.gradients(x, labels);
+    const { loss, correct, grads } = await train.gradients(x, labels);
+    expect(correct).toBe(3);
     const ref = tf.variableGrads(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor;
       return tf.losses.softmaxCrossEntropy(

@@ -32,6 +32,8 @@ export interface OnnxRuntimeTrainingStepOptions {
 export interface TrainingStepGradients {
   /** The batch's mean softmax cross-entropy, computed before the update. */
   readonly loss: number;
+  /** Images whose largest logit is their label's (the target's largest), in the same pass. */
+  readonly correct: number;
   /** d loss / d variable for each trainable variable, keyed by the variable's name. */
   readonly grads: tf.NamedTensorMap;
 }
@@ -149,7 +151,7 @@ export async function onnxRuntimeTrainingStep(
 
   const [n, h, w, c] = plan.inputShape;
   const classes = plan.classes;
-  const fetches: Record<string, null> = { loss: null };
+  const fetches: Record<string, null> = { loss: null, correct: null };
   for (const g of plan.gradients) fetches[g.output] = null;
   for (const s of plan.batchStatistics) {
     fetches[s.meanOutput] = null;
@@ -226,6 +228,7 @@ export async function onnxRuntimeTrainingStep(
       return d;
     };
     const loss = data("loss")[0] as number;
+    const correct = data("correct")[0] as number;
     const grads: tf.NamedTensorMap = {};
     for (const g of plan.gradients)
       grads[g.variable.name] = tf.tensor(data(g.output), [...g.variable.shape]);
@@ -252,7 +255,7 @@ export async function onnxRuntimeTrainingStep(
         }
       }
     });
-    return { loss, grads };
+    return { loss, correct, grads };
   };
 
   return {
