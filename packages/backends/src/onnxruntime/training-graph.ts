@@ -343,6 +343,11 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
     y: string,
   ): [string, (dy: string) => string] => {
     if (kind === undefined || kind === null || kind === "linear") return [y, (dy) => dy];
+    if (kind === "softmax" && layer === outputLayer) {
+      throw new TrainingGraphUnsupported(
+        `layer "${layer.name}": ends in a softmax; the step's cross-entropy applies the softmax itself, so the model must output logits (give its last layer activation "linear")`,
+      );
+    }
     if (kind !== "relu") {
       throw new TrainingGraphUnsupported(
         `layer "${layer.name}": activation "${String(kind)}" is not supported in the training graph (linear or relu)`,

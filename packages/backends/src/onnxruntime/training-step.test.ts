@@ -260,6 +260,16 @@ describe("onnxRuntimeTrainingStep", () => {
       /"pool_here" \(MaxPooling2D\) is not supported.*supported: InputLayer, Conv2D/,
     );
 
+    const probs = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ inputShape: [8, 8, 3], filters: 8, kernelSize: 3 }),
+        tfl.layers.globalAveragePooling2d({}),
+        tfl.layers.dense({ units: 10, activation: "softmax", name: "probs" }),
+      ],
+    });
+    await expect(onnxRuntimeTrainingStep(probs, { batchSize: 2 })).rejects.toThrow(
+      /"probs": ends in a softmax.*must output logits/,
+    );
     await expect(onnxRuntimeTrainingStep(plainModel(), { batchSize: 0 })).rejects.toThrow(
       /batchSize/,
     );
