@@ -5,7 +5,7 @@ import { activeRuntime, type Runtime } from "./runtime.js";
 export const NCHWC = "com.microsoft.nchwc";
 
 /** `channels` rounded up to whole blocks of `b`. */
-const whole = (channels: number, b: number) => Math.ceil(channels / b) * b;
+export const whole = (channels: number, b: number) => Math.ceil(channels / b) * b;
 
 /** The most arithmetic that padding the channels to whole blocks may add (see `blockable`). */
 const MAX_PADDED_WORK = 1.8;
@@ -28,13 +28,13 @@ export function blockable(cin: number, cout: number): boolean {
  * OIHWBiBo layout ([cout/B, cin/B, kh, kw, B(in), B(out)], shaped [cout, cin, kh, kw]), which
  * the NCHWc Conv reads: a reshape, a 6-D transpose and a reshape.
  */
-function blockedFilter(
+export function blockedFilter(
   src: string,
   dst: string,
   [kh, kw, cin, cout]: readonly number[],
   constants: Record<string, number[]>,
+  b: number = (activeRuntime() as Runtime).blockSize,
 ): OnnxNode[] {
-  const b = (activeRuntime() as Runtime).blockSize;
   const [ci, co] = [whole(cin as number, b), whole(cout as number, b)];
   constants[`${dst}_6d`] = [kh as number, kw as number, ci / b, b, co / b, b];
   constants[`${dst}_4d`] = [co, ci, kh as number, kw as number];

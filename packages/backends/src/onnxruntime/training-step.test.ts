@@ -157,10 +157,10 @@ describe("onnxRuntimeTrainingStep", () => {
       const [ma, mb] = [moving(a), moving(b)];
       expect(ma.length).toBeGreaterThan(0);
       ma.forEach((w, i) => {
-        const before = tf.tidy(
+        const diff = tf.tidy(
           () => tf.norm(tf.sub(w.read(), (mb[i] as typeof w).read())).dataSync()[0],
         );
-        expect(before, w.name).toBeLessThan(
+        expect(diff, w.name).toBeLessThan(
           1e-5 * Math.max(1, tf.norm(w.read()).dataSync()[0] as number),
         );
       });

@@ -59,6 +59,10 @@ export interface OnnxRuntimeTrainingStep {
   dispose(): void;
 }
 
+/** A tensor's values as float32: `data()` already returns a fresh array for float32 tensors. */
+const float32 = (values: ArrayLike<number>): Float32Array =>
+  values instanceof Float32Array ? values : Float32Array.from(values);
+
 interface LayerVariableLike extends GraphVariable {
   read(): tf.Tensor;
   write(value: tf.Tensor): void;
@@ -66,7 +70,6 @@ interface LayerVariableLike extends GraphVariable {
 
 interface NativeOutput {
   readonly data?: unknown;
-  readonly dims?: readonly number[];
 }
 
 /**
@@ -204,13 +207,12 @@ export async function onnxRuntimeTrainingStep(
       );
     }
     const feeds: Record<string, unknown> = {
-      x: new ort.Tensor("float32", Float32Array.from(await x.data()), [n, h, w, c]),
+      x: new ort.Tensor("float32", float32(await x.data()), [n, h, w, c]),
       targets: new ort.Tensor("float32", await targetsOf(labels), [n, classes]),
     };
     const read = await Promise.all(
       plan.weights.map(async (f) => {
-        const v = (f.variable as LayerVariableLike).read();
-        return Float32Array.from(await v.data());
+        return float32(await (f.variable as LayerVariableLike).read().data());
       }),
     );
     plan.weights.forEach((f, i) => {
