@@ -3,7 +3,7 @@
 // shapes, as the kernels build them.
 //   node --conditions=@cnnkit/source --import tsx bench/ort-nodes.ts [--kernel conv,dx,dw]
 //        [--shapes 7x96x96] [--batch 1024] [--threads 2] [--runs 3] [--no-arena]
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -15,6 +15,7 @@ import { loadOnnxRuntime } from "../src/onnxruntime/load.js";
 import { encodeOnnxModel, type OnnxGraph } from "../src/onnxruntime/onnx-model.js";
 import { probeBlockSize } from "../src/onnxruntime/probe-block-size.js";
 import { setActiveRuntime } from "../src/onnxruntime/runtime.js";
+import { benchSession, readProfile } from "./ort-profile.js";
 
 const { values: args } = parseArgs({
   // `pnpm bench -- --flag` passes the "--" on: drop it, or parseArgs takes every flag as positional.
@@ -53,20 +54,7 @@ for (const spec of args.shapes.split(",")) {
           : filterGradGraph(g);
     if (graph == null) continue;
     const bytes = encodeOnnxModel(graph);
-    const s = ort.createSession() as ReturnType<typeof ort.createSession> & {
-      endProfiling(): void;
-    };
-    s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: "sequential",
-      graphOptimizationLevel: "all",
-      enableCpuMemArena: memoryArena,
-      logSeverityLevel: 3,
-      enableProfiling: true,
-      profileFilePrefix: path.join(dir, "p"),
-      extra: { session: { intra_op: { allow_spinning: "0" } } },
-    });
+    const s = benchSession(ort, bytes, { threads, memoryArena, profileDir: dir, spinning: false });
     const feeds = Object.fromEntries(
       graph.inputs.map((v) => {
         const dims = v.shape as number[];
@@ -78,22 +66,9 @@ for (const spec of args.shapes.split(",")) {
     for (let r = 0; r <= runs; r++) s.run(feeds, { [out]: null }, {});
     s.endProfiling();
     s.dispose?.();
-    const file = readdirSync(dir).map((n) => path.join(dir, n))[0] as string;
-    const events = JSON.parse(readFileSync(file, "utf8")) as {
-      cat: string;
-      name: string;
-      dur: number;
-      args: { op_name?: string };
-    }[];
-    rmSync(file);
     // The first run (allocations, the arena's growth) is left out.
-    const nodeEvents = events.filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time"));
-    const perRun = nodeEvents.length / (runs + 1);
     const byOp = new Map<string, number>();
-    for (const e of nodeEvents.slice(perRun)) {
-      const op = e.args.op_name ?? e.name;
-      byOp.set(op, (byOp.get(op) ?? 0) + e.dur / 1000 / runs);
-    }
+    for (const e of readProfile(dir, 1, runs)) byOp.set(e.op, (byOp.get(e.op) ?? 0) + e.ms);
     const total = [...byOp.values()].reduce((a, b) => a + b, 0);
     const parts = [...byOp]
       .sort((a, b) => b[1] - a[1])

@@ -6,6 +6,7 @@ import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BackendError } from "../errors.js";
+import { type GraphModel, trainingGraph } from "./training-graph.js";
 import { onnxRuntimeTrainingStep } from "./training-step.js";
 
 // Gradients are compared by relative norm, |a − b| / max(|b|, 1e-2): a convolution's bias just
@@ -122,21 +123,46 @@ describe("onnxRuntimeTrainingStep", () => {
     ],
   ])("%s: loss and every gradient equal tfjs's", async (_name, build) => {
     const model = build();
-    const { x, labels } = batchOf(model, 4, 1);
-    const train = await onnxRuntimeTrainingStep(model, { batchSize: 4, threads: 2 });
-    const { loss, grads } = await train.gradients(x, labels);
-    const ref = reference(model, x, labels);
-    expect(Math.abs(loss - (ref.value.dataSync()[0] as number))).toBeLessThan(1e-5);
-    const names = variables(model).map((v) => v.name);
-    expect(Object.keys(grads).sort()).toEqual([...names].sort());
-    expect(train.variables.length).toBe(names.length);
-    for (const name of names) {
-      const g = grads[name] as tf.Tensor;
-      expect(g.shape, name).toEqual((ref.grads[name] as tf.Tensor).shape);
-      expect(relative(g, ref.grads[name] as tf.Tensor), name).toBeLessThan(RTOL);
+    // Batch 4 takes the filter gradients' per-tap products, 16 (whole blocks of images, with a
+    // block of 8 or 16) their one-convolution form: both are checked.
+    for (const batch of [4, 16]) {
+      const { x, labels } = batchOf(model, batch, 1);
+      const train = await onnxRuntimeTrainingStep(model, { batchSize: batch, threads: 2 });
+      const { loss, grads } = await train.gradients(x, labels);
+      const ref = reference(model, x, labels);
+      expect(Math.abs(loss - (ref.value.dataSync()[0] as number))).toBeLessThan(1e-5);
+      const names = variables(model).map((v) => v.name);
+      expect(Object.keys(grads).sort()).toEqual([...names].sort());
+      expect(train.variables.length).toBe(names.length);
+      for (const name of names) {
+        const g = grads[name] as tf.Tensor;
+        expect(g.shape, name).toEqual((ref.grads[name] as tf.Tensor).shape);
+        expect(relative(g, ref.grads[name] as tf.Tensor), `${name} at batch ${batch}`).toBeLessThan(
+          RTOL,
+        );
+      }
+      tf.dispose([grads, ref.grads, ref.value, x, labels]);
+      train.dispose();
     }
-    tf.dispose([grads, ref.grads, ref.value, x, labels]);
-    train.dispose();
+  });
+
+  it("computes the filter gradients of whole blocks of images as convolutions, others per tap", () => {
+    const model = smallResNet({ widths: [8, 16], seed: 3, inputShape: [16, 16, 3] });
+    const count = (batchSize: number, blockSize: number) => {
+      const { graph } = trainingGraph(model as unknown as GraphModel, { batchSize, blockSize });
+      return {
+        products: graph.nodes.filter((n) => n.op === "FusedMatMul").length,
+        filterConvs: graph.nodes.filter(
+          (n) => n.op === "Conv" && (n.attributes?.dilations as number[] | undefined) !== undefined,
+        ).length,
+      };
+    };
+    const convs = model.layers.filter((l) => l.getClassName() === "Conv2D").length;
+    // The stem reads the image (3 channels, no blocked layout): its 9 taps stay products.
+    expect(count(16, 16)).toEqual({ products: 9, filterConvs: convs - 1 });
+    expect(count(24, 8)).toEqual({ products: 9, filterConvs: convs - 1 });
+    expect(count(24, 16).filterConvs).toBe(0);
+    expect(count(4, 8).filterConvs).toBe(0);
   });
 
   it("updates the BatchNorm moving statistics as tfjs's training forward pass does", async () => {
