@@ -4,8 +4,9 @@
 //   node --conditions=@cnnkit/source --import tsx bench/filter-grad.ts [--batch 1024]
 //        [--threads 2] [--rounds 5] [--shapes 15x24x24,31x24x24] [--plans pixel,g1,g8,g1024]
 //        [--no-arena]
-// --shapes: SIZExCINxCOUT, 3x3 'same' stride 1 (fastResNet's); --plans: pixel (pixel-major) or
-// gN (channel-major in N groups of images; g1 = one plain MatMul per tap).
+// --shapes: SIZExCINxCOUT[sSTRIDE], 3x3 'same' (fastResNet's: stride 1); --plans: pixel
+// (pixel-major), gN (channel-major in N groups of images; g1 = one plain MatMul per tap; stride 1
+// only) or blocked (one blocked convolution; batches of whole blocks only).
 import { parseArgs } from "node:util";
 import {
   type FilterGradPlan,
@@ -44,8 +45,13 @@ const batch = Number(args.batch);
 const rounds = Number(args.rounds);
 
 const parsePlan = (p: string): FilterGradPlan =>
-  p === "pixel" ? { mode: "pixel-major" } : { mode: "channel-major", groups: Number(p.slice(1)) };
-const planName = (p: FilterGradPlan) => (p.mode === "pixel-major" ? "pixel" : `g${p.groups}`);
+  p === "pixel"
+    ? { mode: "pixel-major" }
+    : p === "blocked"
+      ? { mode: "blocked", block: activeRuntime()?.blockSize ?? 8 }
+      : { mode: "channel-major", groups: Number(p.slice(1)) };
+const planName = (p: FilterGradPlan) =>
+  p.mode === "pixel-major" ? "pixel" : p.mode === "blocked" ? "blocked" : `g${p.groups}`;
 
 function random(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -61,19 +67,23 @@ console.log(
   `onnxruntime-node ${ort.version}, ${threads} threads, batch ${batch}, ${rounds} rounds alternating; ms: median, ratio: default / plan per round (median)`,
 );
 for (const spec of args.shapes.split(",")) {
-  const [size, ci, co] = spec.split("x").map(Number) as [number, number, number];
-  const g = geometry([batch, size, size, ci], [3, 3, ci, co], { strides: 1, pad: "same" });
+  const [dims, strideText] = spec.split("s");
+  const [size, ci, co] = (dims as string).split("x").map(Number) as [number, number, number];
+  const stride = Number(strideText ?? 1);
+  const outSize = Math.ceil(size / stride);
+  const g = geometry([batch, size, size, ci], [3, 3, ci, co], { strides: stride, pad: "same" });
   if (g == null) throw new Error(`no geometry for ${spec}`);
   const byName = new Map<string, FilterGradPlan>();
   const def = filterGradPlan(g);
   byName.set(`default (${planName(def)})`, def);
   for (const p of args.plans.split(",")) {
     const plan = parsePlan(p);
-    if (plan.mode === "channel-major" && batch % plan.groups !== 0) continue;
+    if (plan.mode === "channel-major" && (batch % plan.groups !== 0 || stride > 1)) continue;
+    if (plan.mode === "blocked" && batch % plan.block !== 0) continue;
     byName.set(p, plan);
   }
   const x = random(batch * size * size * ci, 1);
-  const dy = random(batch * size * size * co, 2);
+  const dy = random(batch * outSize * outSize * co, 2);
   const results = new Map<string, Float32Array>();
   const times = new Map<string, number[]>();
   const run = (name: string, plan: FilterGradPlan) => {
@@ -84,7 +94,7 @@ for (const spec of args.shapes.split(",")) {
     s.session.run(
       {
         x: new ort.Tensor("float32", x, [batch, size, size, ci]),
-        dy: new ort.Tensor("float32", dy, [batch, size, size, co]),
+        dy: new ort.Tensor("float32", dy, [batch, outSize, outSize, co]),
       },
       { dw: new ort.Tensor("float32", out, [3, 3, ci, co]) },
       {},
@@ -101,7 +111,7 @@ for (const spec of args.shapes.split(",")) {
   const reference = results.get(defName as string) as Float32Array;
   const scale = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   console.log(
-    `\n3x3 ${ci}->${co} @${size}x${size} (GFLOP ${((2 * batch * size * size * 9 * ci * co) / 1e9).toFixed(2)})`,
+    `\n3x3 ${ci}->${co} @${size}x${size}, stride ${stride} (GFLOP ${((2 * batch * outSize * outSize * 9 * ci * co) / 1e9).toFixed(2)})`,
   );
   for (const name of byName.keys()) {
     const t = times.get(name) as number[];

@@ -120,6 +120,10 @@ describe("the selection", () => {
       ]),
     );
     expect(ci.length).toBeGreaterThan(once.length);
+    // From 16 images on, whole blocks of them: ONNX Runtime's blocked filter-gradient plan runs.
+    const blocked = ci.filter((c) => c.inputShape[0] >= 16);
+    expect(blocked.every((c) => c.inputShape[0] % 16 === 0)).toBe(true);
+    expect(blocked.length).toBeGreaterThan(10);
     expect(allShapeCases("full").every((c) => [1, 64].includes(c.inputShape[0]))).toBe(true);
   });
 });

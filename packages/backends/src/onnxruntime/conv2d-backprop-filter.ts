@@ -1,20 +1,32 @@
 // `Conv2DBackpropFilter` (dW) on ONNX Runtime: its graph and its kernel.
 import type { KernelBackend, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { kernelOps } from "../kernel-ops.js";
+import { NCHWC } from "./blocked-conv.js";
 import { type Geometry, geometry } from "./geometry.js";
 import { allFloat, type KernelFactory, shapeKey } from "./kernel-factory.js";
 import type { OnnxGraph, OnnxNode } from "./onnx-model.js";
 import { runGraph } from "./run-graph.js";
+import { activeRuntime } from "./runtime.js";
 
 /**
- * dW, one GEMM per filter tap: dW[a,b] (ci x co) = X_ab^T · dY, where X_ab (M x ci, M = batch
- * × output pixels) is the padded input sampled at tap (a,b) with the stride, and dY is M x co.
- * Concatenated over the taps in row-major (a,b) order that is the HWIO filter. Measured against
- * the alternative single Conv (batch and channels swapped, dilation = stride): 1.2-2.5x faster;
- * again in ORT's blocked layout on fastResNet's 96-channel shapes: 0.87-0.98x of the taps.
+ * dW, where the batch fills whole NCHWc blocks (the "blocked" plan): one blocked convolution with
+ * the batch's images as its input channels — the input laid out [ci, N, h, w] (ci as the batch)
+ * convolved with dY laid out [co, N, oh, ow] as its filter (kernel oh x ow, dilated by the
+ * stride) is [ci, co, kh, kw]: every tap from one MLAS kernel summing in registers, no copy of
+ * the input per tap. `bench:filter-grad` (plan against plan, alternating in one process,
+ * 2026-12-06, AVX-512): against the tap plans below 1.11x (fastResNet's 24->24 at 31x31, batch
+ * 1,024), 1.32-2.39x on its other shapes (the 96-channel 7x7 at ~170 GFLOP/s), 1.18-2.61x on
+ * SmallResNet's and the narrow net's at batch 64 (strides 1 and 2), even on 3-channel inputs.
+ * The input is padded by a Pad node first: the same convolution with `pads` runs 2x slower in
+ * MLAS's border loops (an earlier try of this plan, 2026-12-05, measured 0.87-0.98x of the taps
+ * on fastResNet's 96-channel shapes).
  *
- * Two ways to sample the taps, chosen by measurement (`bench:filter-grad`: plan against plan,
- * alternating in one process, on the ResNets' and fastResNet's shapes):
+ * Otherwise one GEMM per filter tap: dW[a,b] (ci x co) = X_ab^T · dY, where X_ab (M x ci, M =
+ * batch × output pixels) is the padded input sampled at tap (a,b) with the stride, and dY is
+ * M x co. Concatenated over the taps in row-major (a,b) order that is the HWIO filter. Against a
+ * single plain NCHW Conv (batch and channels swapped, dilation = stride): 1.2-2.5x faster.
+ *
+ * Two ways to sample the taps, chosen by measurement (`bench:filter-grad`, as above):
  * - channel-major, in G groups of images: transpose the padded input once to [G, ci, N/G, H, W];
  *   each tap is then a slice that reshapes to [G, ci, (N/G)·HW], one batched MatMul with dY as
  *   [G, (N/G)·HW, co] gives [G, ci, co], summed over G once for all taps. MLAS splits a plain
@@ -31,14 +43,22 @@ import { runGraph } from "./run-graph.js";
  */
 export type FilterGradPlan =
   | { readonly mode: "pixel-major" }
-  | { readonly mode: "channel-major"; readonly groups: number };
+  | { readonly mode: "channel-major"; readonly groups: number }
+  | { readonly mode: "blocked"; readonly block: number };
 
 /** Rows (batch × output pixels) from which channel-major sampling pays off (see above). */
 const CHANNEL_MAJOR_ROWS = 32768;
 
-/** The plan `filterGradGraph` uses by default for `g` (see above). */
-export function filterGradPlan(g: Geometry): FilterGradPlan {
+/**
+ * The plan `filterGradGraph` uses by default for `g` (see above), with MLAS's NCHWc block `block`
+ * (the active runtime's; 0 where the blocked kernels are missing).
+ */
+export function filterGradPlan(
+  g: Geometry,
+  block: number = activeRuntime()?.blockSize ?? 0,
+): FilterGradPlan {
   const i = g.info;
+  if (block > 1 && i.batchSize % block === 0) return { mode: "blocked", block };
   const rows = i.batchSize * i.outHeight * i.outWidth;
   const stride1 = i.strideHeight === 1 && i.strideWidth === 1 && i.filterHeight * i.filterWidth > 1;
   if (!stride1 || rows < CHANNEL_MAJOR_ROWS) return { mode: "pixel-major" };
@@ -49,6 +69,7 @@ export function filterGradPlan(g: Geometry): FilterGradPlan {
 }
 
 export function filterGradGraph(g: Geometry, plan: FilterGradPlan = filterGradPlan(g)): OnnxGraph {
+  if (plan.mode === "blocked") return blockedFilterGradGraph(g, plan.block);
   const i = g.info;
   const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
   const { top, left, bottom, right } = i.padInfo;
@@ -141,13 +162,111 @@ export function filterGradGraph(g: Geometry, plan: FilterGradPlan = filterGradPl
     last = "dw3";
   }
   nodes.push({ op: "Reshape", inputs: [last, "filterShape"], outputs: ["dw"] });
+  return dwGraph(g, nodes, constants);
+}
+
+/**
+ * dW as one blocked convolution, the batch's images as its input channels (needs a batch of whole
+ * blocks): the input laid out [ci, N, h, w] (ci as the batch) convolved with dY laid out
+ * [co, N, oh, ow] as its filter (kernel oh x ow, dilated by the stride) is [ci, co, kh, kw].
+ */
+function blockedFilterGradGraph(g: Geometry, B: number): OnnxGraph {
+  const i = g.info;
+  const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
+  const { top, left } = i.padInfo;
+  const [n, h, w, ci, co] = [i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outChannels];
+  const [oh, ow] = [i.outHeight, i.outWidth];
+  const cop = Math.ceil(co / B) * B;
+  // The rows and columns the taps read, from the top-left padding on (ONNX's Pad crops where
+  // the bottom or right pad is negative).
+  const [eh, ew] = [(oh - 1) * sh + kh, (ow - 1) * sw + kw];
+  const [bottom, right] = [eh - h - top, ew - w - left];
+  const constants: Record<string, number[]> = {
+    x5: [ci, n / B, h, w, B],
+    xPads: [0, 0, top, left, 0, 0, 0, bottom, right, 0],
+    xShape: [ci, n, eh, ew],
+    dyPads: [0, 0, 0, 0, 0, 0, 0, cop - co],
+    dy6: [n / B, B, oh, ow, cop / B, B],
+    fShape: [cop, n, oh, ow],
+    dw5: [ci, cop / B, kh, kw, B],
+    hwio: [kh, kw, ci, cop],
+    start: [0],
+    end: [co],
+    axis: [3],
+  };
+  const nodes: OnnxNode[] = [
+    // x: NHWC -> [ci, N, h, w] -> blocked over the images.
+    { op: "Transpose", inputs: ["x"], outputs: ["xt"], attributes: { perm: [3, 0, 1, 2] } },
+    {
+      op: "ReorderInput",
+      domain: NCHWC,
+      inputs: ["xt"],
+      outputs: ["xb"],
+      attributes: { channels_last: 0 },
+    },
+  ];
+  let xIn = "xb";
+  if (top !== 0 || left !== 0 || bottom !== 0 || right !== 0) {
+    nodes.push(
+      { op: "Reshape", inputs: ["xb", "x5"], outputs: ["xb5"] },
+      { op: "Pad", inputs: ["xb5", "xPads"], outputs: ["xp5"] },
+      { op: "Reshape", inputs: ["xp5", "xShape"], outputs: ["xp"] },
+    );
+    xIn = "xp";
+  }
+  // dy: NHWC, its channels padded to whole blocks -> MLAS's filter layout
+  // [co/B, N/B, oh, ow, B(N), B(co)].
+  let dy = "dy";
+  if (cop !== co) {
+    nodes.push({ op: "Pad", inputs: ["dy", "dyPads"], outputs: ["dyp"] });
+    dy = "dyp";
+  }
+  nodes.push(
+    { op: "Reshape", inputs: [dy, "dy6"], outputs: ["dy6v"] },
+    {
+      op: "Transpose",
+      inputs: ["dy6v"],
+      outputs: ["ft"],
+      attributes: { perm: [4, 0, 2, 3, 1, 5] },
+    },
+    { op: "Reshape", inputs: ["ft", "fShape"], outputs: ["f"] },
+    {
+      op: "Conv",
+      domain: NCHWC,
+      inputs: [xIn, "f"],
+      outputs: ["dwb"],
+      attributes: { kernel_shape: [oh, ow], dilations: [sh, sw] },
+    },
+    // [ci, co/B, kh, kw, B] -> HWIO.
+    { op: "Reshape", inputs: ["dwb", "dw5"], outputs: ["dw5v"] },
+    {
+      op: "Transpose",
+      inputs: ["dw5v"],
+      outputs: ["dwt"],
+      attributes: { perm: [2, 3, 0, 1, 4] },
+    },
+    {
+      op: "Reshape",
+      inputs: ["dwt", "hwio"],
+      outputs: [cop === co ? "dw" : "dwp"],
+    },
+  );
+  if (cop !== co) {
+    nodes.push({ op: "Slice", inputs: ["dwp", "start", "end", "axis"], outputs: ["dw"] });
+  }
+  return dwGraph(g, nodes, constants);
+}
+
+/** The graph of `nodes` from inputs x and dy (as tfjs passes them) to the HWIO filter dw. */
+function dwGraph(g: Geometry, nodes: OnnxNode[], constants: Record<string, number[]>): OnnxGraph {
+  const i = g.info;
   return {
     nodes,
     inputs: [
       { name: "x", shape: i.inShape },
       { name: "dy", shape: i.outShape },
     ],
-    outputs: [{ name: "dw", shape: [kh, kw, ci, co] }],
+    outputs: [{ name: "dw", shape: [i.filterHeight, i.filterWidth, i.inChannels, i.outChannels] }],
     int64Constants: constants,
   };
 }

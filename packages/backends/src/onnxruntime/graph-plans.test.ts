@@ -46,7 +46,12 @@ function geometryOf(c: GradCase): Geometry {
 function filterGradByPlan(c: GradCase, plan: FilterGradPlan): Float32Array {
   const { ort } = activeRuntime() as Runtime;
   const g = geometryOf(c);
-  const name = plan.mode === "pixel-major" ? "pixel" : `g${plan.groups}`;
+  const name =
+    plan.mode === "pixel-major"
+      ? "pixel"
+      : plan.mode === "blocked"
+        ? `blocked${plan.block}`
+        : `g${plan.groups}`;
   const s = session(`test ${c.name} ${name}`, () => filterGradGraph(g, plan));
   const dw = new Float32Array(tf.util.sizeFromShape(c.filterShape));
   s.session.run(
@@ -97,6 +102,35 @@ const TAP_CASES: GradCase[] = [
     stride: 2,
     pad: "same",
   },
+  // Batches of whole blocks (8 or 16): the blocked plan too.
+  {
+    name: "3x3 same 5->20, batch 16, 7x7",
+    inputShape: [16, 7, 7, 5],
+    filterShape: [3, 3, 5, 20],
+    stride: 1,
+    pad: "same",
+  },
+  {
+    name: "3x3 s2 same 6->10, batch 16, 9x9 (an odd map: the last row cropped)",
+    inputShape: [16, 9, 9, 6],
+    filterShape: [3, 3, 6, 10],
+    stride: 2,
+    pad: "same",
+  },
+  {
+    name: "1x1 s2 valid 4->6, batch 16 (a projection shortcut)",
+    inputShape: [16, 8, 8, 4],
+    filterShape: [1, 1, 4, 6],
+    stride: 2,
+    pad: "valid",
+  },
+  {
+    name: "2x2 valid 3->24, batch 16, 9x9 (the stem's filter)",
+    inputShape: [16, 9, 9, 3],
+    filterShape: [2, 2, 3, 24],
+    stride: 1,
+    pad: "valid",
+  },
 ];
 
 describe("ONNX Runtime graph plans", () => {
@@ -118,15 +152,22 @@ describe("ONNX Runtime graph plans", () => {
   };
 
   it.each(TAP_CASES.map((c) => [c.name, c] as const))(
-    "%s: the filter gradient of every tap plan equals the cpu reference to 1e-4",
+    "%s: the filter gradient of every plan equals the cpu reference to 1e-4",
     (_name, c) => {
       const n = c.inputShape[0];
       const strided = c.stride !== 1;
-      // Channel-major sampling slices with stride 1 (strided layers always sample pixel-major).
+      const { blockSize } = activeRuntime() as Runtime;
+      // Channel-major sampling slices with stride 1 (strided layers always sample pixel-major);
+      // the blocked plan takes batches of whole blocks.
       const plans: FilterGradPlan[] = [
         { mode: "pixel-major" },
         ...(strided ? [] : [1, 2, n].map((groups) => ({ mode: "channel-major", groups }) as const)),
+        ...(blockSize > 1 && n % blockSize === 0
+          ? [{ mode: "blocked", block: blockSize } as const]
+          : []),
       ];
+      // The batch-16 cases exist for the blocked plan: on a machine without it they say so.
+      if (n === 16) expect(plans.at(-1)?.mode, "the blocked plan runs here").toBe("blocked");
       for (const plan of plans) {
         const error = relativeError(filterGradByPlan(c, plan), reference(c));
         expect(error, JSON.stringify(plan)).toBeLessThan(RTOL);
@@ -134,8 +175,8 @@ describe("ONNX Runtime graph plans", () => {
     },
   );
 
-  it("samples channel-major in up to 8 groups of images from 32,768 rows, pixel-major below", () => {
-    const plan = (inputShape: GradCase["inputShape"], k: number, stride = 1) =>
+  it("takes the blocked plan for batches of whole blocks; else samples channel-major in up to 8 groups of images from 32,768 rows, pixel-major below", () => {
+    const plan = (inputShape: GradCase["inputShape"], k: number, stride = 1, block = 0) =>
       filterGradPlan(
         geometryOf({
           name: "",
@@ -144,7 +185,15 @@ describe("ONNX Runtime graph plans", () => {
           stride,
           pad: "same",
         }),
+        block,
       );
+    // With MLAS's blocked kernels (block 8 with AVX2, 16 with AVX-512): any stride and filter.
+    expect(plan([1024, 31, 31, 24], 3, 1, 16)).toEqual({ mode: "blocked", block: 16 });
+    expect(plan([64, 32, 32, 16], 3, 2, 16)).toEqual({ mode: "blocked", block: 16 });
+    expect(plan([64, 32, 32, 16], 1, 2, 8)).toEqual({ mode: "blocked", block: 8 });
+    expect(plan([40, 32, 32, 16], 3, 1, 16)).toEqual({ mode: "channel-major", groups: 8 });
+    expect(plan([12, 16, 16, 8], 3, 1, 8)).toEqual({ mode: "pixel-major" });
+    // Without them, or for batches of no whole blocks:
     // fastResNet at batch 1,024: 31x31 to 7x7 outputs, then 3x3.
     expect(plan([1024, 31, 31, 24], 3)).toEqual({ mode: "channel-major", groups: 8 });
     expect(plan([1024, 7, 7, 96], 3)).toEqual({ mode: "channel-major", groups: 8 });
