@@ -2,14 +2,15 @@
 // profiler), beside the unprofiled session time: the profile behind docs/performance.md's
 // "The whole training step as one ONNX Runtime session".
 //   node --conditions=@cnnkit/source --import tsx bench/step-graph.ts [--widths 16,32,64]
-//        [--batch 64] [--threads 2] [--runs 10] [--top 12]
+//        [--batch 64] [--threads 2] [--runs 10] [--top 12] [--model small|fast]
+// --model fast: the fast recipe's fastResNet (e.g. --widths 24,96,96 --batch 1024).
 // Random weights and images (the times do not depend on the values); the first runs are left
 // out (the memory arena's growth).
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { smallResNet } from "@cnnkit/resnet";
+import { fastResNet, smallResNet } from "@cnnkit/resnet";
 import "@tensorflow/tfjs-backend-cpu"; // the model's initial weights
 import { loadOnnxRuntime } from "../src/onnxruntime/load.js";
 import { encodeOnnxModel } from "../src/onnxruntime/onnx-model.js";
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     runs: { type: "string", default: "10" },
     top: { type: "string", default: "12" },
+    model: { type: "string", default: "small" },
   },
 });
 const ort = loadOnnxRuntime();
@@ -34,7 +36,8 @@ const batch = Number(args.batch);
 const runs = Number(args.runs);
 const blockSize = probeBlockSize(ort);
 const widths = args.widths.split(",").map(Number);
-const model = smallResNet({ widths, seed: 0 });
+const model =
+  args.model === "fast" ? fastResNet({ widths, seed: 0 }) : smallResNet({ widths, seed: 0 });
 const plan = trainingGraph(model as unknown as GraphModel, { batchSize: batch, blockSize });
 const bytes = encodeOnnxModel(plan.graph);
 const random = (n: number, scale: number) =>
@@ -82,7 +85,7 @@ for (const e of readProfile(dir, warm, runs)) {
 rmSync(dir, { recursive: true, force: true });
 const total = [...byOp.values()].reduce((a, b) => a + b.ms, 0);
 console.log(
-  `onnxruntime-node ${ort.version}, ${threads} threads, NCHWc block ${blockSize}; SmallResNet ${widths.join("/")}, batch ${batch}, ${plan.graph.nodes.length} nodes`,
+  `onnxruntime-node ${ort.version}, ${threads} threads, NCHWc block ${blockSize}; ${args.model === "fast" ? "fastResNet" : "SmallResNet"} ${widths.join("/")}, batch ${batch}, ${plan.graph.nodes.length} nodes`,
 );
 console.log(
   `session.run unprofiled: ${unprofiled.toFixed(1)} ms per step (mean of ${runs}); profiled operators: ${total.toFixed(1)} ms`,

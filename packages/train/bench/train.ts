@@ -101,7 +101,7 @@ interface Row {
   /**
    * Training with the whole step as one ONNX Runtime session (@cnnkit/backends'
    * `onnxRuntimeTrainingStep`): `null` where not measured (other backends, replicas, or a model
-   * with layers it does not write, such as fastResNet's GELU and max-pooling).
+   * with layers it does not write).
    */
   trainGraph: number | null;
   /** `null` where not measured (replicas: inference is one model's, the row above). */

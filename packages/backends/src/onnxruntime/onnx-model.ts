@@ -3,8 +3,11 @@
 // ONNX models are protobuf messages (onnx/onnx.proto); the field numbers below are that file's.
 // Writing the ~10 fields by hand keeps this package free of a protobuf runtime.
 
-/** An integer attribute, a list of them (`perm`, `pads`, `strides`, …), or a string. */
-export type OnnxAttribute = number | readonly number[] | string;
+/**
+ * An integer attribute, a list of them (`perm`, `pads`, `strides`, …), a string, or a float
+ * (`{ float: 0.5 }`: a plain number is an integer).
+ */
+export type OnnxAttribute = number | readonly number[] | string | { readonly float: number };
 
 export interface OnnxNode {
   readonly op: string;
@@ -38,9 +41,11 @@ export const ONNX_OPSET = 17;
 
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
+const WIRE_FIXED32 = 5;
 const FLOAT = 1; // TensorProto.DataType
 const INT64 = 7;
-const ATTR_INT = 2; // AttributeProto.AttributeType
+const ATTR_FLOAT = 1; // AttributeProto.AttributeType
+const ATTR_INT = 2;
 const ATTR_STRING = 3;
 const ATTR_INTS = 7;
 
@@ -65,6 +70,13 @@ class Writer {
   int(field: number, value: number): this {
     this.key(field, WIRE_VARINT);
     this.varint(value);
+    return this;
+  }
+
+  /** A float field (fixed32, little-endian). */
+  float(field: number, value: number): this {
+    this.key(field, WIRE_FIXED32);
+    for (const b of new Uint8Array(Float32Array.of(value).buffer)) this.bytes.push(b);
     return this;
   }
 
@@ -125,6 +137,8 @@ function node(w: Writer, n: OnnxNode, index: number): void {
         attr.int(3, value).int(20, ATTR_INT); // i, type
       } else if (typeof value === "string") {
         attr.string(4, value).int(20, ATTR_STRING); // s, type
+      } else if ("float" in value) {
+        attr.float(2, value.float).int(20, ATTR_FLOAT); // f, type
       } else {
         attr.ints(8, value).int(20, ATTR_INTS); // ints, type
       }

@@ -27,6 +27,9 @@
 // - BatchNormalization: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ·(dy − dβ/M − x̂·dγ/M), written as
 //   dx = a·dy + b·(x − μ) + c with per-channel a, b, c; both it and the forward's affine map run
 //   as a 1x1 depthwise blocked convolution (per-channel scale, bias, and an added tensor).
+// - GELU: forward com.microsoft.Gelu; gradient dy·(Φ(x) + x·φ(x)) in elementwise passes.
+// - MaxPooling2D: ONNX's MaxPool in NCHW with each window's argmax, MaxUnpool for the gradient
+//   (dy to the first largest value of each window, as tfjs); a pool to one pixel ends the maps.
 import {
   blockedFilter as blockedFilterNodes,
   NCHWC,
@@ -112,9 +115,11 @@ export const TRAINING_GRAPH_LAYERS = [
   "Add",
   "ZeroPadding2D",
   "GlobalAveragePooling2D",
+  "MaxPooling2D",
   "Flatten",
   "Dense",
   "Dropout",
+  "Rescaling",
 ] as const;
 
 /** Why a model cannot be written as a training graph: a message naming the layer. */
@@ -346,9 +351,30 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
         `layer "${layer.name}": ends in a softmax; the step's cross-entropy applies the softmax itself, so the model must output logits (give its last layer activation "linear")`,
       );
     }
+    if (kind === "gelu") {
+      // GELU, the exact erf form (tf.layers' "gelu", PyTorch's nn.GELU()): forward ONNX Runtime's
+      // fused com.microsoft.Gelu; gradient dy·(Φ(x) + x·φ(x)) in nine elementwise passes, Φ as
+      // HardSigmoid(erf(x/√2)) (0.5·e + 0.5, exact on erf's range) and φ(x) as
+      // exp(ln(1/√(2π)) − x²/2).
+      const out = op("Gelu", [y], undefined, MS);
+      return [
+        out,
+        (dy) => {
+          const t = op("Mul", [y, F(Math.SQRT1_2)]);
+          const phi = op("HardSigmoid", [op("Erf", [t])], {
+            alpha: { float: 0.5 },
+            beta: { float: 0.5 },
+          });
+          const density = op("Exp", [
+            op("Sub", [F(-0.5 * Math.log(2 * Math.PI)), op("Mul", [t, t])]),
+          ]);
+          return op("Mul", [dy, op("Add", [phi, op("Mul", [y, density])])]);
+        },
+      ];
+    }
     if (kind !== "relu") {
       throw new TrainingGraphUnsupported(
-        `layer "${layer.name}": activation "${String(kind)}" is not supported in the training graph (linear or relu)`,
+        `layer "${layer.name}": activation "${String(kind)}" is not supported in the training graph (linear, relu or gelu)`,
       );
     }
     const out = op("Relu", [y]);
@@ -446,10 +472,15 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
         const xName = value.name; // the unpadded input (image NHWC, or blocked)
         let xNchw = "";
         if (fromImage) {
-          // The model's image: NCHW, ONNX's plain Conv (few input channels), then blocked.
+          // The model's image: NCHW, ONNX's plain Conv (few input channels), then blocked; the
+          // output channels padded to whole blocks with zero filters first (ReorderInput takes
+          // multiples of 4 channels only).
           xNchw = op("Transpose", [xName], { perm: [0, 3, 1, 2] });
+          const padOut = whole(co) - co;
           const oihw = op("Transpose", [W], { perm: [3, 2, 0, 1] });
-          const conv = op("Conv", biasIn ? [xNchw, oihw, biasIn] : [xNchw, oihw], convAttrs);
+          const filter = padOut > 0 ? op("Pad", [oihw, I([0, 0, 0, 0, padOut, 0, 0, 0])]) : oihw;
+          const biasP = biasIn && padOut > 0 ? op("Pad", [biasIn, I([0, padOut])]) : biasIn;
+          const conv = op("Conv", biasP ? [xNchw, filter, biasP] : [xNchw, filter], convAttrs);
           y = op("ReorderInput", [conv], { channels_last: 0 }, NCHWC);
         } else {
           const wb = blockedFilter(W, kh, kw, ci, co);
@@ -480,7 +511,9 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
               // (1.19-1.32), tiny 1.19x, SmallResNet 1.15x (alternating in one process); the
               // 96-channel 7x7 filter gradient at batch 1,024 at ~200 GFLOP/s where the products
               // ran at ~100.
-              const cin = whole(ci);
+              // The input's channels are the convolution's batch, which needs no whole blocks:
+              // its padding channels are left out (fastResNet's 24-channel layers: 24, not 32).
+              const cin = ci;
               const cout = whole(co);
               // The input: blocked -> NCHW -> [ci, N, h, w] -> blocked over the images, then
               // padded (or cropped) to exactly the rows and columns the taps read.
@@ -791,11 +824,88 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
         });
         break;
       }
+      case "MaxPooling2D": {
+        const { layer: src, value } = oneInput(layer);
+        const v = requireAct(layer, value);
+        if (cfg.dataFormat !== undefined && cfg.dataFormat !== "channelsLast") {
+          throw new TrainingGraphUnsupported(`layer "${name}": expected dataFormat channelsLast`);
+        }
+        if (cfg.padding !== undefined && cfg.padding !== "valid") {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": padding "${String(cfg.padding)}" is not supported (valid)`,
+          );
+        }
+        const [kh, kw] = pair(cfg.poolSize, "poolSize", layer);
+        const [sh, sw] = pair(cfg.strides ?? cfg.poolSize, "strides", layer);
+        const [oh, ow] = [Math.floor((v.h - kh) / sh) + 1, Math.floor((v.w - kw) / sw) + 1];
+        if (oh < 1 || ow < 1) {
+          throw new TrainingGraphUnsupported(`layer "${name}": the pool is larger than its input`);
+        }
+        const c = whole(v.c);
+        // ONNX's MaxPool in NCHW with the argmax of each window (the first largest, as tfjs's
+        // gradient takes it: a sum of dy over tied maxima would differ), and MaxUnpool, which
+        // puts each dy at its argmax, for the gradient; the blocked activation goes to NCHW and
+        // back around both.
+        const xN = op("ReorderOutput", [v.name], { channels: c, channels_last: 0 }, NCHWC);
+        const poolNode = fresh("MaxPool");
+        const indices = `${poolNode}_argmax`;
+        nodes.push({
+          op: "MaxPool",
+          inputs: [xN],
+          outputs: [poolNode, indices],
+          attributes: { kernel_shape: [kh, kw], strides: [sh, sw] },
+        });
+        if (oh === 1 && ow === 1) {
+          // Down to one pixel (fastResNet's last pool): a flat [N, C] tensor.
+          const flat = op("Reshape", [poolNode, I([N, c])]);
+          const out = c === v.c ? flat : op("Slice", [flat, I([0]), I([v.c]), I([1])]);
+          values.set(name, { kind: "vec", name: out, f: v.c });
+        } else {
+          const y = op("ReorderInput", [poolNode], { channels_last: 0 }, NCHWC);
+          values.set(name, { kind: "act", name: y, h: oh, w: ow, c: v.c });
+        }
+        backward.push({
+          layer: name,
+          run: (dyIn) => {
+            let dyN: string;
+            if (oh === 1 && ow === 1) {
+              const padded = c === v.c ? dyIn : op("Pad", [dyIn, I([0, 0, 0, c - v.c])]);
+              dyN = op("Reshape", [padded, I([N, c, 1, 1])]);
+            } else {
+              dyN = op("ReorderOutput", [dyIn], { channels: c, channels_last: 0 }, NCHWC);
+            }
+            const dx = op("MaxUnpool", [dyN, indices, I([N, c, v.h, v.w])], {
+              kernel_shape: [kh, kw],
+              strides: [sh, sw],
+            });
+            contribute(src.name, op("ReorderInput", [dx], { channels_last: 0 }, NCHWC));
+          },
+        });
+        break;
+      }
+      case "Rescaling": {
+        const { layer: src, value } = oneInput(layer);
+        if (value.kind !== "vec") {
+          throw new TrainingGraphUnsupported(
+            `layer "${name}": Rescaling is supported on a flat [batch, features] tensor (the logits)`,
+          );
+        }
+        const scale = Number(cfg.scale ?? 1);
+        const offset = Number(cfg.offset ?? 0);
+        const scaled = op("Mul", [value.name, F(scale)]);
+        const out = offset === 0 ? scaled : op("Add", [scaled, F(offset)]);
+        values.set(name, { ...value, name: out });
+        backward.push({
+          layer: name,
+          run: (dy) => contribute(src.name, op("Mul", [dy, F(scale)])),
+        });
+        break;
+      }
       case "Flatten": {
         const { layer: src, value } = oneInput(layer);
         if (value.kind !== "vec") {
           throw new TrainingGraphUnsupported(
-            `layer "${name}": Flatten is supported after global pooling only`,
+            `layer "${name}": Flatten is supported after a pooling to one pixel only (global, or a pool as large as the map)`,
           );
         }
         values.set(name, value);

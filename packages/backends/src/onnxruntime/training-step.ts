@@ -79,11 +79,12 @@ interface NativeOutput {
  * pays per kernel (tfjs's bookkeeping, copies into and out of ONNX Runtime, layout reorders):
  * see the package README for figures against that path and PyTorch.
  *
- * Layers: `tf.layers` Conv2D (any kernel and stride, same/valid, with or without bias, linear or
- * relu), BatchNormalization, ReLU, Activation (linear, relu), Add, ZeroPadding2D,
- * GlobalAveragePooling2D, Flatten (after it), Dense, Dropout (rate 0); @cnnkit/resnet's
- * SmallResNet and CIFAR ResNets. Anything else is refused by name (`BackendError`
- * `unsupported_layer`). Needs `onnxruntime-node` on x86-64 (its NCHWc kernels).
+ * Layers: `tf.layers` Conv2D (any kernel and stride, same/valid, with or without bias, linear,
+ * relu or gelu), BatchNormalization, ReLU, Activation (linear, relu, gelu), Add, ZeroPadding2D,
+ * GlobalAveragePooling2D, MaxPooling2D (valid), Flatten (after pooling to one pixel), Dense,
+ * Dropout (rate 0), Rescaling; @cnnkit/resnet's SmallResNet, CIFAR ResNets and fastResNet.
+ * Anything else is refused by name (`BackendError` `unsupported_layer`). Needs
+ * `onnxruntime-node` on x86-64 (its NCHWc kernels).
  *
  * The weights are read from the model on every call, so the step follows the optimizer's
  * updates, and a checkpoint restored into the model is what the next step trains.
