@@ -87,7 +87,7 @@ describe("flags a command would ignore are refused", () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      `cnnkit-train: --resume ${out} uses the run's saved config.json, so --max-lr, --out would be ignored: give only --backend, --replicas, --data-dir, --data-url, --no-export, --test-subset with it (a new run with --out takes another recipe)\n`,
+      `cnnkit-train: --resume ${out} uses the run's saved config.json, so --max-lr, --out would be ignored: give only --backend, --replicas, --step-graph, --no-step-graph, --data-dir, --data-url, --no-export, --test-subset with it (a new run with --out takes another recipe)\n`,
     );
     expect(await readFile(runPaths(out).metrics, "utf8")).toBe(before);
     expect((await readdir(out)).sort()).toEqual(listing);

@@ -77,12 +77,24 @@ describe("resolveConfig", () => {
       [{ biasLrScale: 64 }, /biasLrScale: expected 1 unless optimizer is "decoupled-sgd"/],
       [{ augment: { flip: "no" } }, /augment.flip: expected true or false, got "no"/],
       [{ augment: { paddingMode: "edge" } }, /augment.paddingMode: expected "zero" or "reflect"/],
+      [{ stepGraph: "yes" }, /stepGraph: expected true or false, got "yes"/],
+      [
+        { stepGraph: true, replicas: 2 },
+        /replicas: expected 1 \(or "auto": 1 then\) with stepGraph true/,
+      ],
+      [
+        { stepGraph: true, precision: "fp16-emulated" },
+        /precision: expected "fp32" with stepGraph true/,
+      ],
     ];
     for (const [patch, message] of bad) expect(() => resolveConfig("seed", patch)).toThrow(message);
     expect(() => resolveConfig("cpu", { replicas: 2 })).toThrow(
       /replicas: expected 1 for fast-resnet while whitenBiasEpochs \(3\) freezes/,
     );
     expect(() => resolveConfig("cpu", { replicas: 2, whitenBiasEpochs: 0 })).not.toThrow();
+    // "auto" (the default) gives way to replicas and emulated float16 instead.
+    expect(() => resolveConfig("seed", { replicas: 2, stepGraph: "auto" })).not.toThrow();
+    expect(resolveConfig("cpu").stepGraph).toBe("auto");
   });
 
   it("names the option at fault with expected and received values", () => {

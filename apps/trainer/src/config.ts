@@ -117,6 +117,15 @@ export interface TrainConfig {
    * one per core while each gets at least 32 images of the batch, on wasm and cpu (1 elsewhere).
    */
   replicas: number | "auto";
+  /**
+   * Run each training step as one ONNX Runtime session (@cnnkit/backends'
+   * `onnxRuntimeTrainingStep`: forward, loss and every gradient in one graph) instead of tfjs
+   * kernel by kernel; the update stays the run's optimizer. Needs the convolutions on ONNX
+   * Runtime (wasm or cpu with onnxruntime-node, x86-64), one model (replicas 1), fp32 and layers
+   * the graph writes. `true` requires it; `"auto"` (the default) takes it where all of that
+   * holds and says why not otherwise; `false` never.
+   */
+  stepGraph: boolean | "auto";
   /** Where CIFAR-10 is (or is cached): a directory or an archive path. */
   dataDir: string | null;
   /** Mirror of the official archive: http(s)://, file:// or a path. */
@@ -166,6 +175,7 @@ const SEED: TrainConfig = {
   seed: 0,
   backend: "auto",
   replicas: "auto",
+  stepGraph: "auto",
   dataDir: null,
   dataUrl: null,
   out: null,
@@ -433,6 +443,13 @@ export function validateConfig(c: TrainConfig): void {
   if (c.trainSubset !== null) positiveInt("trainSubset", c.trainSubset);
   if (c.testSubset !== null) positiveInt("testSubset", c.testSubset);
   if (c.replicas !== "auto") positiveInt("replicas", c.replicas);
+  if (c.stepGraph !== "auto") boolean("stepGraph", c.stepGraph);
+  if (c.stepGraph === true && c.replicas !== "auto" && c.replicas !== 1) {
+    fail("replicas", '1 (or "auto": 1 then) with stepGraph true', c.replicas);
+  }
+  if (c.stepGraph === true && c.precision !== "fp32") {
+    fail("precision", '"fp32" with stepGraph true', c.precision);
+  }
   if (c.replicas !== "auto" && c.replicas > c.batchSize) {
     fail(
       "replicas",

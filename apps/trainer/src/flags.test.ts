@@ -43,8 +43,17 @@ describe("parseFlags", () => {
       normalize: "none",
       seed: 42,
       replicas: 2,
+      stepGraph: "auto",
       augment: { crop: false, flip: false, padding: 4, cutout: 6 },
     });
+  });
+
+  it("maps --step-graph onto stepGraph, an environment flag that --resume takes", () => {
+    const p = parseFlags(["--preset", "cpu", "--step-graph"]);
+    expect(resolveConfig(p.preset, p.patch).stepGraph).toBe(true);
+    expect(p.recipeFlags).not.toContain("--step-graph");
+    const off = parseFlags(["--preset", "cpu", "--no-step-graph"]);
+    expect(resolveConfig(off.preset, off.patch).stepGraph).toBe(false);
   });
 
   it("maps the fast recipe's flags onto config fields", () => {

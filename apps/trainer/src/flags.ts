@@ -65,6 +65,10 @@ Options (override the preset and the config file)
   --replicas N|auto      data-parallel: N copies of the model share the cores and each batch
                          (wasm/cpu; BatchNorm then sees batch/N images). auto (default): one
                          per core while each gets 32+ images; 1 on GPU backends
+  --step-graph           each training step as one ONNX Runtime session (forward, loss and
+                         every gradient in one graph; needs onnxruntime-node, replicas 1, fp32).
+                         Default: wherever that holds and the model's layers allow
+  --no-step-graph        always kernel by kernel
   --data-dir DIR         where CIFAR-10 is, or is cached (env CNNKIT_DATA_DIR)
   --data-url URL         mirror of the archive: http(s)://, file:// or a path (env CNNKIT_CIFAR10_URL)
   --out DIR              run directory (default runs/<timestamp>)
@@ -80,6 +84,8 @@ Options (override the preset and the config file)
 export const ENVIRONMENT_FLAGS = [
   "backend",
   "replicas",
+  "step-graph",
+  "no-step-graph",
   "data-dir",
   "data-url",
   "no-export",
@@ -183,6 +189,7 @@ export function parseFlags(argv: readonly string[]): ParsedCommand {
     seed: num("seed", v.seed),
     backend: v.backend as ConfigPatch["backend"],
     replicas: v.replicas === "auto" ? "auto" : num("replicas", v.replicas),
+    stepGraph: v["step-graph"] ? true : v["no-step-graph"] ? false : undefined,
     dataDir: v["data-dir"],
     dataUrl: v["data-url"],
     out: v.out,
@@ -248,6 +255,8 @@ function parse(argv: readonly string[]) {
       seed: s,
       backend: s,
       replicas: s,
+      "step-graph": b,
+      "no-step-graph": b,
       "data-dir": s,
       "data-url": s,
       out: s,

@@ -19,6 +19,10 @@ describe("resolveReplicas", () => {
     expect(resolveReplicas({ replicas: "auto", batchSize: 64 }, "wasm", 2)).toBe(2);
     expect(resolveReplicas({ replicas: "auto", batchSize: 32 }, "wasm", 2)).toBe(1);
     expect(resolveReplicas({ replicas: "auto", batchSize: 512 }, "tensorflow", 8)).toBe(1);
+    // One model when each step is one ONNX Runtime session (its threads take the cores).
+    expect(resolveReplicas({ replicas: "auto", batchSize: 64, stepGraph: true }, "wasm", 2)).toBe(
+      1,
+    );
   });
 });
 

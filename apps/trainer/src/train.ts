@@ -6,6 +6,13 @@
 //   → per-epoch evaluation (@cnnkit/metrics) → TensorBoard (@cnnkit/tensorboard) → checkpoints
 // With `replicas` > 1, the loss and gradients of each batch come from several copies of the
 // model working on slices of it (@cnnkit/train's DataParallel, sized by replicas.ts).
+
+import {
+  BackendError,
+  type OnnxRuntimeTrainingStep,
+  onnxRuntimeKernelsActive,
+  onnxRuntimeTrainingStep,
+} from "@cnnkit/backends";
 import { batchGrid } from "@cnnkit/cifar10/pictures";
 import type { TTALevel } from "@cnnkit/export";
 import { MetricsError, type MetricsResult } from "@cnnkit/metrics";
@@ -15,6 +22,7 @@ import { setWhiteningBiasTrainable } from "@cnnkit/resnet";
 import { type LRSchedule, OneCycleLR, PiecewiseLinear } from "@cnnkit/schedulers";
 import { SummaryWriter } from "@cnnkit/tensorboard";
 import {
+  applyBatchGradients,
   type DynamicLossScalerOptions,
   divergenceLimit,
   NonFiniteLossError,
@@ -128,6 +136,107 @@ export interface MetricsFile {
  * The optimizer, and the peak learning rate the schedule scales (for `decoupled-sgd`, the
  * per-1,024-examples `maxLr` converted for this batch size and a mean loss).
  */
+interface StepGraphs {
+  step(
+    optimizer: tf.Optimizer,
+    x: tf.Tensor4D,
+    y: tf.Tensor1D,
+    options: TrainStepOptions,
+  ): Promise<TrainStepResult>;
+  dispose(): void;
+}
+
+/**
+ * The run's training steps as ONNX Runtime sessions (`config.stepGraph`), or `null` for kernel
+ * by kernel: forward, loss and every gradient in one graph (@cnnkit/backends'
+ * `onnxRuntimeTrainingStep`), then the run's optimizer through @cnnkit/train's
+ * `applyBatchGradients` (its divergence, clipping and finite-gradient checks, as `trainStep`).
+ * One session per batch size (an epoch's last batch may be smaller), rebuilt when the trainable
+ * weights change (fast-resnet's stem bias freezes after `whitenBiasEpochs`); the session reads
+ * the model's weights on every step. `"auto"` takes it where it can and says why not otherwise;
+ * `true` throws instead.
+ */
+async function stepGraphs(
+  model: LayersModel,
+  config: TrainConfig,
+  replicaCount: number,
+  progress: Progress,
+): Promise<StepGraphs | null> {
+  if (config.stepGraph === false) return null;
+  const required = config.stepGraph === true;
+  const unavailable =
+    onnxRuntimeKernelsActive() == null
+      ? `the convolutions are not on ONNX Runtime (backend wasm or cpu with onnxruntime-node installed; this run's ${tf.getBackend()} backend runs its own)`
+      : replicaCount !== 1
+        ? `the run trains ${replicaCount} replicas`
+        : config.precision !== "fp32"
+          ? `precision is ${config.precision}`
+          : null;
+  if (unavailable !== null) {
+    if (required) {
+      throw new TrainerError("config_invalid", `stepGraph: cannot run here: ${unavailable}`);
+    }
+    // Where the user asked for nothing, nothing to say: replicas and float16 are their choices.
+    if (onnxRuntimeKernelsActive() != null && replicaCount === 1) {
+      progress.line(`training steps: kernel by kernel (${unavailable})`);
+    }
+    return null;
+  }
+  const sessions = new Map<number, { step: OnnxRuntimeTrainingStep; trainable: string }>();
+  const stepFor = async (batchSize: number): Promise<OnnxRuntimeTrainingStep> => {
+    const trainable = model.trainableWeights.map((w) => w.name).join("\n");
+    const cached = sessions.get(batchSize);
+    if (cached?.trainable === trainable) return cached.step;
+    cached?.step.dispose();
+    sessions.delete(batchSize);
+    let step: OnnxRuntimeTrainingStep;
+    try {
+      step = await onnxRuntimeTrainingStep(model, {
+        batchSize,
+        labelSmoothing: config.labelSmoothing,
+      });
+    } catch (error) {
+      if (BackendError.isInstance(error)) {
+        throw new TrainerError("config_invalid", `stepGraph: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    sessions.set(batchSize, { step, trainable });
+    return step;
+  };
+  // The batch size's session now: a model the graph cannot write shows here, before any step.
+  let first: OnnxRuntimeTrainingStep;
+  try {
+    first = await stepFor(config.batchSize);
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    if (!required && BackendError.isInstance(cause) && cause.code === "unsupported_layer") {
+      progress.line(`training steps: kernel by kernel (${cause.message})`);
+      return null;
+    }
+    throw error;
+  }
+  progress.line(
+    `training steps: one ONNX Runtime session each (batch ${config.batchSize}; ${first.threads} threads, NCHWc block ${first.blockSize}; --no-step-graph: kernel by kernel)`,
+  );
+  return {
+    async step(optimizer, x, y, options) {
+      const graph = await stepFor(x.shape[0]);
+      const { loss, correct, grads } = await graph.gradients(x, y);
+      try {
+        const { gradNorm } = applyBatchGradients(optimizer, loss, grads, options);
+        return { loss, correct, gradNorm };
+      } finally {
+        tf.dispose(grads);
+      }
+    },
+    dispose() {
+      for (const { step } of sessions.values()) step.dispose();
+      sessions.clear();
+    },
+  };
+}
+
 function makeOptimizer(config: TrainConfig): { optimizer: AdamW | SGD; peakLr: number } {
   // The initial lr is a placeholder: the schedule sets it before every step.
   if (config.optimizer === "adamw") {
@@ -293,6 +402,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
   let lastResult: MetricsResult | null = null;
   let status: TrainResult["status"] = "completed";
   let replicas: DataParallel | null = null;
+  let graphSteps: StepGraphs | null = null;
   try {
     if (replicaCount > 1) {
       replicas = await DataParallel.start(model, {
@@ -304,6 +414,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
           `BatchNorm normalises each replica's slice of ${Math.ceil(config.batchSize / replicaCount)} images`,
       );
     }
+    graphSteps = await stepGraphs(model, config, replicaCount, progress);
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       const startStep = epoch === state.epoch ? state.step : 0;
       if (config.model === "fast-resnet") {
@@ -339,7 +450,9 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
                 batch.labels,
                 stepOptions,
               )
-            : await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, stepOptions);
+            : graphSteps
+              ? await graphSteps.step(optimizer, batch.x, batch.y as tf.Tensor1D, stepOptions)
+              : await trainStep(model, optimizer, batch.x, batch.y as tf.Tensor1D, stepOptions);
         } catch (error) {
           if (NonFiniteLossError.isInstance(error)) {
             throw diverged(error, epoch, batch.step, lr, paths.last, state);
@@ -479,6 +592,7 @@ export async function train(config: TrainConfig, options: TrainOptions): Promise
     throw error;
   } finally {
     await replicas?.close();
+    graphSteps?.dispose();
     progress.done();
     await writer.close();
     ema?.dispose();
