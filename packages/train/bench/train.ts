@@ -29,6 +29,7 @@
 // apart: `--rounds N` runs every configuration (PyTorch included) N times, interleaved, and
 // reports each one's best round.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -84,6 +85,22 @@ const MODELS: Record<string, ModelSpec> = {
   "fast-long": { build: "fastResNet", widths: [32, 128, 128], batch: 512 },
 };
 const BUILDERS = { smallResNet, fastResNet };
+
+/**
+ * " (family F model M)" from /proc/cpuinfo, where there is one: VMs of one name differ in CPU
+ * generation (an AMD "EPYC" was a Zen 4, family 25, one day and a Zen 5, family 26, the next),
+ * and both sides' speeds, PyTorch's most, move with it.
+ */
+function cpuGeneration(): string {
+  try {
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const family = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
+    const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
+    return family && model ? ` (family ${family} model ${model})` : "";
+  } catch {
+    return "";
+  }
+}
 
 function modelSpec(name: string): ModelSpec {
   const spec = MODELS[name];
@@ -422,7 +439,7 @@ const load = os
 // glibc's malloc settings change tfjs's speed with ONNX Runtime (@cnnkit/backends' glibcMallocAdvice).
 const tunables = process.env.GLIBC_TUNABLES ? `; GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : "";
 console.log(
-  `host: ${os.cpus()[0]?.model} x${os.availableParallelism()}, load average ${load}${tunables}`,
+  `host: ${os.cpus()[0]?.model}${cpuGeneration()} x${os.availableParallelism()}, load average ${load}${tunables}`,
 );
 // Against PyTorch's best thread count: on a loaded machine its OpenMP threads can lose to one thread.
 console.log(
