@@ -5,8 +5,9 @@
 //   gradients, divergence checks, clip, AdamW/SGD update) → EMA / lookahead (@cnnkit/optim)
 //   → per-epoch evaluation (@cnnkit/metrics) → TensorBoard (@cnnkit/tensorboard) → checkpoints
 // With `replicas` > 1, the loss and gradients of each batch come from several copies of the
-// model working on slices of it (@cnnkit/train's DataParallel, sized by replicas.ts).
-
+// model working on slices of it (@cnnkit/train's DataParallel, sized by replicas.ts); with
+// `stepGraph` (by default where ONNX Runtime runs the convolutions), from one ONNX Runtime session
+// per step (@cnnkit/backends' onnxRuntimeTrainingStep, `stepGraphs` below).
 import {
   BackendError,
   type OnnxRuntimeTrainingStep,
@@ -132,10 +133,6 @@ export interface MetricsFile {
   };
 }
 
-/**
- * The optimizer, and the peak learning rate the schedule scales (for `decoupled-sgd`, the
- * per-1,024-examples `maxLr` converted for this batch size and a mean loss).
- */
 interface StepGraphs {
   step(
     optimizer: tf.Optimizer,
@@ -164,20 +161,20 @@ async function stepGraphs(
 ): Promise<StepGraphs | null> {
   if (config.stepGraph === false) return null;
   const required = config.stepGraph === true;
-  const unavailable =
-    onnxRuntimeKernelsActive() == null
-      ? `the convolutions are not on ONNX Runtime (backend wasm or cpu with onnxruntime-node installed; this run's ${tf.getBackend()} backend runs its own)`
-      : replicaCount !== 1
-        ? `the run trains ${replicaCount} replicas`
-        : config.precision !== "fp32"
-          ? `precision is ${config.precision}`
-          : null;
+  const onOnnxRuntime = onnxRuntimeKernelsActive() != null;
+  const unavailable = !onOnnxRuntime
+    ? `the convolutions are not on ONNX Runtime (backend wasm or cpu with onnxruntime-node installed; this run's ${tf.getBackend()} backend runs its own)`
+    : replicaCount !== 1
+      ? `the run trains ${replicaCount} replicas`
+      : config.precision !== "fp32"
+        ? `precision is ${config.precision}`
+        : null;
   if (unavailable !== null) {
     if (required) {
       throw new TrainerError("config_invalid", `stepGraph: cannot run here: ${unavailable}`);
     }
     // Where the user asked for nothing, nothing to say: replicas and float16 are their choices.
-    if (onnxRuntimeKernelsActive() != null && replicaCount === 1) {
+    if (onOnnxRuntime && replicaCount === 1) {
       progress.line(`training steps: kernel by kernel (${unavailable})`);
     }
     return null;
@@ -237,6 +234,10 @@ async function stepGraphs(
   };
 }
 
+/**
+ * The optimizer, and the peak learning rate the schedule scales (for `decoupled-sgd`, the
+ * per-1,024-examples `maxLr` converted for this batch size and a mean loss).
+ */
 function makeOptimizer(config: TrainConfig): { optimizer: AdamW | SGD; peakLr: number } {
   // The initial lr is a placeholder: the schedule sets it before every step.
   if (config.optimizer === "adamw") {

@@ -80,6 +80,7 @@ for (const spec of args.shapes.split(",")) {
     const plan = parsePlan(p);
     if (plan.mode === "channel-major" && (batch % plan.groups !== 0 || stride > 1)) continue;
     if (plan.mode === "blocked" && batch % plan.block !== 0) continue;
+    if (JSON.stringify(plan) === JSON.stringify(def)) continue; // the default's row already
     byName.set(p, plan);
   }
   const x = random(batch * size * size * ci, 1);

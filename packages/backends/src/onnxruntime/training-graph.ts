@@ -470,12 +470,11 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
         let y: string;
         const fromImage = value.kind === "image";
         const xName = value.name; // the unpadded input (image NHWC, or blocked)
-        let xNchw = "";
         if (fromImage) {
           // The model's image: NCHW, ONNX's plain Conv (few input channels), then blocked; the
           // output channels padded to whole blocks with zero filters first (ReorderInput takes
           // multiples of 4 channels only).
-          xNchw = op("Transpose", [xName], { perm: [0, 3, 1, 2] });
+          const xNchw = op("Transpose", [xName], { perm: [0, 3, 1, 2] });
           const padOut = whole(co) - co;
           const oihw = op("Transpose", [W], { perm: [3, 2, 0, 1] });
           const filter = padOut > 0 ? op("Pad", [oihw, I([0, 0, 0, 0, padOut, 0, 0, 0])]) : oihw;
@@ -508,18 +507,17 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
               // as its filter (kernel oh x ow, dilated by the stride), giving [ci, co, kh, kw]:
               // every tap from one MLAS kernel, summing in registers, with no copy of the input
               // per tap. Against one product per tap (below): whole narrow-net steps 1.22x
-              // (1.19-1.32), tiny 1.19x, SmallResNet 1.15x (alternating in one process); the
-              // 96-channel 7x7 filter gradient at batch 1,024 at ~200 GFLOP/s where the products
-              // ran at ~100.
+              // (1.19-1.32), tiny 1.19x, SmallResNet 1.15x (a scratch A/B alternating in one
+              // process, docs/performance.md); the kernel-by-kernel graph of the same idea is
+              // conv2d-backprop-filter.ts's blocked plan (`bench:filter-grad`).
               // The input's channels are the convolution's batch, which needs no whole blocks:
               // its padding channels are left out (fastResNet's 24-channel layers: 24, not 32).
-              const cin = ci;
               const cout = whole(co);
               // The input: blocked -> NCHW -> [ci, N, h, w] -> blocked over the images, then
               // padded (or cropped) to exactly the rows and columns the taps read.
               const xT = op(
                 "Transpose",
-                [op("ReorderOutput", [xName], { channels: cin, channels_last: 0 }, NCHWC)],
+                [op("ReorderOutput", [xName], { channels: ci, channels_last: 0 }, NCHWC)],
                 { perm: [1, 0, 2, 3] },
               );
               const xTb = op("ReorderInput", [xT], { channels_last: 0 }, NCHWC);
@@ -531,10 +529,10 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
                   : op("Reshape", [
                       // ONNX's Pad crops where a pad is negative.
                       op("Pad", [
-                        op("Reshape", [xTb, I([cin, N / B, h, w, B])]),
+                        op("Reshape", [xTb, I([ci, N / B, h, w, B])]),
                         I([0, 0, pads[0], pads[1], 0, 0, 0, bottom, right, 0]),
                       ]),
-                      I([cin, N, eh, ew]),
+                      I([ci, N, eh, ew]),
                     ]);
               // dy as the filter: [N, co/B, oh, ow, B] -> MLAS's [co/B, N/B, oh, ow, B(N), B(co)].
               const f = op("Reshape", [
@@ -551,16 +549,14 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
               );
               // [ci, co/B, kh, kw, B] -> HWIO, the padding channels dropped.
               const hwio = op("Reshape", [
-                op("Transpose", [op("Reshape", [dw, I([cin, cout / B, kh, kw, B])])], {
+                op("Transpose", [op("Reshape", [dw, I([ci, cout / B, kh, kw, B])])], {
                   perm: [2, 3, 0, 1, 4],
                 }),
-                I([kh, kw, cin, cout]),
+                I([kh, kw, ci, cout]),
               ]);
               gradient(
                 kernel,
-                cin === ci && cout === co
-                  ? hwio
-                  : op("Slice", [hwio, I([0, 0]), I([ci, co]), I([2, 3])]),
+                cout === co ? hwio : op("Slice", [hwio, I([0, 0]), I([ci, co]), I([2, 3])]),
               );
             } else {
               // Filter gradient per tap: the image's (3 channels, NHWC already), and any input
