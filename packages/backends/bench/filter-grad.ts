@@ -6,7 +6,9 @@
 //        [--no-arena]
 // --shapes: SIZExCINxCOUT[sSTRIDE], 3x3 'same' (fastResNet's: stride 1); --plans: pixel
 // (pixel-major), gN (channel-major in N groups of images; g1 = one plain MatMul per tap; stride 1
-// only) or blocked (one blocked convolution; batches of whole blocks only).
+// only), blocked (one blocked convolution; batches of whole blocks only) or blockedG (the same
+// with G input channels interleaved along the width, G a divisor of ci: blocked8, blocked32;
+// the default's G is filterGradInterleave's, plain "blocked" is G = 1).
 import { parseArgs } from "node:util";
 import {
   type FilterGradPlan,
@@ -47,11 +49,19 @@ const rounds = Number(args.rounds);
 const parsePlan = (p: string): FilterGradPlan =>
   p === "pixel"
     ? { mode: "pixel-major" }
-    : p === "blocked"
-      ? { mode: "blocked", block: activeRuntime()?.blockSize ?? 8 }
+    : p.startsWith("blocked")
+      ? {
+          mode: "blocked",
+          block: activeRuntime()?.blockSize ?? 8,
+          interleave: Number(p.slice("blocked".length) || 1),
+        }
       : { mode: "channel-major", groups: Number(p.slice(1)) };
 const planName = (p: FilterGradPlan) =>
-  p.mode === "pixel-major" ? "pixel" : p.mode === "blocked" ? "blocked" : `g${p.groups}`;
+  p.mode === "pixel-major"
+    ? "pixel"
+    : p.mode === "blocked"
+      ? `blocked${(p.interleave ?? 1) > 1 ? p.interleave : ""}`
+      : `g${p.groups}`;
 
 function random(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -80,6 +90,7 @@ for (const spec of args.shapes.split(",")) {
     const plan = parsePlan(p);
     if (plan.mode === "channel-major" && (batch % plan.groups !== 0 || stride > 1)) continue;
     if (plan.mode === "blocked" && batch % plan.block !== 0) continue;
+    if (plan.mode === "blocked" && ci % (plan.interleave ?? 1) !== 0) continue;
     if (JSON.stringify(plan) === JSON.stringify(def)) continue; // the default's row already
     byName.set(p, plan);
   }

@@ -131,3 +131,15 @@ export function blockedConv(
     outDims: rawOut ? nchw(io.outShape) : [...io.outShape],
   };
 }
+
+/**
+ * How many input channels a blocked filter gradient (a convolution with the batch's images as
+ * its input channels and the input's channels as its batch) lays side by side along the width:
+ * the largest divisor of `ci` up to 32. Its output rows are then kw·G wide instead of kw (3), and
+ * MLAS's kernel reuses each filter value (dy) across a whole row: 1.15-1.5x on the filter
+ * gradients of fastResNet, SmallResNet and the narrow net (`bench:filter-grad`, 2026-12-07).
+ */
+export function filterGradInterleave(ci: number): number {
+  for (let g = Math.min(32, ci); g > 1; g--) if (ci % g === 0) return g;
+  return 1;
+}

@@ -1,7 +1,7 @@
 // `Conv2DBackpropFilter` (dW) on ONNX Runtime: its graph and its kernel.
 import type { KernelBackend, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { kernelOps } from "../kernel-ops.js";
-import { NCHWC } from "./blocked-conv.js";
+import { filterGradInterleave, NCHWC } from "./blocked-conv.js";
 import { type Geometry, geometry } from "./geometry.js";
 import { allFloat, type KernelFactory, shapeKey } from "./kernel-factory.js";
 import type { OnnxGraph, OnnxNode } from "./onnx-model.js";
@@ -19,7 +19,12 @@ import { activeRuntime } from "./runtime.js";
  * SmallResNet's and the narrow net's at batch 64 (strides 1 and 2), even on 3-channel inputs.
  * The input is padded by a Pad node first: the same convolution with `pads` runs 2x slower in
  * MLAS's border loops (an earlier try of this plan, 2026-12-05, measured 0.87-0.98x of the taps
- * on fastResNet's 96-channel shapes).
+ * on fastResNet's 96-channel shapes). Its output rows are only kw (3) wide, and MLAS's kernel
+ * loads each filter value (dY) once per output row, from L3 on these sizes: `interleave` lays G
+ * of the input's channels side by side along the width ([ci/G, N, h, w·G], dilated by G), and a
+ * row is kw·G wide — 1.15-1.5x more on the same shapes (G = the largest divisor of ci up to 32,
+ * `filterGradInterleave`; 2026-12-07, the same bits). Measured and not taken there: the taps as
+ * more output channels (dY shifted into a wider filter, 0.2-0.8x).
  *
  * Otherwise one GEMM per filter tap: dW[a,b] (ci x co) = X_ab^T · dY, where X_ab (M x ci, M =
  * batch × output pixels) is the padded input sampled at tap (a,b) with the stride, and dY is
@@ -44,7 +49,12 @@ import { activeRuntime } from "./runtime.js";
 export type FilterGradPlan =
   | { readonly mode: "pixel-major" }
   | { readonly mode: "channel-major"; readonly groups: number }
-  | { readonly mode: "blocked"; readonly block: number };
+  | {
+      readonly mode: "blocked";
+      readonly block: number;
+      /** Input channels side by side along the width (a divisor of ci; default 1). */
+      readonly interleave?: number;
+    };
 
 /** Rows (batch × output pixels) from which channel-major sampling pays off (see above). */
 const CHANNEL_MAJOR_ROWS = 32768;
@@ -58,7 +68,9 @@ export function filterGradPlan(
   block: number = activeRuntime()?.blockSize ?? 0,
 ): FilterGradPlan {
   const i = g.info;
-  if (block > 1 && i.batchSize % block === 0) return { mode: "blocked", block };
+  if (block > 1 && i.batchSize % block === 0) {
+    return { mode: "blocked", block, interleave: filterGradInterleave(i.inChannels) };
+  }
   const rows = i.batchSize * i.outHeight * i.outWidth;
   const stride1 = i.strideHeight === 1 && i.strideWidth === 1 && i.filterHeight * i.filterWidth > 1;
   if (!stride1 || rows < CHANNEL_MAJOR_ROWS) return { mode: "pixel-major" };
@@ -69,7 +81,7 @@ export function filterGradPlan(
 }
 
 export function filterGradGraph(g: Geometry, plan: FilterGradPlan = filterGradPlan(g)): OnnxGraph {
-  if (plan.mode === "blocked") return blockedFilterGradGraph(g, plan.block);
+  if (plan.mode === "blocked") return blockedFilterGradGraph(g, plan.block, plan.interleave ?? 1);
   const i = g.info;
   const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
   const { top, left, bottom, right } = i.padInfo;
@@ -170,33 +182,40 @@ export function filterGradGraph(g: Geometry, plan: FilterGradPlan = filterGradPl
  * blocks): the input laid out [ci, N, h, w] (ci as the batch) convolved with dY laid out
  * [co, N, oh, ow] as its filter (kernel oh x ow, dilated by the stride) is [ci, co, kh, kw].
  */
-function blockedFilterGradGraph(g: Geometry, B: number): OnnxGraph {
+function blockedFilterGradGraph(g: Geometry, B: number, G: number): OnnxGraph {
   const i = g.info;
   const [kh, kw, sh, sw] = [i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth];
   const { top, left } = i.padInfo;
   const [n, h, w, ci, co] = [i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outChannels];
   const [oh, ow] = [i.outHeight, i.outWidth];
   const cop = Math.ceil(co / B) * B;
+  if (!Number.isInteger(G) || G < 1 || ci % G !== 0) {
+    throw new Error(`interleave: expected a divisor of the ${ci} input channels, got ${G}`);
+  }
   // The rows and columns the taps read, from the top-left padding on (ONNX's Pad crops where
   // the bottom or right pad is negative).
   const [eh, ew] = [(oh - 1) * sh + kh, (ow - 1) * sw + kw];
   const [bottom, right] = [eh - h - top, ew - w - left];
   const constants: Record<string, number[]> = {
-    x5: [ci, n / B, h, w, B],
-    xPads: [0, 0, top, left, 0, 0, 0, bottom, right, 0],
-    xShape: [ci, n, eh, ew],
+    xg: [n, h, w, ci / G, G],
+    xgt: [ci / G, n, h, w * G],
+    x5: [ci / G, n / B, h, w * G, B],
+    xPads: [0, 0, top, left * G, 0, 0, 0, bottom, right * G, 0],
+    xShape: [ci / G, n, eh, ew * G],
     dyPads: [0, 0, 0, 0, 0, 0, 0, cop - co],
     dy6: [n / B, B, oh, ow, cop / B, B],
     fShape: [cop, n, oh, ow],
-    dw5: [ci, cop / B, kh, kw, B],
+    dw5: [ci / G, cop / B, kh, kw, G, B],
     hwio: [kh, kw, ci, cop],
     start: [0],
     end: [co],
     axis: [3],
   };
   const nodes: OnnxNode[] = [
-    // x: NHWC -> [ci, N, h, w] -> blocked over the images.
-    { op: "Transpose", inputs: ["x"], outputs: ["xt"], attributes: { perm: [3, 0, 1, 2] } },
+    // x: NHWC -> [ci/G, N, h, w·G] (G channels interleaved along the width) -> blocked over the images.
+    { op: "Reshape", inputs: ["x", "xg"], outputs: ["xg5"] },
+    { op: "Transpose", inputs: ["xg5"], outputs: ["xt5"], attributes: { perm: [3, 0, 1, 2, 4] } },
+    { op: "Reshape", inputs: ["xt5", "xgt"], outputs: ["xt"] },
     {
       op: "ReorderInput",
       domain: NCHWC,
@@ -235,15 +254,15 @@ function blockedFilterGradGraph(g: Geometry, B: number): OnnxGraph {
       domain: NCHWC,
       inputs: [xIn, "f"],
       outputs: ["dwb"],
-      attributes: { kernel_shape: [oh, ow], dilations: [sh, sw] },
+      attributes: { kernel_shape: [oh, ow], dilations: [sh, sw * G] },
     },
-    // [ci, co/B, kh, kw, B] -> HWIO.
+    // [ci/G, co/B, kh, kw, G, B] -> HWIO.
     { op: "Reshape", inputs: ["dwb", "dw5"], outputs: ["dw5v"] },
     {
       op: "Transpose",
       inputs: ["dw5v"],
       outputs: ["dwt"],
-      attributes: { perm: [2, 3, 0, 1, 4] },
+      attributes: { perm: [2, 3, 0, 4, 1, 5] },
     },
     {
       op: "Reshape",

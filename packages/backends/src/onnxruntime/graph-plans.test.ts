@@ -50,7 +50,7 @@ function filterGradByPlan(c: GradCase, plan: FilterGradPlan): Float32Array {
     plan.mode === "pixel-major"
       ? "pixel"
       : plan.mode === "blocked"
-        ? `blocked${plan.block}`
+        ? `blocked${plan.block}x${plan.interleave ?? 1}`
         : `g${plan.groups}`;
   const s = session(`test ${c.name} ${name}`, () => filterGradGraph(g, plan));
   const dw = new Float32Array(tf.util.sizeFromShape(c.filterShape));
@@ -162,8 +162,11 @@ describe("ONNX Runtime graph plans", () => {
       const plans: FilterGradPlan[] = [
         { mode: "pixel-major" },
         ...(strided ? [] : [1, 2, n].map((groups) => ({ mode: "channel-major", groups }) as const)),
+        // The blocked plan with every interleave its input channels allow (1 = none).
         ...(blockSize > 1 && n % blockSize === 0
-          ? [{ mode: "blocked", block: blockSize } as const]
+          ? Array.from({ length: c.inputShape[3] }, (_, i) => i + 1)
+              .filter((g) => c.inputShape[3] % g === 0)
+              .map((interleave) => ({ mode: "blocked", block: blockSize, interleave }) as const)
           : []),
       ];
       // The batch-16 cases exist for the blocked plan, which x86-64 always has (AVX2 or
@@ -190,10 +193,27 @@ describe("ONNX Runtime graph plans", () => {
         }),
         block,
       );
-    // With MLAS's blocked kernels (block 8 with AVX2, 16 with AVX-512): any stride and filter.
-    expect(plan([1024, 31, 31, 24], 3, 1, 16)).toEqual({ mode: "blocked", block: 16 });
-    expect(plan([64, 32, 32, 16], 3, 2, 16)).toEqual({ mode: "blocked", block: 16 });
-    expect(plan([64, 32, 32, 16], 1, 2, 8)).toEqual({ mode: "blocked", block: 8 });
+    // With MLAS's blocked kernels (block 8 with AVX2, 16 with AVX-512): any stride and filter,
+    // the input's channels interleaved by their largest divisor up to 32.
+    const blocked = (block: number, interleave: number) => ({ mode: "blocked", block, interleave });
+    expect(plan([1024, 31, 31, 24], 3, 1, 16)).toEqual(blocked(16, 24));
+    expect(plan([64, 32, 32, 16], 3, 2, 16)).toEqual(blocked(16, 16));
+    expect(plan([64, 32, 32, 16], 1, 2, 8)).toEqual(blocked(8, 16));
+    expect(plan([64, 8, 8, 256], 3, 1, 16)).toEqual(blocked(16, 32));
+    expect(plan([64, 16, 16, 96], 3, 1, 16)).toEqual(blocked(16, 32));
+    expect(plan([64, 16, 16, 40], 3, 1, 16)).toEqual(blocked(16, 20));
+    expect(plan([64, 32, 32, 3], 3, 1, 16)).toEqual(blocked(16, 3));
+    expect(plan([64, 32, 32, 37], 3, 1, 16)).toEqual(blocked(16, 1));
+    const g = geometryOf({
+      name: "",
+      inputShape: [16, 8, 8, 6],
+      filterShape: [3, 3, 6, 8],
+      stride: 1,
+      pad: "same",
+    });
+    expect(() => filterGradGraph(g, { mode: "blocked", block: 16, interleave: 4 })).toThrow(
+      "interleave: expected a divisor of the 6 input channels, got 4",
+    );
     expect(plan([40, 32, 32, 16], 3, 1, 16)).toEqual({ mode: "channel-major", groups: 8 });
     expect(plan([12, 16, 16, 8], 3, 1, 8)).toEqual({ mode: "pixel-major" });
     // Without them, or for batches of no whole blocks:

@@ -21,7 +21,8 @@
 //   ConvTranspose in NCHW (ReorderOutput/ReorderInput around it).
 // - Conv2D, filter gradient: one blocked convolution with the batch's images as its input
 //   channels — the input laid out [ci, N, h, w] convolved with dy laid out [co, N, oh, ow] as the
-//   filter gives [ci, co, kh, kw] — where the batch fills whole blocks and the input is a blocked
+//   filter gives [ci, co, kh, kw], up to 32 input channels side by side along the width
+//   (filterGradInterleave) — where the batch fills whole blocks and the input is a blocked
 //   activation; otherwise (the model's image, other batch sizes) one product per filter tap,
 //   dW[a,b] = X_abᵀ·dY over all pixels of the batch, X_ab the (strided) tap of the NHWC input.
 // - BatchNormalization: dβ = Σdy, dγ = Σdy·x̂, dx = γ/σ·(dy − dβ/M − x̂·dγ/M), written as
@@ -32,6 +33,7 @@
 //   (dy to the first largest value of each window, as tfjs); a pool to one pixel ends the maps.
 import {
   blockedFilter as blockedFilterNodes,
+  filterGradInterleave,
   NCHWC,
   whole as wholeBlocks,
 } from "./blocked-conv.js";
@@ -69,6 +71,11 @@ export interface TrainingGraphOptions {
   batchSize: number;
   /** MLAS's NCHWc block: 8 or 16 (`probeBlockSize`). */
   blockSize: number;
+  /**
+   * The blocked filter gradients' input channels interleaved along the width (default true;
+   * false: one channel per convolution batch entry, as before; for A/B measurements).
+   */
+  interleave?: boolean;
 }
 
 /** A weight the graph reads, fed from `variable` on every step. */
@@ -513,13 +520,20 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
               // The input's channels are the convolution's batch, which needs no whole blocks:
               // its padding channels are left out (fastResNet's 24-channel layers: 24, not 32).
               const cout = whole(co);
-              // The input: blocked -> NCHW -> [ci, N, h, w] -> blocked over the images, then
+              // G of the input's channels interleaved along the width ([ci/G, N, h, w·G], the
+              // convolution's batch ci/G): each output row is kw·G wide instead of kw, and MLAS's
+              // kernel reuses each filter value across it (filterGradInterleave; 1.15-1.5x on
+              // the filter gradients alone, `bench:filter-grad`); dilated by G along the width.
+              const G = options.interleave === false ? 1 : filterGradInterleave(ci);
+              // The input: blocked -> NHWC -> [ci/G, N, h, w·G] -> blocked over the images, then
               // padded (or cropped) to exactly the rows and columns the taps read.
-              const xT = op(
-                "Transpose",
-                [op("ReorderOutput", [xName], { channels: ci, channels_last: 0 }, NCHWC)],
-                { perm: [1, 0, 2, 3] },
-              );
+              const xNhwc = op("ReorderOutput", [xName], { channels: ci, channels_last: 1 }, NCHWC);
+              const xT = op("Reshape", [
+                op("Transpose", [op("Reshape", [xNhwc, I([N, h, w, ci / G, G])])], {
+                  perm: [3, 0, 1, 2, 4],
+                }),
+                I([ci / G, N, h, w * G]),
+              ]);
               const xTb = op("ReorderInput", [xT], { channels_last: 0 }, NCHWC);
               const [eh, ew] = [(oh - 1) * sh + kh, (ow - 1) * sw + kw];
               const [bottom, right] = [eh - h - pads[0], ew - w - pads[1]];
@@ -529,10 +543,10 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
                   : op("Reshape", [
                       // ONNX's Pad crops where a pad is negative.
                       op("Pad", [
-                        op("Reshape", [xTb, I([ci, N / B, h, w, B])]),
-                        I([0, 0, pads[0], pads[1], 0, 0, 0, bottom, right, 0]),
+                        op("Reshape", [xTb, I([ci / G, N / B, h, w * G, B])]),
+                        I([0, 0, pads[0], pads[1] * G, 0, 0, 0, bottom, right * G, 0]),
                       ]),
-                      I([ci, N, eh, ew]),
+                      I([ci / G, N, eh, ew * G]),
                     ]);
               // dy as the filter: [N, co/B, oh, ow, B] -> MLAS's [co/B, N/B, oh, ow, B(N), B(co)].
               const f = op("Reshape", [
@@ -544,13 +558,13 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
               const dw = op(
                 "Conv",
                 [xP, f],
-                { kernel_shape: [oh, ow], dilations: [sh, sw] },
+                { kernel_shape: [oh, ow], dilations: [sh, sw * G] },
                 NCHWC,
               );
-              // [ci, co/B, kh, kw, B] -> HWIO, the padding channels dropped.
+              // [ci/G, co/B, kh, kw, G, B] -> HWIO, the padding channels dropped.
               const hwio = op("Reshape", [
-                op("Transpose", [op("Reshape", [dw, I([ci, cout / B, kh, kw, B])])], {
-                  perm: [2, 3, 0, 1, 4],
+                op("Transpose", [op("Reshape", [dw, I([ci / G, cout / B, kh, kw, G, B])])], {
+                  perm: [2, 3, 0, 4, 1, 5],
                 }),
                 I([kh, kw, ci, cout]),
               ]);
