@@ -71,11 +71,6 @@ export interface TrainingGraphOptions {
   batchSize: number;
   /** MLAS's NCHWc block: 8 or 16 (`probeBlockSize`). */
   blockSize: number;
-  /**
-   * The blocked filter gradients' input channels interleaved along the width (default true;
-   * false: one channel per convolution batch entry, as before; for A/B measurements).
-   */
-  interleave?: boolean;
 }
 
 /** A weight the graph reads, fed from `variable` on every step. */
@@ -524,7 +519,7 @@ export function trainingGraph(model: GraphModel, options: TrainingGraphOptions):
               // convolution's batch ci/G): each output row is kw·G wide instead of kw, and MLAS's
               // kernel reuses each filter value across it (filterGradInterleave; 1.15-1.5x on
               // the filter gradients alone, `bench:filter-grad`); dilated by G along the width.
-              const G = options.interleave === false ? 1 : filterGradInterleave(ci);
+              const G = filterGradInterleave(ci);
               // The input: blocked -> NHWC -> [ci/G, N, h, w·G] -> blocked over the images, then
               // padded (or cropped) to exactly the rows and columns the taps read.
               const xNhwc = op("ReorderOutput", [xName], { channels: ci, channels_last: 1 }, NCHWC);
